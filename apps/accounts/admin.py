@@ -1,0 +1,178 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from guardian.admin import GuardedModelAdminMixin
+
+from . import mfa_session, selectors, services
+from .capabilities import ROLES
+from .models import Tenant, User
+
+ROLE_FIELDS = ("roles", "is_staff", "is_superuser")
+
+
+class UserRolesForm(forms.ModelForm):
+    """The user form's roles and tenants, with a fresh TOTP code required when roles change."""
+
+    roles = forms.MultipleChoiceField(
+        label=_("Roles"), choices=[(r, r) for r in ROLES], required=False, widget=forms.CheckboxSelectMultiple
+    )
+    tenants = forms.ModelMultipleChoiceField(
+        label=_("Tenants"), queryset=Tenant.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    confirm_code = forms.CharField(
+        label=_("Your authenticator code"),
+        required=False,
+        max_length=8,
+        help_text=_("Needed when roles, staff or superuser status change: a fresh code from your own device."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    request = None  # set by the admin
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "tenants" in self.fields:
+            self.fields["tenants"].queryset = selectors.tenants_for(self.request.user)
+            if self.instance.pk:
+                self.fields["tenants"].initial = selectors.tenant_ids_of(self.instance)
+        if "roles" in self.fields and self.instance.pk:
+            self.fields["roles"].initial = list(self.instance.groups.filter(name__in=ROLES).values_list("name", flat=True))
+
+    def roles_changed(self) -> bool:
+        if not self.instance.pk:
+            return bool(self.cleaned_data.get("roles")) or self.cleaned_data.get("is_superuser", False)
+        return any(name in self.changed_data for name in ROLE_FIELDS if name in self.fields)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.roles_changed() and not mfa_session.stepped_up_recently(self.request):
+            code = (cleaned.get("confirm_code") or "").strip()
+            if not code or not services.verify_second_factor(self.request.user, code, allow_backup_codes=False):
+                self.add_error("confirm_code", _("Changing roles needs a fresh, valid code from your authenticator."))
+            else:
+                mfa_session.mark_stepped_up(self.request)
+        return cleaned
+
+
+class UserChangeRolesForm(UserRolesForm, DjangoUserAdmin.form):
+    pass
+
+
+class UserCreateRolesForm(UserRolesForm, DjangoUserAdmin.add_form):
+    pass
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeRolesForm
+    add_form = UserCreateRolesForm
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "last_login")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("username", "first_name", "last_name", "email")
+    readonly_fields = ("last_login", "date_joined")
+
+    def get_queryset(self, request):
+        return selectors.users_visible_to(request.user).prefetch_related("groups")
+
+    def get_fieldsets(self, request, obj=None):
+        access = ["roles", "tenants"] if request.user.has_perm("accounts.assign_roles") else []
+        flags = ["is_active", "is_staff"] + (["is_superuser"] if request.user.is_superuser else [])
+        if obj is None:
+            return (
+                (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
+                (_("Access"), {"fields": [*flags, *access, "confirm_code"]}),
+            )
+        return (
+            (None, {"fields": ("username", "password")}),
+            (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+            (_("Access"), {"fields": [*flags, *access, "confirm_code"]}),
+            (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+        )
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "roles" in form.cleaned_data and request.user.has_perm("accounts.assign_roles"):
+            services.set_user_roles(obj, form.cleaned_data["roles"], actor=request.user)
+        if "tenants" in form.cleaned_data and request.user.has_perm("accounts.assign_roles"):
+            # Tenants the editor cannot see are left as they were.
+            hidden = set(selectors.tenant_ids_of(obj)) - set(selectors.tenants_for(request.user).values_list("pk", flat=True))
+            keep = list(Tenant.objects.filter(pk__in=hidden)) + list(form.cleaned_data["tenants"])
+            services.set_user_tenants(obj, keep, actor=request.user)
+
+    def save_related(self, request, form, formsets, change):
+        # Groups are set from "roles" in save_model; the form has no groups field to save.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(Tenant)
+class TenantAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "slug", "is_active", "created_at")
+    search_fields = ("name", "slug")
+    list_filter = ("is_active",)
+    prepopulated_fields = {"slug": ("name",)}
+
+    def get_queryset(self, request):
+        return selectors.tenants_for(request.user)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(DjangoGroupAdmin):
+    """Roles are read-only here: their capabilities come from apps/accounts/capabilities.py."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StepUpDeleteMixin:
+    """Removing a second factor needs a fresh TOTP code; bulk delete is off so every removal asks."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(user=request.user)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if not mfa_session.stepped_up_recently(request):
+            messages.info(request, _("Removing a device needs a fresh code first."))
+            query = urlencode({"next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('admin:mfa_step_up')}?{query}")
+        return super().delete_view(request, object_id, extra_context)
+
+
+for _model, _admin_class in ((TOTPDevice, TOTPDeviceAdmin), (StaticDevice, StaticDeviceAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(_admin_class.__name__, (StepUpDeleteMixin, _admin_class), {}))

@@ -1,0 +1,35 @@
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from knox.views import LoginView as KnoxLoginView
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.throttling import ScopedRateThrottle
+
+from .permissions import VerifiedSessionOrToken
+
+
+class VerifiedSessionOnly(VerifiedSessionOrToken):
+    message = _("API tokens are issued only to a session that passed its authenticator code.")
+
+    def has_permission(self, request, view):
+        return isinstance(request.successful_authenticator, SessionAuthentication) and super().has_permission(
+            request, view
+        )
+
+
+@extend_schema(
+    summary="Issue an API token",
+    description="Issues a bearer token (knox, stored hashed, expiring) to an MFA-verified admin session. "
+    "Rate-limited (THROTTLE_TOKEN_RATE).",
+    request=None,
+    responses={
+        200: inline_serializer("TokenIssued", {"expiry": serializers.DateTimeField(), "token": serializers.CharField()}),
+        403: OpenApiResponse(description="No MFA-verified session"),
+        429: OpenApiResponse(description="Too many token requests"),
+    },
+)
+class TokenCreateApi(KnoxLoginView):
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [VerifiedSessionOnly]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"

@@ -1,0 +1,66 @@
+"""The one capability matrix: which Django permissions (capabilities) each role (group) holds.
+
+Views and services check capabilities by name (`user.has_perm("jobs.cancel_job")`), never role names.
+A migration turns this matrix into groups; `manage.py sync_roles` re-applies it after a change.
+"""
+
+ADMIN = "admin"
+ANALYST = "analyst"
+OPERATOR = "operator"
+AUDITOR = "auditor"
+ROLES = (ADMIN, ANALYST, OPERATOR, AUDITOR)
+
+
+def _crud(app_label: str, model: str, *extra: str) -> list[str]:
+    return [f"{app_label}.{verb}_{model}" for verb in ("view", "add", "change", "delete")] + [
+        f"{app_label}.{e}" for e in extra
+    ]
+
+
+def _view(app_label: str, *models: str) -> list[str]:
+    return [f"{app_label}.view_{m}" for m in models]
+
+
+_CATALOG_MODELS = ("machine", "post", "material", "template", "modeltype")
+
+ROLE_CAPABILITIES: dict[str, list[str]] = {
+    # Tenant administrator: everything on the tenants granted to them.
+    ADMIN: [
+        *_crud("accounts", "user", "assign_roles"),
+        *_view("accounts", "tenant"),
+        "accounts.change_tenant",
+        *[p for m in _CATALOG_MODELS for p in _crud("catalog", m, f"import_{m}", f"export_{m}")],
+        *_crud("jobs", "job", "cancel_job", "change_job_status", "import_job", "export_job"),
+        *_view("jobs", "jobstatuschange"),
+        *_crud("billing", "license", "extend_license"),
+        *_crud("billing", "invoice"),
+        *_crud("billing", "invoiceline"),
+        *_view("django_celery_beat", "periodictask", "crontabschedule", "intervalschedule"),
+    ],
+    # Reads reports and exports; changes nothing.
+    ANALYST: [
+        *_view("accounts", "tenant"),
+        *_view("catalog", *_CATALOG_MODELS),
+        *_view("jobs", "job", "jobstatuschange"),
+        "jobs.export_job",
+    ],
+    # Runs the floor: moves and cancels jobs, keeps the catalog.
+    OPERATOR: [
+        *_view("accounts", "tenant"),
+        *[p for m in _CATALOG_MODELS for p in _crud("catalog", m, f"import_{m}", f"export_{m}")],
+        *_view("jobs", "job", "jobstatuschange"),
+        "jobs.add_job",
+        "jobs.change_job",
+        "jobs.cancel_job",
+        "jobs.change_job_status",
+        "jobs.import_job",
+        "jobs.export_job",
+    ],
+    # Reads everything that evidence may point at; changes nothing.
+    AUDITOR: [
+        *_view("accounts", "tenant", "user"),
+        *_view("catalog", *_CATALOG_MODELS),
+        *_view("jobs", "job", "jobstatuschange"),
+        *_view("billing", "license", "invoice", "invoiceline"),
+    ],
+}

@@ -1,0 +1,101 @@
+"""Writes to users, tenants, roles and MFA devices."""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from guardian.shortcuts import assign_perm, remove_perm
+
+from .capabilities import ROLES
+from .models import Tenant
+
+ACCESS_TENANT_PERM = "accounts.access_tenant"
+BACKUP_DEVICE_NAME = "backup"
+TOTP_DEVICE_NAME = "authenticator"
+
+
+# ---------------------------------------------------------------- tenants and roles
+def grant_tenant_access(user, tenant: Tenant, *, actor=None) -> None:
+    assign_perm(ACCESS_TENANT_PERM, user, tenant)
+
+
+def revoke_tenant_access(user, tenant: Tenant, *, actor=None) -> None:
+    remove_perm(ACCESS_TENANT_PERM, user, tenant)
+
+
+def set_user_tenants(user, tenants, *, actor=None) -> None:
+    """Make `tenants` exactly the tenants granted to `user` directly."""
+    from .selectors import tenant_ids_of
+
+    wanted = {t.pk: t for t in tenants}
+    current = set(tenant_ids_of(user))
+    with transaction.atomic():
+        for tenant in Tenant.objects.filter(pk__in=current - set(wanted)):
+            revoke_tenant_access(user, tenant, actor=actor)
+        for pk in set(wanted) - current:
+            grant_tenant_access(user, wanted[pk], actor=actor)
+
+
+def set_user_roles(user, roles, *, actor=None) -> None:
+    """Make `roles` (role names from the capability matrix) exactly the user's role groups."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"Unknown roles: {', '.join(sorted(unknown))}")
+    user.groups.set(Group.objects.filter(name__in=roles))
+
+
+# ---------------------------------------------------------------- MFA
+def start_totp_enrolment(user) -> TOTPDevice:
+    """Return the user's unconfirmed authenticator device, creating one; an old unconfirmed one is reused."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False, name=TOTP_DEVICE_NAME).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+    return device
+
+
+def confirm_totp_device(device: TOTPDevice, token: str) -> bool:
+    """Confirm the device when `token` is a valid current code for it; returns whether it was."""
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        if not device.verify_token(token):
+            return False
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+    return True
+
+
+def issue_backup_codes(user, *, count=None) -> list[str]:
+    """Replace the user's single-use backup codes with fresh ones and return them (shown once)."""
+    count = count or settings.MFA_BACKUP_CODE_COUNT
+    codes = [f"{secrets.randbelow(10**10):010d}" for _ in range(count)]
+    with transaction.atomic():
+        device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True})
+        device.token_set.all().delete()
+        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def has_confirmed_totp(user) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def verify_second_factor(user, token: str, *, allow_backup_codes=True):
+    """Check `token` against the user's confirmed devices; returns the device that accepted it, or None.
+
+    A backup code is consumed by django-otp's static device when it matches.
+    """
+    token = (token or "").replace(" ", "").strip()
+    if not token.isdigit():
+        return None
+    devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
+    if allow_backup_codes:
+        devices += list(StaticDevice.objects.filter(user=user, confirmed=True))
+    with transaction.atomic():
+        for device in devices:
+            locked = type(device).objects.select_for_update().get(pk=device.pk)
+            if locked.verify_token(token):
+                return locked
+    return None

@@ -1,0 +1,182 @@
+"""The admin's sign-in: password, then a TOTP code (or enrolment of a first device), and step-up."""
+
+from urllib.parse import urlencode
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate
+from django.contrib.auth import login as auth_login
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views import View
+from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice
+
+from . import mfa_session, services
+from .forms import PasswordStepForm, TokenForm
+
+
+class AdminStepView(View):
+    admin_site = None
+    template_name = ""
+
+    def render(self, request, **context):
+        base = self.admin_site.each_context(request)
+        base.update(context)
+        return render(request, self.template_name, base)
+
+    def safe_next(self, request, candidate):
+        if candidate and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return candidate
+        return reverse("admin:index", current_app=self.admin_site.name)
+
+    def finish_login(self, request, user, device):
+        next_url = mfa_session.pending_next(request, reverse("admin:index"))
+        mfa_session.forget_password_step(request)
+        auth_login(request, user, backend=user.backend)  # rotates the session key
+        otp_login(request, device)
+        return next_url
+
+
+class AdminLoginView(AdminStepView):
+    """Step 1: username and password. Nothing is signed in yet; the session only remembers who passed."""
+
+    template_name = "admin/mfa/login.html"
+
+    def get(self, request):
+        if self.admin_site.has_permission(request):
+            return HttpResponseRedirect(self.safe_next(request, request.GET.get("next")))
+        return self.render(request, form=PasswordStepForm(), next=request.GET.get("next", ""))
+
+    def post(self, request):
+        form = PasswordStepForm(request.POST)
+        next_url = self.safe_next(request, request.POST.get("next") or request.GET.get("next"))
+        if form.is_valid():
+            user = authenticate(
+                request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
+            )
+            if user is not None and user.is_active and user.is_staff:
+                mfa_session.remember_password_step(request, user, next_url=next_url)
+                step = "admin:mfa_verify" if services.has_confirmed_totp(user) else "admin:mfa_enrol"
+                return HttpResponseRedirect(reverse(step))
+            form.add_error(
+                None,
+                _("Please enter the correct username and password for a staff account. Both fields may be case-sensitive."),
+            )
+        return self.render(request, form=form, next=next_url)
+
+
+class MfaVerifyView(AdminStepView):
+    """Step 2: a current TOTP code, or one unused backup code."""
+
+    template_name = "admin/mfa/verify.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.user = mfa_session.pending_user(request)
+        if self.user is None:
+            messages.info(request, _("Sign in again: your password step has expired."))
+            return HttpResponseRedirect(reverse("admin:login"))
+        if not services.has_confirmed_totp(self.user):
+            return HttpResponseRedirect(reverse("admin:mfa_enrol"))
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request):
+        return self.render(request, form=TokenForm(), pending_user=self.user)
+
+    def post(self, request):
+        form = TokenForm(request.POST)
+        if form.is_valid():
+            device = services.verify_second_factor(self.user, form.cleaned_data["token"])
+            if device is not None:
+                next_url = self.finish_login(request, self.user, device)
+                if isinstance(device, StaticDevice):
+                    remaining = device.token_set.count()
+                    messages.warning(
+                        request,
+                        _("You signed in with a backup code; %(n)d remain. Each code works once.") % {"n": remaining},
+                    )
+                return HttpResponseRedirect(next_url)
+            form.add_error("token", _("That code is not valid. Check your device's clock and try again."))
+        return self.render(request, form=form, pending_user=self.user)
+
+
+class MfaEnrolView(AdminStepView):
+    """First sign-in of a staff user with no confirmed device: scan a QR code and confirm one code."""
+
+    template_name = "admin/mfa/enrol.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.user = mfa_session.pending_user(request)
+        if self.user is None:
+            return HttpResponseRedirect(reverse("admin:login"))
+        if services.has_confirmed_totp(self.user):
+            return HttpResponseRedirect(reverse("admin:mfa_verify"))
+        self.device = services.start_totp_enrolment(self.user)
+        return super().dispatch(request, *args, **kwargs)
+
+    def _context(self, form):
+        uri = self.device.config_url
+        secret = _base32_secret(self.device)
+        return {
+            "form": form,
+            "qr_svg": segno.make(uri, error="m").svg_data_uri(scale=5),
+            "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            "issuer": settings.OTP_TOTP_ISSUER,
+            "pending_user": self.user,
+        }
+
+    def get(self, request):
+        return self.render(request, **self._context(TokenForm()))
+
+    def post(self, request):
+        form = TokenForm(request.POST)
+        if form.is_valid():
+            if services.confirm_totp_device(self.device, form.cleaned_data["token"]):
+                self.device.refresh_from_db()
+                codes = services.issue_backup_codes(self.user)
+                next_url = self.finish_login(request, self.user, self.device)
+                request.session[mfa_session.BACKUP_CODES_KEY] = codes
+                return HttpResponseRedirect(f"{reverse('admin:mfa_backup_codes')}?{urlencode({'next': next_url})}")
+            form.add_error("token", _("That code is not valid. Check your device's clock and try again."))
+        return self.render(request, **self._context(form))
+
+
+def _base32_secret(device) -> str:
+    from base64 import b32encode
+
+    return b32encode(device.bin_key).decode("ascii").rstrip("=")
+
+
+class BackupCodesView(AdminStepView):
+    """Shows freshly issued backup codes once; they are not stored anywhere a person can read them again."""
+
+    template_name = "admin/mfa/backup_codes.html"
+
+    def get(self, request):
+        codes = request.session.pop(mfa_session.BACKUP_CODES_KEY, None)
+        return self.render(request, codes=codes, next=self.safe_next(request, request.GET.get("next")))
+
+
+class StepUpView(AdminStepView):
+    """A fresh TOTP code before a sensitive change (roles, removing a device); backup codes do not count."""
+
+    template_name = "admin/mfa/step_up.html"
+
+    def get(self, request):
+        return self.render(request, form=TokenForm(), next=request.GET.get("next", ""))
+
+    def post(self, request):
+        form = TokenForm(request.POST)
+        next_url = self.safe_next(request, request.POST.get("next"))
+        if form.is_valid():
+            if services.verify_second_factor(request.user, form.cleaned_data["token"], allow_backup_codes=False):
+                mfa_session.mark_stepped_up(request)
+                return HttpResponseRedirect(next_url)
+            form.add_error("token", _("That code is not valid, or was already used. Wait for the next one."))
+        return self.render(request, form=form, next=next_url)

@@ -1,0 +1,151 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from import_export.admin import ImportExportModelAdmin
+
+from apps.accounts.admin_scoping import TenantListFilter, TenantScopedAdmin
+from apps.core.admin_paging import CappedCountPaginator
+
+from . import services
+from .exceptions import JobStatusError
+from .models import Job, JobStatus, JobStatusChange, StatusSource
+from .resources import JobResource
+
+
+class JobStatusChangeInline(admin.TabularInline):
+    model = JobStatusChange
+    extra = 0
+    can_delete = False
+    fields = ("changed_at", "from_status", "to_status", "progress", "source", "actor", "reason")
+    readonly_fields = fields
+    ordering = ("-changed_at", "-id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class JobAdminForm(forms.ModelForm):
+    """References are edited directly; a status change is a request the job service validates."""
+
+    new_status = forms.ChoiceField(
+        label=_("Change status to"), required=False, choices=[("", "—"), *JobStatus.choices]
+    )
+    new_progress = forms.IntegerField(label=_("New progress"), required=False, min_value=0, max_value=100)
+    status_reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
+
+    class Meta:
+        model = Job
+        fields = ("tenant", "external_id", "model_type", "machine", "post", "material", "template")
+
+    def clean(self):
+        cleaned = super().clean()
+        job = self.instance
+        for name, message in services.validate_job_references(self._candidate(cleaned)).items():
+            if name in self.fields:
+                self.add_error(name, message)
+        if job.pk and cleaned.get("new_status"):
+            error = services.transition_error(job, cleaned["new_status"], cleaned.get("new_progress"))
+            if error:
+                self.add_error("new_status", error)
+        return cleaned
+
+    def _candidate(self, cleaned):
+        candidate = Job(tenant=cleaned.get("tenant") or getattr(self.instance, "tenant", None))
+        for name in ("model_type", "machine", "post", "material", "template"):
+            setattr(candidate, name, cleaned.get(name))
+        return candidate
+
+
+class CancelJobsForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
+
+
+@admin.register(Job)
+class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
+    form = JobAdminForm
+    resource_classes = [JobResource]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    list_display = (
+        "public_id", "external_id", "tenant", "status", "progress", "model_type", "machine", "post",
+        "created_at", "duration_ms",
+    )
+    list_filter = (TenantListFilter, "status", ("created_at", admin.DateFieldListFilter))
+    list_select_related = ("tenant", "model_type", "machine", "post")
+    # Exact matches keep search on the unique indexes instead of a LIKE over a million rows.
+    search_fields = ("=public_id", "=external_id")
+    search_help_text = _("Exact public id (UUID) or ERP id.")
+    raw_id_fields = ("model_type", "machine", "post", "material", "template")
+    readonly_fields = ("public_id", "status", "progress", "created_at", "started_at", "finished_at", "duration_ms")
+    inlines = [JobStatusChangeInline]
+    actions = ["cancel_selected"]
+    ordering = ("-created_at", "-id")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (None, {"fields": ["tenant", "external_id", "model_type", "machine", "post", "material", "template"]}),
+        ]
+        if obj is not None:
+            fieldsets.append((_("Status"), {"fields": list(self.readonly_fields)}))
+            if request.user.has_perm("jobs.change_job_status"):
+                fieldsets.append((_("Change status"), {"fields": ["new_status", "new_progress", "status_reason"]}))
+        return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            created = services.create_job(
+                tenant=obj.tenant, model_type=obj.model_type, machine=obj.machine, post=obj.post,
+                material=obj.material, template=obj.template, external_id=obj.external_id, actor=request.user,
+            )
+            obj.pk, obj.public_id = created.pk, created.public_id
+            return
+        obj.save(update_fields=[*form.Meta.fields, "updated_at"])
+        new_status = form.cleaned_data.get("new_status")
+        if new_status and request.user.has_perm("jobs.change_job_status"):
+            try:
+                services.change_status(
+                    obj, new_status, progress=form.cleaned_data.get("new_progress"), actor=request.user,
+                    source=StatusSource.ADMIN, reason=form.cleaned_data.get("status_reason") or "",
+                )
+            except JobStatusError as exc:  # a concurrent change got there first
+                raise ValidationError(str(exc.message)) from exc
+
+    @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
+    def cancel_selected(self, request, queryset):
+        form = CancelJobsForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            result = services.cancel_jobs(
+                queryset.order_by("pk"), actor=request.user, reason=form.cleaned_data["reason"]
+            )
+            if result.cancelled:
+                count = len(result.cancelled)
+                messages.success(
+                    request, ngettext("Cancelled %(n)d job.", "Cancelled %(n)d jobs.", count) % {"n": count}
+                )
+            for job, reason in result.refused:
+                messages.warning(request, _("Not cancelled: %(job)s — %(reason)s") % {"job": job, "reason": reason})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Cancel jobs"),
+            "opts": self.model._meta,
+            "queryset": queryset.select_related("tenant")[:200],
+            "count": queryset.count(),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action": "cancel_selected",
+        }
+        return TemplateResponse(request, "admin/jobs/job/cancel_confirmation.html", context)
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("jobs.cancel_job")

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from knox import views as knox_views
+
+from apps.accounts.api import TokenCreateApi
+from apps.core import views as core_views
+from apps.jobs import api as jobs_api
+
+api_v1 = [
+    path("auth/token/", TokenCreateApi.as_view(), name="token-create"),
+    path("auth/token/revoke/", knox_views.LogoutView.as_view(), name="token-revoke"),
+    path("auth/token/revoke-all/", knox_views.LogoutAllView.as_view(), name="token-revoke-all"),
+    path("jobs/", jobs_api.JobListApi.as_view(), name="job-list"),
+    path("jobs/<uuid:public_id>/", jobs_api.JobDetailApi.as_view(), name="job-detail"),
+    path("jobs/<uuid:public_id>/status", jobs_api.JobStatusChangeApi.as_view(), name="job-status-change"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("health/live", core_views.live, name="health-live"),
+    path("health/ready", core_views.ready, name="health-ready"),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+
+handler400 = "apps.core.problems.handler400"
+handler403 = "apps.core.problems.handler403"
+handler404 = "apps.core.problems.handler404"
+handler500 = "apps.core.problems.handler500"
