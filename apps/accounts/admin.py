@@ -46,7 +46,9 @@ class UserRolesForm(forms.ModelForm):
             if self.instance.pk:
                 self.fields["tenants"].initial = selectors.tenant_ids_of(self.instance)
         if "roles" in self.fields and self.instance.pk:
-            self.fields["roles"].initial = list(self.instance.groups.filter(name__in=ROLES).values_list("name", flat=True))
+            self.fields["roles"].initial = list(
+                self.instance.groups.filter(name__in=ROLES).values_list("name", flat=True)
+            )
 
     def roles_changed(self) -> bool:
         if not self.instance.pk:
@@ -109,7 +111,9 @@ class UserAdmin(DjangoUserAdmin):
             services.set_user_roles(obj, form.cleaned_data["roles"], actor=request.user)
         if "tenants" in form.cleaned_data and request.user.has_perm("accounts.assign_roles"):
             # Tenants the editor cannot see are left as they were.
-            hidden = set(selectors.tenant_ids_of(obj)) - set(selectors.tenants_for(request.user).values_list("pk", flat=True))
+            hidden = set(selectors.tenant_ids_of(obj)) - set(
+                selectors.tenants_for(request.user).values_list("pk", flat=True)
+            )
             keep = list(Tenant.objects.filter(pk__in=hidden)) + list(form.cleaned_data["tenants"])
             services.set_user_tenants(obj, keep, actor=request.user)
 

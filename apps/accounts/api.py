@@ -23,7 +23,9 @@ class VerifiedSessionOnly(VerifiedSessionOrToken):
     "Rate-limited (THROTTLE_TOKEN_RATE).",
     request=None,
     responses={
-        200: inline_serializer("TokenIssued", {"expiry": serializers.DateTimeField(), "token": serializers.CharField()}),
+        200: inline_serializer(
+            "TokenIssued", {"expiry": serializers.DateTimeField(), "token": serializers.CharField()}
+        ),
         403: OpenApiResponse(description="No MFA-verified session"),
         429: OpenApiResponse(description="Too many token requests"),
     },

@@ -25,9 +25,7 @@ def sync_role_groups(apps, *, using="default") -> dict[str, int]:
         wanted = []
         for capability in capabilities:
             app_label, codename = capability.split(".", 1)
-            found = permission_model.objects.using(using).filter(
-                content_type__app_label=app_label, codename=codename
-            )
+            found = permission_model.objects.using(using).filter(content_type__app_label=app_label, codename=codename)
             wanted.extend(found)
         group.permissions.set(wanted)
         counts[role] = len(wanted)

@@ -58,16 +58,17 @@ class AdminLoginView(AdminStepView):
         form = PasswordStepForm(request.POST)
         next_url = self.safe_next(request, request.POST.get("next") or request.GET.get("next"))
         if form.is_valid():
-            user = authenticate(
-                request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
-            )
+            user = authenticate(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
             if user is not None and user.is_active and user.is_staff:
                 mfa_session.remember_password_step(request, user, next_url=next_url)
                 step = "admin:mfa_verify" if services.has_confirmed_totp(user) else "admin:mfa_enrol"
                 return HttpResponseRedirect(reverse(step))
             form.add_error(
                 None,
-                _("Please enter the correct username and password for a staff account. Both fields may be case-sensitive."),
+                _(
+                    "Please enter the correct username and password for a staff account. "
+                    "Both fields may be case-sensitive."
+                ),
             )
         return self.render(request, form=form, next=next_url)
 

@@ -41,8 +41,8 @@ class LicenseAdmin(TenantScopedAdmin):
             for lic in chosen:
                 if lic.pk not in done:
                     messages.warning(
-                        request, _("Not extended (revoked): %(license)s of %(tenant)s") % {
-                            "license": lic, "tenant": lic.tenant}
+                        request,
+                        _("Not extended (revoked): %(license)s of %(tenant)s") % {"license": lic, "tenant": lic.tenant},
                     )
             return None
         context = {

@@ -20,7 +20,9 @@ class CappedCountPaginator(Paginator):
         query = getattr(qs, "query", None)
         if query is not None and not query.where and connections[qs.db].vendor == "postgresql":
             with connections[qs.db].cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table])
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table]
+                )
                 row = cursor.fetchone()
             if row and row[0] > limit:
                 return int(row[0])

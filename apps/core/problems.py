@@ -77,9 +77,7 @@ def drf_exception_handler(exc, context):
     instance = request.get_full_path() if request is not None else ""
     if response is None:
         logger.exception("Unhandled API error")
-        return problem_response(
-            status_code=500, slug="server-error", title="Internal server error", instance=instance
-        )
+        return problem_response(status_code=500, slug="server-error", title="Internal server error", instance=instance)
     slug, title = _slug_and_title(exc)
     extra = dict(getattr(exc, "extra", {}))
     detail = ""

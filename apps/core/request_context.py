@@ -13,7 +13,8 @@ class RequestContext:
     user_id: int | None = None
 
 
-_current = contextvars.ContextVar("tezgah_request_context", default=RequestContext())
+# The default is a frozen dataclass, so sharing it between contexts is safe.
+_current = contextvars.ContextVar("tezgah_request_context", default=RequestContext())  # noqa: B039
 
 # A caller's id is echoed into logs and headers, so only a short, plain token is accepted.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")

@@ -34,9 +34,7 @@ class JobStatusChangeInline(admin.TabularInline):
 class JobAdminForm(forms.ModelForm):
     """References are edited directly; a status change is a request the job service validates."""
 
-    new_status = forms.ChoiceField(
-        label=_("Change status to"), required=False, choices=[("", "—"), *JobStatus.choices]
-    )
+    new_status = forms.ChoiceField(label=_("Change status to"), required=False, choices=[("", "—"), *JobStatus.choices])
     new_progress = forms.IntegerField(label=_("New progress"), required=False, min_value=0, max_value=100)
     status_reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
 
@@ -75,8 +73,16 @@ class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     list_display = (
-        "public_id", "external_id", "tenant", "status", "progress", "model_type", "machine", "post",
-        "created_at", "duration_ms",
+        "public_id",
+        "external_id",
+        "tenant",
+        "status",
+        "progress",
+        "model_type",
+        "machine",
+        "post",
+        "created_at",
+        "duration_ms",
     )
     list_filter = (TenantListFilter, "status", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("tenant", "model_type", "machine", "post")
@@ -102,8 +108,14 @@ class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             created = services.create_job(
-                tenant=obj.tenant, model_type=obj.model_type, machine=obj.machine, post=obj.post,
-                material=obj.material, template=obj.template, external_id=obj.external_id, actor=request.user,
+                tenant=obj.tenant,
+                model_type=obj.model_type,
+                machine=obj.machine,
+                post=obj.post,
+                material=obj.material,
+                template=obj.template,
+                external_id=obj.external_id,
+                actor=request.user,
             )
             obj.pk, obj.public_id = created.pk, created.public_id
             return
@@ -112,8 +124,12 @@ class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
         if new_status and request.user.has_perm("jobs.change_job_status"):
             try:
                 services.change_status(
-                    obj, new_status, progress=form.cleaned_data.get("new_progress"), actor=request.user,
-                    source=StatusSource.ADMIN, reason=form.cleaned_data.get("status_reason") or "",
+                    obj,
+                    new_status,
+                    progress=form.cleaned_data.get("new_progress"),
+                    actor=request.user,
+                    source=StatusSource.ADMIN,
+                    reason=form.cleaned_data.get("status_reason") or "",
                 )
             except JobStatusError as exc:  # a concurrent change got there first
                 raise ValidationError(str(exc.message)) from exc

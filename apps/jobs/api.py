@@ -65,7 +65,10 @@ class JobDetailApi(generics.RetrieveAPIView):
     lookup_field = "public_id"
     lookup_url_kwarg = "public_id"
 
-    @extend_schema(summary="One job", responses={200: JobOutputSerializer, 404: OpenApiResponse(description="Unknown or not yours")})
+    @extend_schema(
+        summary="One job",
+        responses={200: JobOutputSerializer, 404: OpenApiResponse(description="Unknown or not yours")},
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -95,14 +98,25 @@ class JobStatusChangeApi(APIView):
         body.is_valid(raise_exception=True)
         try:
             job = services.change_status(
-                job, body.validated_data["status"], progress=body.validated_data.get("progress"),
-                actor=request.user, source=StatusSource.API, reason=body.validated_data["reason"],
+                job,
+                body.validated_data["status"],
+                progress=body.validated_data.get("progress"),
+                actor=request.user,
+                source=StatusSource.API,
+                reason=body.validated_data["reason"],
             )
         except IllegalTransition as exc:
             raise Problem(
-                status_code=409, slug="illegal-transition", title="Illegal status transition",
-                detail=str(exc.message), from_status=exc.from_status, to_status=exc.to_status, allowed=exc.allowed,
+                status_code=409,
+                slug="illegal-transition",
+                title="Illegal status transition",
+                detail=str(exc.message),
+                from_status=exc.from_status,
+                to_status=exc.to_status,
+                allowed=exc.allowed,
             ) from exc
         except InvalidProgress as exc:
-            raise Problem(status_code=422, slug="invalid-progress", title="Invalid progress", detail=str(exc.message)) from exc
+            raise Problem(
+                status_code=422, slug="invalid-progress", title="Invalid progress", detail=str(exc.message)
+            ) from exc
         return Response(JobOutputSerializer(selectors.job_visible_to(request.user, job.public_id)).data)

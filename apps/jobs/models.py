@@ -30,7 +30,8 @@ class Job(models.Model):
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, verbose_name=_("tenant"))
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
-    external_id = models.CharField(_("ERP id"), max_length=64, blank=True, null=True)
+    # NULL, not "", for "no ERP id yet": the per-tenant unique constraint must not treat blanks as equal.
+    external_id = models.CharField(_("ERP id"), max_length=64, blank=True, null=True)  # noqa: DJ001
     model_type = models.ForeignKey("catalog.ModelType", on_delete=models.PROTECT, verbose_name=_("model type"))
     machine = models.ForeignKey("catalog.Machine", on_delete=models.PROTECT, verbose_name=_("machine"))
     post = models.ForeignKey("catalog.Post", on_delete=models.PROTECT, verbose_name=_("post"))
@@ -62,13 +63,12 @@ class Job(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "external_id"], name="jobs_job_external_id_per_tenant",
+                fields=["tenant", "external_id"],
+                name="jobs_job_external_id_per_tenant",
                 condition=models.Q(external_id__isnull=False),
             ),
             models.CheckConstraint(condition=models.Q(progress__lte=100), name="jobs_job_progress_0_100"),
-            models.CheckConstraint(
-                condition=models.Q(status__in=JobStatus.values), name="jobs_job_status_known"
-            ),
+            models.CheckConstraint(condition=models.Q(status__in=JobStatus.values), name="jobs_job_status_known"),
         ]
         indexes = [
             # The changelist, API and reports filter by tenant first, then status or a catalog item, by time.

@@ -35,8 +35,10 @@ class JobResource(TenantScopedResource):
             self.fields[name].readonly = True
 
     def get_export_queryset(self, request=None):
-        return super().get_export_queryset(request).select_related(
-            "tenant", "model_type", "machine", "post", "material", "template"
+        return (
+            super()
+            .get_export_queryset(request)
+            .select_related("tenant", "model_type", "machine", "post", "material", "template")
         )
 
     def extra_row_errors(self, instance):

@@ -16,8 +16,21 @@ class JobOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = (
-            "id", "external_id", "tenant", "model_type", "machine", "post", "material", "template",
-            "status", "progress", "created_at", "started_at", "finished_at", "duration_ms", "updated_at",
+            "id",
+            "external_id",
+            "tenant",
+            "model_type",
+            "machine",
+            "post",
+            "material",
+            "template",
+            "status",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "updated_at",
         )
         read_only_fields = fields
 

@@ -131,6 +131,8 @@ def transition_error(job, status, progress=None):
         return None
     if status not in ALLOWED_TRANSITIONS[from_status]:
         return str(
-            IllegalTransition(job=job, from_status=from_status, to_status=status, allowed=ALLOWED_TRANSITIONS[from_status])
+            IllegalTransition(
+                job=job, from_status=from_status, to_status=status, allowed=ALLOWED_TRANSITIONS[from_status]
+            )
         )
     return None

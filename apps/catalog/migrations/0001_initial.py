@@ -5,126 +5,167 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Machine',
+            name="Machine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, verbose_name='code')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('location', models.CharField(blank=True, max_length=200, verbose_name='location')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='accounts.tenant', verbose_name='tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=64, verbose_name="code")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("location", models.CharField(blank=True, max_length=200, verbose_name="location")),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to="accounts.tenant", verbose_name="tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'machine',
-                'verbose_name_plural': 'machines',
-                'ordering': ['tenant_id', 'code'],
-                'permissions': [('import_machine', 'Can import machines'), ('export_machine', 'Can export machines')],
-                'abstract': False,
+                "verbose_name": "machine",
+                "verbose_name_plural": "machines",
+                "ordering": ["tenant_id", "code"],
+                "permissions": [("import_machine", "Can import machines"), ("export_machine", "Can export machines")],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Material',
+            name="Material",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, verbose_name='code')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('unit', models.CharField(default='kg', max_length=16, verbose_name='unit')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='accounts.tenant', verbose_name='tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=64, verbose_name="code")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("unit", models.CharField(default="kg", max_length=16, verbose_name="unit")),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to="accounts.tenant", verbose_name="tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'material',
-                'verbose_name_plural': 'materials',
-                'ordering': ['tenant_id', 'code'],
-                'permissions': [('import_material', 'Can import materials'), ('export_material', 'Can export materials')],
-                'abstract': False,
+                "verbose_name": "material",
+                "verbose_name_plural": "materials",
+                "ordering": ["tenant_id", "code"],
+                "permissions": [
+                    ("import_material", "Can import materials"),
+                    ("export_material", "Can export materials"),
+                ],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='ModelType',
+            name="ModelType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, verbose_name='code')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='accounts.tenant', verbose_name='tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=64, verbose_name="code")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to="accounts.tenant", verbose_name="tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'model type',
-                'verbose_name_plural': 'model types',
-                'ordering': ['tenant_id', 'code'],
-                'permissions': [('import_modeltype', 'Can import model types'), ('export_modeltype', 'Can export model types')],
-                'abstract': False,
+                "verbose_name": "model type",
+                "verbose_name_plural": "model types",
+                "ordering": ["tenant_id", "code"],
+                "permissions": [
+                    ("import_modeltype", "Can import model types"),
+                    ("export_modeltype", "Can export model types"),
+                ],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Post',
+            name="Post",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, verbose_name='code')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('machine', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='posts', to='catalog.machine', verbose_name='machine')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='accounts.tenant', verbose_name='tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=64, verbose_name="code")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "machine",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="posts",
+                        to="catalog.machine",
+                        verbose_name="machine",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to="accounts.tenant", verbose_name="tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'post',
-                'verbose_name_plural': 'posts',
-                'ordering': ['tenant_id', 'code'],
-                'permissions': [('import_post', 'Can import posts'), ('export_post', 'Can export posts')],
-                'abstract': False,
+                "verbose_name": "post",
+                "verbose_name_plural": "posts",
+                "ordering": ["tenant_id", "code"],
+                "permissions": [("import_post", "Can import posts"), ("export_post", "Can export posts")],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Template',
+            name="Template",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, verbose_name='code')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('version', models.PositiveIntegerField(default=1, verbose_name='version')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='accounts.tenant', verbose_name='tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=64, verbose_name="code")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("version", models.PositiveIntegerField(default=1, verbose_name="version")),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to="accounts.tenant", verbose_name="tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'template',
-                'verbose_name_plural': 'templates',
-                'ordering': ['tenant_id', 'code'],
-                'permissions': [('import_template', 'Can import templates'), ('export_template', 'Can export templates')],
-                'abstract': False,
+                "verbose_name": "template",
+                "verbose_name_plural": "templates",
+                "ordering": ["tenant_id", "code"],
+                "permissions": [
+                    ("import_template", "Can import templates"),
+                    ("export_template", "Can export templates"),
+                ],
+                "abstract": False,
             },
         ),
         migrations.AddConstraint(
-            model_name='machine',
-            constraint=models.UniqueConstraint(fields=('tenant', 'code'), name='catalog_machine_code_per_tenant'),
+            model_name="machine",
+            constraint=models.UniqueConstraint(fields=("tenant", "code"), name="catalog_machine_code_per_tenant"),
         ),
         migrations.AddConstraint(
-            model_name='material',
-            constraint=models.UniqueConstraint(fields=('tenant', 'code'), name='catalog_material_code_per_tenant'),
+            model_name="material",
+            constraint=models.UniqueConstraint(fields=("tenant", "code"), name="catalog_material_code_per_tenant"),
         ),
         migrations.AddConstraint(
-            model_name='modeltype',
-            constraint=models.UniqueConstraint(fields=('tenant', 'code'), name='catalog_modeltype_code_per_tenant'),
+            model_name="modeltype",
+            constraint=models.UniqueConstraint(fields=("tenant", "code"), name="catalog_modeltype_code_per_tenant"),
         ),
         migrations.AddConstraint(
-            model_name='post',
-            constraint=models.UniqueConstraint(fields=('tenant', 'code'), name='catalog_post_code_per_tenant'),
+            model_name="post",
+            constraint=models.UniqueConstraint(fields=("tenant", "code"), name="catalog_post_code_per_tenant"),
         ),
         migrations.AddConstraint(
-            model_name='template',
-            constraint=models.UniqueConstraint(fields=('tenant', 'code'), name='catalog_template_code_per_tenant'),
+            model_name="template",
+            constraint=models.UniqueConstraint(fields=("tenant", "code"), name="catalog_template_code_per_tenant"),
         ),
     ]

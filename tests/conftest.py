@@ -1,0 +1,91 @@
+"""Shared fixtures: two tenants, a user per role on tenant A, and clients signed in with TOTP."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db import connection
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.accounts import services as account_services
+from apps.accounts.capabilities import ROLES
+
+from . import factories
+
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI does)")
+    skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL (CI does)")
+    for item in items:
+        if "postgres" in item.keywords and "postgresql" not in engine:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not settings.REDIS_URL:
+            item.add_marker(skip_redis)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+
+
+def totp_code(device: TOTPDevice, *, offset_steps: int = 0) -> str:
+    """The code an authenticator app would show now (or `offset_steps` periods from now)."""
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=offset_steps)
+    return f"{code:0{device.digits}d}"
+
+
+@pytest.fixture
+def tenant_a(db):
+    return factories.TenantFactory(name="Anadolu Döküm", slug="anadolu")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return factories.TenantFactory(name="Boğaziçi Pres", slug="bogazici")
+
+
+def make_user(username, *, roles=(), tenants=(), superuser=False, staff=True):
+    user = factories.UserFactory(username=username, is_staff=staff, is_superuser=superuser)
+    if roles:
+        user.groups.set(Group.objects.filter(name__in=roles))
+    for tenant in tenants:
+        account_services.grant_tenant_access(user, tenant)
+    return user
+
+
+def confirmed_device(user) -> TOTPDevice:
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+
+
+def verified_client(client, user):
+    """Sign `client` in as `user` with a confirmed TOTP device, as if both factors had been given."""
+    device = confirmed_device(user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def role_users(tenant_a):
+    """One user per role, each granted tenant A only."""
+    return {role: make_user(f"{role}_a", roles=[role], tenants=[tenant_a]) for role in ROLES}
+
+
+@pytest.fixture
+def superuser(db):
+    return make_user("root", superuser=True)
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
