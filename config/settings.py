@@ -10,6 +10,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.spreadsheet_safety import SafeCSV, SafeXLSX
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -161,7 +163,7 @@ AUTH_PASSWORD_VALIDATORS = [
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False) else None
 )
@@ -244,6 +246,10 @@ API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
 # Problem type URIs are `urn:tezgah:problem:<slug>`; docs/api.md lists every slug.
 PROBLEM_TYPE_PREFIX = "urn:tezgah:problem:"
 
+# ---------------------------------------------------------------- DEMO
+# Password `seed_demo` gives the demo users (`make run`); never used outside demo data.
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="tezgah-demo-2026")
+
 # ---------------------------------------------------------------- ADMIN
 # Changelists count at most this many rows; beyond it they say "more than N".
 ADMIN_COUNT_LIMIT = env.int("ADMIN_COUNT_LIMIT", default=10000)
@@ -251,12 +257,10 @@ IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# The library's own escaping only strips "="; apps.core.spreadsheet_safety quotes every formula trigger.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
-IMPORT_EXPORT_FORMATS = [
-    "import_export.formats.base_formats.CSV",
-    "import_export.formats.base_formats.XLSX",
-]
+IMPORT_EXPORT_FORMATS = [SafeCSV, SafeXLSX]
 
 # ---------------------------------------------------------------- CELERY
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from knox import views as knox_views
 
@@ -7,10 +8,19 @@ from apps.accounts.api import TokenCreateApi
 from apps.core import views as core_views
 from apps.jobs import api as jobs_api
 
+# knox's logout views have no serializer; describe them so the schema is complete.
+_no_content = {204: OpenApiResponse(description="Revoked"), 401: OpenApiResponse(description="No valid token")}
+token_revoke = extend_schema(summary="Revoke this API token", request=None, responses=_no_content)(
+    type("TokenRevokeApi", (knox_views.LogoutView,), {})
+)
+token_revoke_all = extend_schema(summary="Revoke all your API tokens", request=None, responses=_no_content)(
+    type("TokenRevokeAllApi", (knox_views.LogoutAllView,), {})
+)
+
 api_v1 = [
     path("auth/token/", TokenCreateApi.as_view(), name="token-create"),
-    path("auth/token/revoke/", knox_views.LogoutView.as_view(), name="token-revoke"),
-    path("auth/token/revoke-all/", knox_views.LogoutAllView.as_view(), name="token-revoke-all"),
+    path("auth/token/revoke/", token_revoke.as_view(), name="token-revoke"),
+    path("auth/token/revoke-all/", token_revoke_all.as_view(), name="token-revoke-all"),
     path("jobs/", jobs_api.JobListApi.as_view(), name="job-list"),
     path("jobs/<uuid:public_id>/", jobs_api.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<uuid:public_id>/status", jobs_api.JobStatusChangeApi.as_view(), name="job-status-change"),

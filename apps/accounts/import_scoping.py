@@ -24,6 +24,12 @@ class TenantScopedResource(resources.ModelResource):
 
     tenant = fields.Field(attribute="tenant", column_name="tenant", widget=ForeignKeyWidget(Tenant, field="slug"))
 
+    def import_data(self, dataset, *args, rollback_on_validation_errors=True, **kwargs):
+        # All or nothing: one invalid row rolls back the valid ones too (the library's default keeps them).
+        return super().import_data(
+            dataset, *args, rollback_on_validation_errors=rollback_on_validation_errors, **kwargs
+        )
+
     def before_import(self, dataset, **kwargs):
         self.importing_user = kwargs.get("user")
         super().before_import(dataset, **kwargs)

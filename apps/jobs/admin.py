@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -31,6 +30,9 @@ class JobStatusChangeInline(admin.TabularInline):
         return False
 
 
+REFERENCE_FIELDS = ["tenant", "external_id", "model_type", "machine", "post", "material", "template"]
+
+
 class JobAdminForm(forms.ModelForm):
     """References are edited directly; a status change is a request the job service validates."""
 
@@ -40,7 +42,7 @@ class JobAdminForm(forms.ModelForm):
 
     class Meta:
         model = Job
-        fields = ("tenant", "external_id", "model_type", "machine", "post", "material", "template")
+        fields = REFERENCE_FIELDS
 
     def clean(self):
         cleaned = super().clean()
@@ -97,7 +99,7 @@ class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
-            (None, {"fields": ["tenant", "external_id", "model_type", "machine", "post", "material", "template"]}),
+            (None, {"fields": REFERENCE_FIELDS}),
         ]
         if obj is not None:
             fieldsets.append((_("Status"), {"fields": list(self.readonly_fields)}))
@@ -119,7 +121,7 @@ class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
             )
             obj.pk, obj.public_id = created.pk, created.public_id
             return
-        obj.save(update_fields=[*form.Meta.fields, "updated_at"])
+        obj.save(update_fields=[*REFERENCE_FIELDS, "updated_at"])
         new_status = form.cleaned_data.get("new_status")
         if new_status and request.user.has_perm("jobs.change_job_status"):
             try:
@@ -131,8 +133,8 @@ class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
                     source=StatusSource.ADMIN,
                     reason=form.cleaned_data.get("status_reason") or "",
                 )
-            except JobStatusError as exc:  # a concurrent change got there first
-                raise ValidationError(str(exc.message)) from exc
+            except JobStatusError as exc:  # a concurrent change got there first; the form had checked it
+                messages.error(request, str(exc.message))
 
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
     def cancel_selected(self, request, queryset):

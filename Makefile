@@ -1,0 +1,50 @@
+# Tezgah: `make run` starts everything on SQLite with demo data; `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_JOBS ?= 100000
+DEMO_TENANTS ?= 3
+PORT ?= 8000
+
+.PHONY: install run test lint check-deploy translations messages clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Tezgah needs Python 3.11, found " + sys.version'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# A local .env with a random secret and DEBUG on; production sets real environment variables instead.
+.env:
+	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50))' > $@
+
+translations: install
+	$(BIN)/python manage.py compile_translations -v0 > /dev/null
+
+# Re-extract translatable strings (needs GNU gettext's xgettext; the build itself does not).
+messages: install
+	$(BIN)/python manage.py makemessages -l tr --ignore=.venv --ignore=var --ignore=tests
+
+run: install .env translations
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py seed_demo --if-empty --tenants $(DEMO_TENANTS) --jobs $(DEMO_JOBS)
+	@$(BIN)/python manage.py welcome --port $(PORT)
+	PORT=$(PORT) $(BIN)/honcho start -f Procfile
+
+test: install translations
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check-deploy: install
+	DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=tezgah.example.com \
+	DJANGO_SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache
