@@ -34,6 +34,7 @@ urlpatterns = [
     path("health/live", core_views.live, name="health-live"),
     path("health/ready", core_views.ready, name="health-ready"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("favicon.ico", core_views.favicon),
 ]
 
 handler400 = "apps.core.problems.handler400"

@@ -35,6 +35,12 @@ def _fresh_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness would dominate the suite; the hasher is not what the tests check.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def totp_code(device: TOTPDevice, *, offset_steps: int = 0) -> str:
     """The code an authenticator app would show now (or `offset_steps` periods from now)."""
     code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=offset_steps)

@@ -17,7 +17,8 @@ from . import mfa_session, selectors, services
 from .capabilities import ROLES
 from .models import Tenant, User
 
-ROLE_FIELDS = ("roles", "is_staff", "is_superuser")
+# Changing any of these changes what a user may do, so it needs a fresh code (step-up).
+ROLE_FIELDS = ("roles", "tenants", "is_staff", "is_superuser")
 
 
 class UserRolesForm(forms.ModelForm):
@@ -85,6 +86,18 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request):
         return selectors.users_visible_to(request.user).prefetch_related("groups")
+
+    # A tenant admin who shares a tenant with a superuser sees them, but must not reset their password,
+    # demote them or delete them: only a superuser changes a superuser.
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_fieldsets(self, request, obj=None):
         access = ["roles", "tenants"] if request.user.has_perm("accounts.assign_roles") else []
@@ -157,8 +170,12 @@ class RoleAdmin(DjangoGroupAdmin):
         return False
 
 
-class StepUpDeleteMixin:
-    """Removing a second factor needs a fresh TOTP code; bulk delete is off so every removal asks."""
+class StepUpDeviceMixin:
+    """Removing or rewriting a second factor needs a fresh TOTP code; bulk delete is off so every removal asks.
+
+    Saving a device counts too: unticking "confirmed" or moving a device to another user removes it from its
+    owner as surely as deleting it, and adding one hands somebody a second factor for another account.
+    """
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -169,14 +186,22 @@ class StepUpDeleteMixin:
         actions.pop("delete_selected", None)
         return actions
 
+    def _ask_for_step_up(self, request):
+        messages.info(request, _("Changing or removing a device needs a fresh code first."))
+        query = urlencode({"next": request.get_full_path()})
+        return HttpResponseRedirect(f"{reverse('admin:mfa_step_up')}?{query}")
+
     def delete_view(self, request, object_id, extra_context=None):
         if not mfa_session.stepped_up_recently(request):
-            messages.info(request, _("Removing a device needs a fresh code first."))
-            query = urlencode({"next": request.get_full_path()})
-            return HttpResponseRedirect(f"{reverse('admin:mfa_step_up')}?{query}")
+            return self._ask_for_step_up(request)
         return super().delete_view(request, object_id, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and not mfa_session.stepped_up_recently(request):
+            return self._ask_for_step_up(request)
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 for _model, _admin_class in ((TOTPDevice, TOTPDeviceAdmin), (StaticDevice, StaticDeviceAdmin)):
     admin.site.unregister(_model)
-    admin.site.register(_model, type(_admin_class.__name__, (StepUpDeleteMixin, _admin_class), {}))
+    admin.site.register(_model, type(_admin_class.__name__, (StepUpDeviceMixin, _admin_class), {}))

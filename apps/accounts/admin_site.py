@@ -19,6 +19,15 @@ class TezgahAdminSite(admin.AdminSite):
         user = request.user
         return bool(user.is_active and user.is_staff and getattr(user, "is_verified", lambda: False)())
 
+    def each_context(self, request):
+        # Django builds the app list and recent actions for any signed-in user; the login and MFA steps
+        # render with this context, so a password-only session must not get them into its template.
+        context = super().each_context(request)
+        if not context["has_permission"]:
+            context["available_apps"] = []
+            context["log_entries"] = context["log_entries"].none()
+        return context
+
     def login(self, request, extra_context=None):
         from .views import AdminLoginView
 

@@ -31,6 +31,17 @@ def pending_user(request):
     return user
 
 
+def pending_enrolment_device_id(request):
+    """The unconfirmed device this password step is enrolling, so its secret stays put between page loads."""
+    return (request.session.get(PENDING_KEY) or {}).get("enrol_device")
+
+
+def remember_enrolment_device(request, device) -> None:
+    pending = request.session.get(PENDING_KEY)
+    if pending is not None and pending.get("enrol_device") != device.pk:
+        request.session[PENDING_KEY] = {**pending, "enrol_device": device.pk}
+
+
 def pending_next(request, default: str) -> str:
     return (request.session.get(PENDING_KEY) or {}).get("next") or default
 

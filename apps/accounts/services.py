@@ -48,11 +48,18 @@ def set_user_roles(user, roles, *, actor=None) -> None:
 
 
 # ---------------------------------------------------------------- MFA
-def start_totp_enrolment(user) -> TOTPDevice:
-    """Return the user's unconfirmed authenticator device, creating one; an old unconfirmed one is reused."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False, name=TOTP_DEVICE_NAME).first()
+def start_totp_enrolment(user, *, device_id=None) -> TOTPDevice:
+    """Return the unconfirmed authenticator device `device_id` of `user`, or a new one with a fresh secret.
+
+    A new one replaces the user's other unconfirmed authenticators: a secret shown to an earlier, abandoned
+    sign-in (perhaps somebody else's, with a stolen password) must not become the one the user confirms.
+    """
+    waiting = TOTPDevice.objects.filter(user=user, confirmed=False, name=TOTP_DEVICE_NAME)
+    device = waiting.filter(pk=device_id).first() if device_id else None
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+        with transaction.atomic():
+            waiting.delete()
+            device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
     return device
 
 

@@ -118,7 +118,10 @@ class MfaEnrolView(AdminStepView):
             return HttpResponseRedirect(reverse("admin:login"))
         if services.has_confirmed_totp(self.user):
             return HttpResponseRedirect(reverse("admin:mfa_verify"))
-        self.device = services.start_totp_enrolment(self.user)
+        self.device = services.start_totp_enrolment(
+            self.user, device_id=mfa_session.pending_enrolment_device_id(request)
+        )
+        mfa_session.remember_enrolment_device(request, self.device)
         return super().dispatch(request, *args, **kwargs)
 
     def _context(self, form):

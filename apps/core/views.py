@@ -18,3 +18,11 @@ def ready(request):
     except Exception as exc:  # the probe reports any database failure instead of raising it
         return JsonResponse({"ok": False, "database": str(exc)[:200]}, status=503)
     return JsonResponse({"ok": True, "database": "ok"})
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on every page; answer with the static icon instead of a 404."""
+    from django.http import HttpResponsePermanentRedirect
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

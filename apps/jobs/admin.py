@@ -73,6 +73,8 @@ class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
     resource_classes = [JobResource]
     paginator = CappedCountPaginator
     show_full_result_count = False
+    # Facet counts would run a COUNT per filter option over the whole table.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     list_display = (
         "public_id",

@@ -147,3 +147,15 @@ def test_adding_a_job_with_a_post_of_another_machine_is_refused(operator_client,
     )  # fmt: skip
     assert response.status_code == 200
     assert not Job.objects.filter(external_id="ERP-NEW-2").exists()
+
+
+@pytest.mark.django_db
+def test_a_capped_count_is_shown_as_more_than_the_limit(operator_client, tenant_a, settings):
+    settings.ADMIN_COUNT_LIMIT = 5
+    settings.LANGUAGE_CODE = "en"
+    factories.JobFactory.create_batch(8, tenant=tenant_a)
+    capped = operator_client.get(CHANGELIST, {"status__exact": "queued"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "more than 5" in capped.content.decode()
+    exact = operator_client.get(CHANGELIST, {"status__exact": "running"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "more than" not in exact.content.decode()
+    assert "Show counts" not in capped.content.decode(), "facet counts are off for the job list"
