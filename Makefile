@@ -21,8 +21,9 @@ install: $(BIN)/.installed
 .env:
 	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50))' > $@
 
+# Compiling needs no secret; a placeholder lets it run before any .env exists (fresh clone, CI).
 translations: install
-	$(BIN)/python manage.py compile_translations -v0 > /dev/null
+	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-compile-translations-only} $(BIN)/python manage.py compile_translations -v0 > /dev/null
 
 # Re-extract translatable strings (needs GNU gettext's xgettext; the build itself does not).
 messages: install
