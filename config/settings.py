@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "import_export",
     "apps.core",
     "apps.accounts",
+    "apps.audit",
     "apps.catalog",
     "apps.jobs",
     "apps.billing",

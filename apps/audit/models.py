@@ -1,0 +1,51 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ActorType(models.TextChoices):
+    USER = "user", _("User")
+    SYSTEM = "system", _("System")
+    ERP = "erp", _("ERP")
+    ANONYMOUS = "anonymous", _("Anonymous")
+
+
+class AuditLog(models.Model):
+    """One append-only audit entry; `seq` and the hashes are set once, by the sealer, in commit order.
+
+    Database triggers refuse DELETE, TRUNCATE and any UPDATE except that one sealing of an unsealed row.
+    """
+
+    seq = models.BigIntegerField(_("sequence"), null=True, blank=True, unique=True)
+    ts = models.DateTimeField(_("time"))
+    actor_type = models.CharField(_("actor type"), max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(_("actor"), max_length=64, blank=True)
+    action = models.CharField(_("action"), max_length=100)
+    object_type = models.CharField(_("object type"), max_length=100, blank=True)
+    object_id = models.CharField(_("object id"), max_length=100, blank=True)
+    payload = models.JSONField(_("payload"), default=dict)
+    payload_sha256 = models.CharField(max_length=64)
+    tenant_id = models.BigIntegerField(_("tenant"), null=True, blank=True)
+    request_id = models.CharField(_("request id"), max_length=128, blank=True)
+    client_ip = models.CharField(_("client IP"), max_length=45, blank=True)
+    version = models.PositiveSmallIntegerField(_("schema version"), default=1)
+    record_sha256 = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    chain_hash = models.CharField(max_length=64, blank=True)
+    external_timestamp = models.TextField(_("external timestamp"), blank=True)
+    sealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "audit_logs"
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="audit_unsealed"),
+            models.Index(fields=["ts"], name="audit_ts"),
+            models.Index(fields=["actor_type", "actor_id", "ts"], name="audit_actor_ts"),
+            models.Index(fields=["action", "ts"], name="audit_action_ts"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+        ]
+
+    def __str__(self):
+        return f"#{self.seq or '?'} {self.action}"

@@ -1,0 +1,127 @@
+"""The one way into the audit log (`record`) and the sealer that chains entries in commit order."""
+
+import json
+import logging
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core import request_context
+
+from . import hashing
+from .models import ActorType, AuditLog
+
+logger = logging.getLogger(__name__)
+
+# Key of the PostgreSQL advisory lock that lets one sealer at a time extend the chain.
+SEALER_LOCK_KEY = 0x7E5A_A0D1
+SEAL_BATCH = 2000
+
+
+def _actor(actor):
+    if actor is None:
+        return ActorType.SYSTEM, ""
+    if isinstance(actor, tuple):
+        return actor
+    if getattr(actor, "is_authenticated", False):
+        return ActorType.USER, str(actor.pk)
+    return ActorType.ANONYMOUS, ""
+
+
+def _plain_json(payload):
+    """The payload as it will read back from the database: JSON types only, so its hash stays stable."""
+    return json.loads(json.dumps(payload or {}, cls=DjangoJSONEncoder))
+
+
+def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type=None, object_id=None) -> AuditLog:
+    """Append an entry describing `action` by `actor` on `obj`; call inside the transaction of the change.
+
+    `actor` is a user, None (the system) or an (actor_type, actor_id) pair; `obj` any model instance
+    (or None with object_type/object_id). The request id and client IP come from the request context.
+    The entry is written unsealed; the sealer gives it its place in the chain after commit, so a
+    rolled-back change leaves no entry and writers never wait for each other.
+    """
+    actor_type, actor_id = _actor(actor)
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+        if tenant_id is None:
+            tenant_id = getattr(obj, "tenant_id", None)
+    context = request_context.current()
+    clean = _plain_json(payload)
+    entry = AuditLog.objects.create(
+        ts=timezone.now(),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        action=action,
+        object_type=object_type or "",
+        object_id=object_id or "",
+        payload=clean,
+        payload_sha256=hashing.payload_sha256(clean),
+        tenant_id=tenant_id,
+        request_id="" if context.request_id == "-" else context.request_id,
+        client_ip=context.client_ip,
+        version=hashing.SCHEMA_VERSION,
+    )
+    transaction.on_commit(_seal_soon)
+    return entry
+
+
+def _seal_soon():
+    try:
+        seal_pending(wait=False)
+    except Exception:  # the sealer loop and beat retry; a failed eager seal must not fail the request
+        logger.exception("eager audit sealing failed; the sealer will retry")
+
+
+def entry_fields(row: AuditLog) -> dict:
+    """The row's hashed fields as the record hash sees them (ts formatted)."""
+    return {
+        "seq": row.seq, "ts": hashing.format_ts(row.ts), "actor_type": row.actor_type, "actor_id": row.actor_id,
+        "action": row.action, "object_type": row.object_type, "object_id": row.object_id,
+        "payload_sha256": row.payload_sha256, "tenant_id": row.tenant_id, "request_id": row.request_id,
+        "client_ip": row.client_ip, "version": row.version,
+    }  # fmt: skip
+
+
+def _take_sealer_lock(wait: bool) -> bool:
+    if connection.vendor != "postgresql":
+        return True  # SQLite transactions here are IMMEDIATE: one writer at a time already
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+        return cursor.fetchone()[0]
+
+
+def seal_pending(*, wait=True, batch=SEAL_BATCH) -> int:
+    """Give committed unsealed entries the next seq numbers and their hashes; returns how many.
+
+    Only committed rows are visible here, so seq follows commit order. With wait=False it returns 0
+    at once when another sealer is busy (that one, or the next, picks these rows up).
+    """
+    sealed = 0
+    while True:
+        with transaction.atomic():
+            if not _take_sealer_lock(wait):
+                return sealed
+            head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values("seq", "chain_hash").first()
+            seq, prev = (head["seq"], head["chain_hash"]) if head else (0, hashing.GENESIS_HASH)
+            rows = list(AuditLog.objects.filter(seq__isnull=True).order_by("id")[:batch])
+            if not rows:
+                return sealed
+            now = timezone.now()
+            for row in rows:
+                seq += 1
+                row.seq = seq
+                row.record_sha256 = hashing.record_sha256(entry_fields(row))
+                row.prev_hash = prev
+                row.chain_hash = hashing.chain_hash(prev, row.record_sha256)
+                row.sealed_at = now
+                prev = row.chain_hash
+            AuditLog.objects.bulk_update(rows, ["seq", "record_sha256", "prev_hash", "chain_hash", "sealed_at"])
+            sealed += len(rows)
+        if len(rows) < batch:
+            return sealed
