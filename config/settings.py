@@ -292,6 +292,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "expire-licenses": {"task": "apps.billing.tasks.expire_licenses", "schedule": 3600.0},
+    "seal-audit-log": {"task": "apps.audit.tasks.seal_audit_log", "schedule": 5.0},
 }
 
 # ---------------------------------------------------------------- LOGGING

@@ -6,6 +6,8 @@ from dateutil.relativedelta import relativedelta
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit import services as audit
+
 from .models import Invoice, InvoiceLine, License, LicenseState
 
 CENT = Decimal("0.01")
@@ -23,11 +25,25 @@ def extend_licenses(licenses, *, days=0, months=0, actor=None) -> list[License]:
         for lic in License.objects.select_for_update().filter(pk__in=[x.pk for x in licenses]).order_by("pk"):
             if lic.state == LicenseState.REVOKED:
                 continue
+            before = (lic.valid_until.isoformat(), lic.state)
             lic.valid_until = lic.valid_until + relativedelta(months=months, days=days)
             if lic.state == LicenseState.EXPIRED and lic.valid_until >= timezone.localdate():
                 lic.state = LicenseState.ACTIVE
             lic.save(update_fields=["valid_until", "state", "updated_at"])
+            audit.record(
+                actor,
+                "license.extended",
+                lic,
+                {"valid_until": [before[0], lic.valid_until.isoformat()], "state": [before[1], lic.state]},
+            )
             extended.append(lic)
+        audit.record(
+            actor,
+            "license.bulk_extend",
+            None,
+            {"extended": [lic.pk for lic in extended], "days": days, "months": months},
+            object_type="billing.license",
+        )
     return extended
 
 

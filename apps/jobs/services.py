@@ -6,6 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.audit import services as audit
+
 from .constants import ALLOWED_TRANSITIONS, PROGRESS_STATUSES, TERMINAL_STATUSES
 from .exceptions import IllegalTransition, InvalidProgress, JobStatusError
 from .models import Job, JobStatus, JobStatusChange, StatusSource
@@ -66,6 +68,12 @@ def change_status(job, status, *, progress=None, actor=None, source=StatusSource
             reason=reason[:500],
             changed_at=at,
         )
+        audit.record(
+            actor,
+            "job.status.changed",
+            locked,
+            {"from": from_status, "to": status, "progress": new_progress, "source": source, "reason": reason[:500]},
+        )
     return locked
 
 
@@ -83,6 +91,18 @@ def cancel_jobs(jobs, *, actor, source=StatusSource.ADMIN_BULK, reason="") -> Bu
             result.cancelled.append(change_status(job, JobStatus.CANCELLED, actor=actor, source=source, reason=reason))
         except JobStatusError as exc:
             result.refused.append((job, str(exc.message)))
+    with transaction.atomic():
+        audit.record(
+            actor,
+            "job.bulk_cancel",
+            None,
+            {
+                "cancelled": [j.pk for j in result.cancelled],
+                "refused": [{"job": j.pk, "reason": msg} for j, msg in result.refused],
+                "reason": reason[:500],
+            },
+            object_type="jobs.job",
+        )
     return result
 
 

@@ -208,3 +208,30 @@ def test_eight_concurrent_writers_never_fork_the_chain():
     prevs = [prev for _, prev in rows]
     assert len(set(prevs)) == len(prevs), "no prev_hash repeats: the chain never forks"
     assert _verify().ok
+
+
+@pytest.mark.django_db
+def test_a_job_status_change_and_its_audit_entry_commit_together(role_users):
+    from apps.jobs.services import change_status
+
+    job = factories.JobFactory()
+    change_status(job, "running", progress=5, actor=role_users["operator"], source="api")
+    entry = AuditLog.objects.get(action="job.status.changed")
+    assert entry.object_id == str(job.pk) and entry.actor_id == str(role_users["operator"].pk)
+    assert entry.payload == {"from": "queued", "to": "running", "progress": 5, "source": "api", "reason": ""}
+    from apps.jobs.exceptions import IllegalTransition
+
+    with pytest.raises(IllegalTransition):
+        change_status(job, "queued")
+    assert AuditLog.objects.filter(action="job.status.changed").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_bulk_action_records_each_object_and_one_summary(role_users, tenant_a):
+    from apps.jobs.services import cancel_jobs
+
+    jobs = factories.JobFactory.create_batch(3, tenant=tenant_a)
+    cancel_jobs(jobs, actor=role_users["operator"], reason="arıza")
+    assert AuditLog.objects.filter(action="job.status.changed").count() == 3
+    summary = AuditLog.objects.get(action="job.bulk_cancel")
+    assert sorted(summary.payload["cancelled"]) == sorted(j.pk for j in jobs)
