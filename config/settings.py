@@ -252,6 +252,13 @@ API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
 # Problem type URIs are `urn:tezgah:problem:<slug>`; docs/api.md lists every slug.
 PROBLEM_TYPE_PREFIX = "urn:tezgah:problem:"
 
+# ---------------------------------------------------------------- AUDIT
+# Ed25519 key that signs audit checkpoints (PEM, or base64 of the 32 raw bytes); keep it out of the
+# database. With DEBUG and no key, one is generated under TEZGAH_VAR_DIR.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)
+AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=10)
+
 # ---------------------------------------------------------------- DEMO
 # Password `seed_demo` gives the demo users (`make run`); never used outside demo data.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="tezgah-demo-2026")
@@ -293,6 +300,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "expire-licenses": {"task": "apps.billing.tasks.expire_licenses", "schedule": 3600.0},
     "seal-audit-log": {"task": "apps.audit.tasks.seal_audit_log", "schedule": 5.0},
+    "audit-checkpoint": {"task": "apps.audit.tasks.checkpoint_audit_log", "schedule": 60.0},
 }
 
 # ---------------------------------------------------------------- LOGGING

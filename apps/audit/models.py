@@ -49,3 +49,37 @@ class AuditLog(models.Model):
 
     def __str__(self):
         return f"#{self.seq or '?'} {self.action}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the chain's size, head hash and Merkle root at one moment.
+
+    The signing key is not in the database, so rewriting the chain (or cutting its tail) cannot be
+    hidden by recomputing hashes. Checkpoints are also written to the application log.
+    """
+
+    tree_size = models.BigIntegerField(_("entries"), unique=True)
+    head_hash = models.CharField(_("head chain hash"), max_length=64)
+    merkle_root = models.CharField(_("Merkle root"), max_length=64)
+    ts = models.DateTimeField(_("time"))
+    key_id = models.CharField(_("key id"), max_length=16)
+    signature = models.CharField(_("signature"), max_length=128)
+    frontier = models.JSONField(default=dict, help_text="right-edge subtree roots, to extend the tree")
+    tsa_token = models.TextField(_("RFC 3161 token"), blank=True)
+
+    class Meta:
+        db_table = "audit_checkpoints"
+        verbose_name = _("audit checkpoint")
+        verbose_name_plural = _("audit checkpoints")
+        ordering = ["-tree_size"]
+
+    def __str__(self):
+        return f"checkpoint @{self.tree_size}"
+
+    def statement_fields(self) -> dict:
+        from .hashing import format_ts
+
+        return {
+            "v": 1, "tree_size": self.tree_size, "head_hash": self.head_hash, "merkle_root": self.merkle_root,
+            "ts": format_ts(self.ts), "key_id": self.key_id, "signature": self.signature,
+        }  # fmt: skip

@@ -1,7 +1,7 @@
 """Audit reads: the sealed chain as verifier input, streamed from a server-side cursor."""
 
 from . import hashing
-from .models import AuditLog
+from .models import AuditCheckpoint, AuditLog
 
 _COLUMNS = (
     "id", "seq", "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "payload",
@@ -33,3 +33,11 @@ def chain_start(from_seq):
 
 def unsealed_count() -> int:
     return AuditLog.objects.filter(seq__isnull=True).count()
+
+
+def checkpoints(*, up_to=None):
+    """Every checkpoint (or those covering at most `up_to` entries) as signed statements."""
+    qs = AuditCheckpoint.objects.order_by("tree_size")
+    if up_to is not None:
+        qs = qs.filter(tree_size__lte=up_to)
+    return [cp.statement_fields() for cp in qs]

@@ -2,17 +2,24 @@
 
 import json
 import logging
+import os
+from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core import request_context
 
-from . import hashing
-from .models import ActorType, AuditLog
+from . import hashing, signatures
+from .merkle import Frontier
+from .models import ActorType, AuditCheckpoint, AuditLog
 
 logger = logging.getLogger(__name__)
+# Checkpoints also go to the application log, so they exist outside the database.
+checkpoint_log = logging.getLogger("apps.audit.checkpoints")
 
 # Key of the PostgreSQL advisory lock that lets one sealer at a time extend the chain.
 SEALER_LOCK_KEY = 0x7E5A_A0D1
@@ -125,3 +132,69 @@ def seal_pending(*, wait=True, batch=SEAL_BATCH) -> int:
             sealed += len(rows)
         if len(rows) < batch:
             return sealed
+
+
+def signing_key():
+    """The checkpoint signing key from AUDIT_SIGNING_KEY; with DEBUG and none set, a local generated one."""
+    text = settings.AUDIT_SIGNING_KEY
+    if not text:
+        if not settings.DEBUG:
+            raise ImproperlyConfigured("Set AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) to sign audit checkpoints")
+        path = settings.VAR_DIR / "audit-signing-key.pem"
+        if not path.exists():
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+        text = path.read_text()
+    try:
+        return signatures.load_private_key(text)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"AUDIT_SIGNING_KEY is not a usable Ed25519 private key: {exc}") from exc
+
+
+def make_checkpoint(*, force=False, now=None) -> AuditCheckpoint | None:
+    """Sign the chain's current size, head hash and Merkle root when due (or when `force`); returns it or None.
+
+    Due when AUDIT_CHECKPOINT_EVERY entries were sealed since the last checkpoint, or
+    AUDIT_CHECKPOINT_MINUTES passed and the chain grew.
+    """
+    now = now or timezone.now()
+    key = signing_key()
+    with transaction.atomic():
+        _take_sealer_lock(True)
+        last = AuditCheckpoint.objects.order_by("-tree_size").first()
+        head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values("seq", "chain_hash").first()
+        if head is None or (last is not None and head["seq"] <= last.tree_size):
+            return None
+        if not force and last is not None:
+            grown = head["seq"] - last.tree_size
+            if grown < settings.AUDIT_CHECKPOINT_EVERY and now - last.ts < timedelta(
+                minutes=settings.AUDIT_CHECKPOINT_MINUTES
+            ):
+                return None
+        frontier = Frontier.from_json(last.frontier if last else None)
+        new_hashes = (
+            AuditLog.objects.filter(seq__gt=frontier.size, seq__lte=head["seq"])
+            .order_by("seq")
+            .values_list("record_sha256", flat=True)
+        )
+        for record_hash in new_hashes.iterator(chunk_size=10000):
+            frontier.append(bytes.fromhex(record_hash))
+        checkpoint = AuditCheckpoint(
+            tree_size=head["seq"],
+            head_hash=head["chain_hash"],
+            merkle_root=frontier.root().hex(),
+            ts=now,
+            key_id=signatures.key_id(key.public_key()),
+            frontier=frontier.to_json(),
+        )
+        checkpoint.signature = signatures.sign(key, checkpoint.statement_fields())
+        checkpoint.save()
+    checkpoint_log.info("audit checkpoint %s", json.dumps(checkpoint.statement_fields(), sort_keys=True))
+    return checkpoint

@@ -1,8 +1,12 @@
-"""Walk the chain and say whether it is intact, and if not, where and how it first breaks."""
+"""Walk the chain and its checkpoints and say whether they are intact, and if not, where they first break.
+
+Standard library plus `cryptography` only: apps.audit.verify runs this on an export without Django.
+"""
 
 from dataclasses import dataclass
 
 from . import hashing
+from .merkle import Frontier
 
 
 @dataclass
@@ -18,6 +22,7 @@ class ChainReport:
     first_seq: int | None = None
     last_seq: int | None = None
     head_hash: str = hashing.GENESIS_HASH
+    checkpoints_checked: int = 0
     finding: Finding | None = None
 
     @property
@@ -25,33 +30,73 @@ class ChainReport:
         return self.finding is None
 
 
-def verify_entries(entries, *, expected_seq=1, prev_hash=hashing.GENESIS_HASH) -> ChainReport:
+def _entry_problem(entry, expected_seq, prev_hash):
+    if entry["seq"] != expected_seq:
+        return f"gap or reorder: expected seq {expected_seq}, found {entry['seq']}"
+    if "payload" in entry and hashing.payload_sha256(entry["payload"]) != entry["payload_sha256"]:
+        return "changed content: the payload does not match payload_sha256"
+    if hashing.record_sha256(entry) != entry["record_sha256"]:
+        return "changed content: the record hash does not match the entry's fields"
+    if entry["prev_hash"] != prev_hash:
+        return "broken link: prev_hash is not the previous entry's chain_hash"
+    if hashing.chain_hash(prev_hash, entry["record_sha256"]) != entry["chain_hash"]:
+        return "broken link: chain_hash is not sha256(prev_hash || record_sha256)"
+    return None
+
+
+def _bad_signature(checkpoints, public_key):
+    from . import signatures
+
+    for cp in checkpoints:
+        if not signatures.verify(public_key, cp):
+            return Finding(cp["tree_size"], None, f"bad checkpoint signature (checkpoint at {cp['tree_size']} entries)")
+    return None
+
+
+def verify_entries(entries, *, expected_seq=1, prev_hash=hashing.GENESIS_HASH, checkpoints=(), public_key=None):
     """Check consecutive entries (dicts with the record fields, `payload`, `id` and the three hashes).
 
-    Stops at the first problem. Used on the database and, by apps.audit.verify, on an export file.
+    With `checkpoints` (dicts as AuditCheckpoint.statement_fields) each one's signature is checked with
+    `public_key`, and, when the walk starts at seq 1, its head hash and Merkle root are recomputed; a
+    checkpoint beyond the last entry means the tail was cut off. Stops at the first problem.
     """
     report = ChainReport()
-    for entry in entries:
-        seq = entry["seq"]
-        problem = None
-        if seq != expected_seq:
-            problem = f"gap or reorder: expected seq {expected_seq}, found {seq}"
-        elif "payload" in entry and hashing.payload_sha256(entry["payload"]) != entry["payload_sha256"]:
-            problem = "changed content: the payload does not match payload_sha256"
-        elif hashing.record_sha256(entry) != entry["record_sha256"]:
-            problem = "changed content: the record hash does not match the entry's fields"
-        elif entry["prev_hash"] != prev_hash:
-            problem = "broken link: prev_hash is not the previous entry's chain_hash"
-        elif hashing.chain_hash(prev_hash, entry["record_sha256"]) != entry["chain_hash"]:
-            problem = "broken link: chain_hash is not sha256(prev_hash || record_sha256)"
-        if problem:
-            report.finding = Finding(seq=seq, entry_id=entry.get("id"), problem=problem)
+    checkpoints = sorted(checkpoints, key=lambda cp: cp["tree_size"])
+    if checkpoints and public_key is not None:
+        report.finding = _bad_signature(checkpoints, public_key)
+        if report.finding:
             return report
+    pending = {cp["tree_size"]: cp for cp in checkpoints}
+    frontier = Frontier() if expected_seq == 1 else None
+    for entry in entries:
+        problem = _entry_problem(entry, expected_seq, prev_hash)
+        if problem:
+            report.finding = Finding(seq=entry["seq"], entry_id=entry.get("id"), problem=problem)
+            return report
+        seq = entry["seq"]
         if report.first_seq is None:
             report.first_seq = seq
         report.last_seq = seq
         report.checked += 1
         prev_hash = entry["chain_hash"]
         expected_seq += 1
+        if frontier is not None:
+            frontier.append(bytes.fromhex(entry["record_sha256"]))
+        checkpoint = pending.pop(seq, None)
+        if checkpoint is not None:
+            report.checkpoints_checked += 1
+            if checkpoint["head_hash"] != prev_hash:
+                report.finding = Finding(seq, entry.get("id"), f"checkpoint at {seq}: the chain's head hash differs")
+                return report
+            if frontier is not None and checkpoint["merkle_root"] != frontier.root().hex():
+                report.finding = Finding(seq, entry.get("id"), f"checkpoint at {seq}: the Merkle root differs")
+                return report
     report.head_hash = prev_hash
+    beyond = [size for size in pending if report.last_seq is None or size > report.last_seq]
+    if beyond:
+        report.finding = Finding(
+            max(beyond), None,
+            f"missing tail after a checkpoint: a checkpoint covers {max(beyond)} entries, the chain ends at "
+            f"{report.last_seq or 0}",
+        )  # fmt: skip
     return report

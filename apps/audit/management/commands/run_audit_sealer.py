@@ -3,7 +3,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from apps.audit.services import seal_pending
+from apps.audit.services import make_checkpoint, seal_pending
 
 
 class Command(BaseCommand):
@@ -19,6 +19,9 @@ class Command(BaseCommand):
             sealed = seal_pending()
             if sealed:
                 self.stdout.write(f"sealed {sealed} entries")
+            checkpoint = make_checkpoint()
+            if checkpoint:
+                self.stdout.write(f"checkpoint at {checkpoint.tree_size} entries, root {checkpoint.merkle_root}")
             if once:
                 return
             time.sleep(interval)

@@ -1,6 +1,7 @@
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.audit import selectors
+from apps.audit import selectors, services
 from apps.audit.verification import verify_entries
 
 
@@ -15,8 +16,16 @@ class Command(BaseCommand):
         if from_seq is not None and to_seq is not None and from_seq > to_seq:
             raise CommandError("--from must not be after --to")
         expected, prev = selectors.chain_start(from_seq)
+        try:
+            public_key = services.signing_key().public_key()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
         report = verify_entries(
-            selectors.chain_entries(from_seq=from_seq, to_seq=to_seq), expected_seq=expected, prev_hash=prev
+            selectors.chain_entries(from_seq=from_seq, to_seq=to_seq),
+            expected_seq=expected,
+            prev_hash=prev,
+            checkpoints=selectors.checkpoints(up_to=to_seq),
+            public_key=public_key,
         )
         if not report.ok:
             f = report.finding
@@ -25,6 +34,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"audit chain intact: {report.checked} entries (seq {report.first_seq}..{report.last_seq}), "
-                f"head {report.head_hash}; {pending} awaiting sealing"
+                f"head {report.head_hash}; {report.checkpoints_checked} checkpoints match; "
+                f"{pending} awaiting sealing"
             )
         )
