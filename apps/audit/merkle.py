@@ -62,3 +62,89 @@ def root(leaves: list[bytes]) -> bytes:
         return leaf_hash(leaves[0])
     k = 1 << ((len(leaves) - 1).bit_length() - 1)
     return node_hash(root(leaves[:k]), root(leaves[k:]))
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def inclusion_proof(index: int, leaves: list[bytes]) -> list[bytes]:
+    """RFC 6962 PATH(m, D[n]): the sibling hashes from leaf `index` up to the root."""
+    n = len(leaves)
+    if not 0 <= index < n:
+        raise IndexError("leaf index outside the tree")
+    if n == 1:
+        return []
+    k = _split(n)
+    if index < k:
+        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
+    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+
+
+def verify_inclusion(leaf: bytes, index: int, tree_size: int, proof: list[bytes], expected_root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2."""
+    if not 0 <= index < tree_size:
+        return False
+    fn, sn, r = index, tree_size - 1, leaf_hash(leaf)
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == expected_root
+
+
+def _subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root(leaves)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], complete), root(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
+
+
+def consistency_proof(first_size: int, leaves: list[bytes]) -> list[bytes]:
+    """RFC 6962 PROOF(m, D[n]): shows the tree of the first `first_size` leaves is a prefix of this one."""
+    if not 0 < first_size <= len(leaves):
+        raise ValueError("the first tree must be non-empty and not larger than the second")
+    return _subproof(first_size, leaves, True)
+
+
+def verify_consistency(first_size, second_size, first_root, second_root, proof) -> bool:
+    """RFC 9162 section 2.1.4.2."""
+    if not 0 < first_size <= second_size:
+        return False
+    if first_size == second_size:
+        return not proof and first_root == second_root
+    if first_size & (first_size - 1) == 0:
+        proof = [first_root, *proof]
+    if not proof:
+        return False
+    fn, sn = first_size - 1, second_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == first_root and sr == second_root and sn == 0

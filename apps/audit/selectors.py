@@ -1,6 +1,11 @@
 """Audit reads: the sealed chain as verifier input, streamed from a server-side cursor."""
 
-from . import hashing
+import json
+
+from django.db.models import Q
+from django.utils import timezone
+
+from . import hashing, merkle
 from .models import AuditCheckpoint, AuditLog
 
 _COLUMNS = (
@@ -41,3 +46,77 @@ def checkpoints(*, up_to=None):
     if up_to is not None:
         qs = qs.filter(tree_size__lte=up_to)
     return [cp.statement_fields() for cp in qs]
+
+
+def record_hashes(up_to: int) -> list[bytes]:
+    """The Merkle leaves (raw record hashes) of seq 1..up_to."""
+    qs = (
+        AuditLog.objects.filter(seq__isnull=False, seq__lte=up_to)
+        .order_by("seq")
+        .values_list("record_sha256", flat=True)
+    )
+    return [bytes.fromhex(h) for h in qs.iterator(chunk_size=10000)]
+
+
+def inclusion_proof_bundle(entry_id: int) -> dict:
+    """Everything an offline verifier needs to prove one entry is in a signed checkpoint.
+
+    Raises AuditLog.DoesNotExist, or LookupError when the entry is unsealed or no checkpoint covers it yet.
+    """
+    row = AuditLog.objects.get(pk=entry_id)
+    if row.seq is None:
+        raise LookupError(f"entry {entry_id} is not sealed yet")
+    checkpoint = AuditCheckpoint.objects.filter(tree_size__gte=row.seq).order_by("tree_size").first()
+    if checkpoint is None:
+        raise LookupError(f"no checkpoint covers entry {entry_id} (seq {row.seq}) yet")
+    leaves = record_hashes(checkpoint.tree_size)
+    entry = next(chain_entries(from_seq=row.seq, to_seq=row.seq))
+    return {
+        "format": "tezgah-audit-inclusion-proof",
+        "version": 1,
+        "entry": entry,
+        "leaf_index": row.seq - 1,
+        "tree_size": checkpoint.tree_size,
+        "proof": [h.hex() for h in merkle.inclusion_proof(row.seq - 1, leaves)],
+        "checkpoint": checkpoint.statement_fields(),
+    }
+
+
+def _export_filter(filters) -> Q:
+    q = Q()
+    if filters.get("date_from"):
+        q &= Q(ts__gte=filters["date_from"])
+    if filters.get("date_to"):
+        q &= Q(ts__lt=filters["date_to"])
+    if filters.get("actor"):
+        q &= Q(actor_id=filters["actor"])
+    if filters.get("action"):
+        q &= Q(action=filters["action"])
+    return q
+
+
+def export_lines(filters: dict):
+    """A forensic export as JSON lines: a header, every sealed entry in seq order (in full when it matches
+    `filters`, otherwise only its hashes, so the range still chains to its checkpoints), the checkpoints,
+    and an end line with the counts (a file without it was cut short)."""
+    head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", flat=True).first() or 0
+    header = {
+        "format": "tezgah-audit-export", "version": 1, "generated_at": hashing.format_ts(timezone.now()),
+        "filters": {k: str(v) for k, v in filters.items() if v}, "last_seq": head,
+    }  # fmt: skip
+    yield json.dumps(header, ensure_ascii=False)
+    matching = set(
+        AuditLog.objects.filter(_export_filter(filters), seq__isnull=False, seq__lte=head).values_list("seq", flat=True)
+    )
+    full = hashes = 0
+    for entry in chain_entries(to_seq=head):
+        if entry["seq"] in matching:
+            full += 1
+            yield json.dumps({"type": "entry", **entry}, ensure_ascii=False, default=str)
+        else:
+            hashes += 1
+            stub = {k: entry[k] for k in ("seq", "record_sha256", "prev_hash", "chain_hash")}
+            yield json.dumps({"type": "hash", **stub})
+    for checkpoint in checkpoints(up_to=head):
+        yield json.dumps({"type": "checkpoint", **checkpoint})
+    yield json.dumps({"type": "end", "entries": full, "hashes": hashes})
