@@ -13,6 +13,8 @@ from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.admin import GuardedModelAdminMixin
 
+from apps.audit.admin_mixins import AuditedAdminMixin
+
 from . import mfa_session, selectors, services
 from .capabilities import ROLES
 from .models import Tenant, User
@@ -76,7 +78,7 @@ class UserCreateRolesForm(UserRolesForm, DjangoUserAdmin.add_form):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     form = UserChangeRolesForm
     add_form = UserCreateRolesForm
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "last_login")
@@ -137,7 +139,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Tenant)
-class TenantAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
+class TenantAdmin(AuditedAdminMixin, GuardedModelAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "is_active", "created_at")
     search_fields = ("name", "slug")
     list_filter = ("is_active",)
@@ -204,4 +206,4 @@ class StepUpDeviceMixin:
 
 for _model, _admin_class in ((TOTPDevice, TOTPDeviceAdmin), (StaticDevice, StaticDeviceAdmin)):
     admin.site.unregister(_model)
-    admin.site.register(_model, type(_admin_class.__name__, (StepUpDeviceMixin, _admin_class), {}))
+    admin.site.register(_model, type(_admin_class.__name__, (AuditedAdminMixin, StepUpDeviceMixin, _admin_class), {}))

@@ -1,12 +1,15 @@
 """Admin mixin that cuts every changelist, form choice and object lookup down to the user's tenants."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from apps.audit.admin_mixins import AuditedAdminMixin
 
 from .models import Tenant
 from .selectors import scope_to_tenants, tenants_for
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class TenantScopedAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Rows of other tenants are invisible: not listed, not reachable by URL, not offered as choices."""
 
     tenant_field = "tenant"
@@ -26,7 +29,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 class TenantListFilter(admin.SimpleListFilter):
     """A tenant filter that lists only the user's tenants, without a DISTINCT over the big table."""
 
-    title = "tenant"
+    title = _("tenant")
     parameter_name = "tenant"
 
     def lookups(self, request, model_admin):

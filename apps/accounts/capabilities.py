@@ -36,6 +36,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_crud("billing", "invoice"),
         *_crud("billing", "invoiceline"),
         *_view("django_celery_beat", "periodictask", "crontabschedule", "intervalschedule"),
+        *_view("audit", "auditlog", "auditcheckpoint"),
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -62,5 +63,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_view("catalog", *_CATALOG_MODELS),
         *_view("jobs", "job", "jobstatuschange"),
         *_view("billing", "license", "invoice", "invoiceline"),
+        *_view("audit", "auditlog", "auditcheckpoint"),
     ],
 }
