@@ -9,6 +9,8 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import assign_perm, remove_perm
 
+from apps.audit import services as audit
+
 from .capabilities import ROLES
 from .models import Tenant
 
@@ -106,3 +108,16 @@ def verify_second_factor(user, token: str, *, allow_backup_codes=True):
             if locked.verify_token(token):
                 return locked
     return None
+
+
+# ---------------------------------------------------------------- sign-in events
+def note_sign_in_event(action: str, *, user=None, **details) -> None:
+    """Audit one step of signing in or out (auth.login, auth.login_failed, auth.mfa_enrolled, ...).
+
+    `user` is who the step is about (the claimed user of a failed code, say); details hold no secrets.
+    """
+    actor = user if user is not None else ("anonymous", "")
+    if user is not None and not user.is_authenticated:
+        actor = ("user", str(user.pk))
+    with transaction.atomic():
+        audit.record(actor, action, user, details)

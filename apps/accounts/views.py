@@ -60,9 +60,13 @@ class AdminLoginView(AdminStepView):
         if form.is_valid():
             user = authenticate(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
             if user is not None and user.is_active and user.is_staff:
+                services.note_sign_in_event("auth.password_accepted", user=user)
                 mfa_session.remember_password_step(request, user, next_url=next_url)
                 step = "admin:mfa_verify" if services.has_confirmed_totp(user) else "admin:mfa_enrol"
                 return HttpResponseRedirect(reverse(step))
+            services.note_sign_in_event(
+                "auth.login_failed", user=user, step="password", username=form.cleaned_data["username"][:150]
+            )
             form.add_error(
                 None,
                 _(
@@ -96,13 +100,18 @@ class MfaVerifyView(AdminStepView):
             device = services.verify_second_factor(self.user, form.cleaned_data["token"])
             if device is not None:
                 next_url = self.finish_login(request, self.user, device)
-                if isinstance(device, StaticDevice):
-                    remaining = device.token_set.count()
+                backup = isinstance(device, StaticDevice)
+                remaining = device.token_set.count() if backup else None
+                if backup:
+                    services.note_sign_in_event("auth.backup_code_used", user=self.user, remaining=remaining)
+                services.note_sign_in_event("auth.login", user=self.user, method="backup_code" if backup else "totp")
+                if backup:
                     messages.warning(
                         request,
                         _("You signed in with a backup code; %(n)d remain. Each code works once.") % {"n": remaining},
                     )
                 return HttpResponseRedirect(next_url)
+            services.note_sign_in_event("auth.login_failed", user=self.user, step="code")
             form.add_error("token", _("That code is not valid. Check your device's clock and try again."))
         return self.render(request, form=form, pending_user=self.user)
 
@@ -144,7 +153,11 @@ class MfaEnrolView(AdminStepView):
             if services.confirm_totp_device(self.device, form.cleaned_data["token"]):
                 self.device.refresh_from_db()
                 codes = services.issue_backup_codes(self.user)
+                services.note_sign_in_event(
+                    "auth.mfa_enrolled", user=self.user, device=self.device.persistent_id, backup_codes=len(codes)
+                )
                 next_url = self.finish_login(request, self.user, self.device)
+                services.note_sign_in_event("auth.login", user=self.user, method="enrolment")
                 request.session[mfa_session.BACKUP_CODES_KEY] = codes
                 return HttpResponseRedirect(f"{reverse('admin:mfa_backup_codes')}?{urlencode({'next': next_url})}")
             form.add_error("token", _("That code is not valid. Check your device's clock and try again."))
@@ -181,6 +194,8 @@ class StepUpView(AdminStepView):
         if form.is_valid():
             if services.verify_second_factor(request.user, form.cleaned_data["token"], allow_backup_codes=False):
                 mfa_session.mark_stepped_up(request)
+                services.note_sign_in_event("auth.step_up", user=request.user)
                 return HttpResponseRedirect(next_url)
+            services.note_sign_in_event("auth.step_up_failed", user=request.user)
             form.add_error("token", _("That code is not valid, or was already used. Wait for the next one."))
         return self.render(request, form=form, next=next_url)
