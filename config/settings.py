@@ -229,6 +229,8 @@ REST_FRAMEWORK = {
         "token": env.str("THROTTLE_TOKEN_RATE", default="5/min"),
     },
     "NUM_PROXIES": None,
+    # `?format=` belongs to our endpoints (e.g. the forensic export's csv|json), not to DRF's renderers.
+    "URL_FORMAT_OVERRIDE": None,
 }
 REST_KNOX = {
     "TOKEN_TTL": __import__("datetime").timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=10)),

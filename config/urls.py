@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from knox import views as knox_views
 
 from apps.accounts.api import TokenCreateApi
+from apps.audit.api import ForensicAuditExportApi
 from apps.core import views as core_views
 from apps.jobs import api as jobs_api
 
@@ -31,6 +32,7 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("forensics/audit/export", ForensicAuditExportApi.as_view(), name="forensic-audit-export"),
     path("health/live", core_views.live, name="health-live"),
     path("health/ready", core_views.ready, name="health-ready"),
     path("i18n/", include("django.conf.urls.i18n")),
