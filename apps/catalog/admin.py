@@ -2,12 +2,13 @@ from django.contrib import admin
 from import_export.admin import ImportExportModelAdmin
 
 from apps.accounts.admin_scoping import TenantListFilter, TenantScopedAdmin
+from apps.audit.admin_mixins import AuditedImportExportMixin
 
 from . import resources
 from .models import Machine, Material, ModelType, Post, Template
 
 
-class CatalogAdmin(TenantScopedAdmin, ImportExportModelAdmin):
+class CatalogAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdmin):
     list_display = ("code", "name", "tenant", "is_active", "created_at")
     list_filter = (TenantListFilter, "is_active")
     search_fields = ("code", "name")

@@ -7,6 +7,7 @@ from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 
 from apps.accounts.admin_scoping import TenantListFilter, TenantScopedAdmin
+from apps.audit.admin_mixins import AuditedImportExportMixin
 from apps.core.admin_paging import CappedCountPaginator
 
 from . import services
@@ -68,7 +69,7 @@ class CancelJobsForm(forms.Form):
 
 
 @admin.register(Job)
-class JobAdmin(TenantScopedAdmin, ImportExportModelAdmin):
+class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdmin):
     form = JobAdminForm
     resource_classes = [JobResource]
     paginator = CappedCountPaginator
