@@ -13,7 +13,7 @@ from tests.conftest import verified_client
 @pytest.mark.django_db
 def test_a_confirmed_import_is_audited_with_the_files_sha256(client, role_users, tenant_a):
     verified_client(client, role_users["operator"])
-    body = "tenant,code,name,is_active,location\nanadolu,M1,Torna,1,Hol 1\nanadolu,M2,Freze,1,Hol 2\n".encode()
+    body = b"tenant,code,name,is_active,location\nanadolu,M1,Torna,1,Hol 1\nanadolu,M2,Freze,1,Hol 2\n"
     preview = client.post(
         reverse("admin:catalog_machine_import"),
         {"format": "0", "resource": "0", "import_file": SimpleUploadedFile("makine.csv", body, "text/csv")},
