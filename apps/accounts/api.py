@@ -1,8 +1,11 @@
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.views import LoginView as KnoxLoginView
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.throttling import ScopedRateThrottle
 
 from .permissions import VerifiedSessionOrToken
@@ -26,7 +29,7 @@ class VerifiedSessionOnly(VerifiedSessionOrToken):
         200: inline_serializer(
             "TokenIssued", {"expiry": serializers.DateTimeField(), "token": serializers.CharField()}
         ),
-        403: OpenApiResponse(description="No MFA-verified session"),
+        403: OpenApiResponse(description="No MFA-verified session, or API_TOKEN_LIMIT_PER_USER tokens already"),
         429: OpenApiResponse(description="Too many token requests"),
     },
 )
@@ -35,3 +38,12 @@ class TokenCreateApi(KnoxLoginView):
     permission_classes = [VerifiedSessionOnly]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
+
+    def post(self, request, format=None):
+        # knox answers a full token quota with its own {"error": ...} body; every API error is a problem.
+        limit = self.get_token_limit_per_user()
+        if limit is not None:
+            live = request.user.auth_token_set.filter(Q(expiry__gt=timezone.now()) | Q(expiry__isnull=True))
+            if live.count() >= limit:
+                raise PermissionDenied(_("You hold the most API tokens allowed; revoke one first."))
+        return super().post(request, format)

@@ -59,10 +59,12 @@ def users_visible_to(user):
     users = get_user_model().objects.all()
     if sees_all_tenants(user):
         return users
-    tenant_ids = tenants_for(user).values("pk")
+    # A grant of the listed user on a tenant that `user` is granted too: EXISTS inside EXISTS, no id list.
     shares_tenant = TenantUserObjectPermission.objects.filter(
-        user_id=OuterRef("pk"), permission__codename=ACCESS_TENANT, content_object_id__in=tenant_ids
-    )
+        user_id=OuterRef("pk"),
+        permission__codename=ACCESS_TENANT,
+        permission__content_type__app_label="accounts",
+    ).filter(_tenant_grant(user, OuterRef("content_object_id")))
     return users.filter(Q(pk=user.pk) | Q(Exists(shares_tenant)))
 
 

@@ -46,8 +46,10 @@ def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type
 
     `actor` is a user, None (the system) or an (actor_type, actor_id) pair; `obj` any model instance
     (or None with object_type/object_id). The request id and client IP come from the request context.
-    The entry is written unsealed; the sealer gives it its place in the chain after commit, so a
-    rolled-back change leaves no entry and writers never wait for each other.
+    The entry is written unsealed; the sealer process gives it its place in the chain within
+    a fraction of a second after commit, so a rolled-back change leaves no entry and writers never wait
+    for each other. (Sealing right after each commit instead costs a second commit per entry:
+    docs/benchmarks.md.)
     """
     actor_type, actor_id = _actor(actor)
     if obj is not None:
@@ -71,15 +73,7 @@ def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type
         client_ip=context.client_ip,
         version=hashing.SCHEMA_VERSION,
     )
-    transaction.on_commit(_seal_soon)
     return entry
-
-
-def _seal_soon():
-    try:
-        seal_pending(wait=False)
-    except Exception:  # the sealer loop and beat retry; a failed eager seal must not fail the request
-        logger.exception("eager audit sealing failed; the sealer will retry")
 
 
 def entry_fields(row: AuditLog) -> dict:
@@ -103,6 +97,32 @@ def _take_sealer_lock(wait: bool) -> bool:
         return cursor.fetchone()[0]
 
 
+_SEAL_COLUMNS = (
+    "id", "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "payload_sha256", "tenant_id",
+    "request_id", "client_ip", "version",
+)  # fmt: skip
+
+
+def _write_seals(seals) -> None:
+    """seals: (id, seq, record_sha256, prev_hash, chain_hash) tuples; one statement on PostgreSQL."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            values = ", ".join(["(%s::bigint, %s::bigint, %s, %s, %s)"] * len(seals))
+            cursor.execute(
+                "UPDATE audit_logs AS a SET seq = v.seq, record_sha256 = v.rec, prev_hash = v.prev, "  # noqa: S608
+                f"chain_hash = v.chain, sealed_at = %s FROM (VALUES {values}) AS v(id, seq, rec, prev, chain) "
+                "WHERE a.id = v.id",
+                [now, *(x for seal in seals for x in seal)],
+            )
+        else:
+            cursor.executemany(
+                "UPDATE audit_logs SET seq = %s, record_sha256 = %s, prev_hash = %s, chain_hash = %s, sealed_at = %s "
+                "WHERE id = %s",
+                [(seq, rec, prev, chain, now, pk) for pk, seq, rec, prev, chain in seals],
+            )
+
+
 def seal_pending(*, wait=True, batch=SEAL_BATCH) -> int:
     """Give committed unsealed entries the next seq numbers and their hashes; returns how many.
 
@@ -116,20 +136,21 @@ def seal_pending(*, wait=True, batch=SEAL_BATCH) -> int:
                 return sealed
             head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values("seq", "chain_hash").first()
             seq, prev = (head["seq"], head["chain_hash"]) if head else (0, hashing.GENESIS_HASH)
-            rows = list(AuditLog.objects.filter(seq__isnull=True).order_by("id")[:batch])
+            rows = list(AuditLog.objects.filter(seq__isnull=True).order_by("id").values_list(*_SEAL_COLUMNS)[:batch])
             if not rows:
                 return sealed
-            now = timezone.now()
+            seals = []
             for row in rows:
+                fields = dict(zip(_SEAL_COLUMNS, row, strict=True))
                 seq += 1
-                row.seq = seq
-                row.record_sha256 = hashing.record_sha256(entry_fields(row))
-                row.prev_hash = prev
-                row.chain_hash = hashing.chain_hash(prev, row.record_sha256)
-                row.sealed_at = now
-                prev = row.chain_hash
-            AuditLog.objects.bulk_update(rows, ["seq", "record_sha256", "prev_hash", "chain_hash", "sealed_at"])
-            sealed += len(rows)
+                fields["seq"] = seq
+                fields["ts"] = hashing.format_ts(fields["ts"])
+                record = hashing.record_sha256(fields)
+                chain = hashing.chain_hash(prev, record)
+                seals.append((fields["id"], seq, record, prev, chain))
+                prev = chain
+            _write_seals(seals)
+            sealed += len(seals)
         if len(rows) < batch:
             return sealed
 

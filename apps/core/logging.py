@@ -10,8 +10,14 @@ from . import request_context
 class RequestContextFilter(logging.Filter):
     def filter(self, record):
         context = request_context.current()
-        record.request_id = context.request_id
-        record.client_ip = context.client_ip
+        request_id, client_ip = context.request_id, context.client_ip
+        # Django logs a response's 4xx/5xx ("Not Found: ...") after the middleware chain has returned,
+        # when the context is gone; it passes the request along, which still carries the id.
+        request = getattr(record, "request", None)
+        if request_id == request_context.RequestContext.request_id and hasattr(request, "request_id"):
+            request_id, client_ip = request.request_id, getattr(request, "client_ip", "")
+        record.request_id = request_id
+        record.client_ip = client_ip
         return True
 
 

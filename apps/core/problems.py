@@ -3,7 +3,8 @@
 import logging
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_default_handler
 
@@ -72,6 +73,11 @@ def _slug_and_title(exc):
 
 def drf_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: turn every error into problem+json; schema errors are 422."""
+    # DRF's own handler maps these two Django exceptions internally but hands us back the original.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = drf_default_handler(exc, context)
     request = context.get("request")
     instance = request.get_full_path() if request is not None else ""

@@ -21,13 +21,11 @@ class JobCursorPagination(CursorPagination):
     ordering = "-id"
     page_size_query_param = "limit"
 
-    @property
-    def page_size(self):
-        return settings.API_PAGE_SIZE
-
-    @property
-    def max_page_size(self):
-        return settings.API_MAX_PAGE_SIZE
+    def paginate_queryset(self, queryset, request, view=None):
+        # Read per request (DRF assigns self.page_size while paginating, so a read-only property breaks it).
+        self.page_size = settings.API_PAGE_SIZE
+        self.max_page_size = settings.API_MAX_PAGE_SIZE
+        return super().paginate_queryset(queryset, request, view)
 
 
 class JobListApi(generics.ListAPIView):

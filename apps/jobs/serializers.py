@@ -50,7 +50,8 @@ class JobFilterSerializer(serializers.Serializer):
         if hasattr(data, "getlist"):
             plain = {k: data.get(k) for k in data}
             statuses = [s for v in data.getlist("status") for s in v.split(",") if s]
-            if statuses:
+            if "status" in plain:
+                # A blank ?status= (an empty form field) means any status, not "a string is not a list".
                 plain["status"] = statuses
             data = plain
         return super().to_internal_value(data)

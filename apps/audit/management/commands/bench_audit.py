@@ -1,0 +1,130 @@
+"""Benchmarks for docs/benchmarks.md: audit appends against plain INSERTs, and verification against sha256.
+
+PostgreSQL only; writes to the database it is pointed at (use a scratch one).
+"""
+
+import multiprocessing
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections, transaction
+
+from apps.audit import hashing, selectors, services
+from apps.audit.models import AuditLog
+from apps.audit.verification import verify_entries
+
+PLAIN_TABLE = "bench_plain_inserts"
+
+
+def _plain_writer(count):
+    connections.close_all()
+    with connection.cursor() as cursor:
+        for i in range(count):
+            with transaction.atomic():
+                cursor.execute(
+                    f"INSERT INTO {PLAIN_TABLE} (ts, actor_type, actor_id, action, object_type, object_id, payload, "  # noqa: S608
+                    "payload_sha256, request_id, client_ip, version, record_sha256, prev_hash, chain_hash, "
+                    "external_timestamp) VALUES (now(), 'system', '', 'bench', 'bench', %s, '{\"i\": 1}', %s, '', '', "
+                    "1, '', '', '', '')",
+                    [str(i), "0" * 64],
+                )
+    connections.close_all()
+
+
+def _audit_writer(count):
+    connections.close_all()
+    for i in range(count):
+        with transaction.atomic():
+            services.record(None, "bench", None, {"i": i}, object_type="bench", object_id=str(i))
+    connections.close_all()
+
+
+def _sealer_loop(stop):
+    connections.close_all()
+    while not stop.is_set():
+        if not services.seal_pending():
+            time.sleep(0.05)
+    connections.close_all()
+
+
+def _run(writer, writers, per_writer, *, with_sealer=False):
+    """Seconds until every writer is done (and, with the sealer running beside them, everything is sealed)."""
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    sealer = context.Process(target=_sealer_loop, args=(stop,)) if with_sealer else None
+    started = time.perf_counter()
+    if sealer:
+        sealer.start()
+    with context.Pool(writers) as pool:
+        pool.map(writer, [per_writer] * writers)
+    if sealer:
+        stop.set()
+        sealer.join()
+        services.seal_pending()  # whatever the last loop had not picked up yet
+    return time.perf_counter() - started
+
+
+class Command(BaseCommand):
+    help = "Measure audit append and verification rates on PostgreSQL (see docs/benchmarks.md)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--per-writer", type=int, default=2000)
+        parser.add_argument("--verify-entries", type=int, default=0, help="also verify a chain of this many entries")
+
+    def handle(self, *args, per_writer, verify_entries, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError("bench_audit needs PostgreSQL (set DATABASE_URL)")
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {PLAIN_TABLE}")
+            cursor.execute(
+                f"CREATE TABLE {PLAIN_TABLE} (LIKE audit_logs INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING IDENTITY)"
+            )
+        for writers in (1, 8):
+            plain = _run(_plain_writer, writers, per_writer)
+            total = _run(_audit_writer, writers, per_writer, with_sealer=True)
+            n = writers * per_writer
+            assert AuditLog.objects.filter(seq__isnull=True).count() == 0
+            self.stdout.write(
+                f"writers={writers} rows={n} plain={n / plain:,.0f}/s audit(sealed)={n / total:,.0f}/s "
+                f"ratio={(n / total) / (n / plain):.0%}"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {PLAIN_TABLE}")
+        if verify_entries:
+            self._bench_verify(verify_entries)
+
+    def _bench_verify(self, target):
+        missing = target - AuditLog.objects.filter(seq__isnull=False).count()
+        if missing > 0:
+            self.stdout.write(f"appending {missing} entries for the verification run ...")
+            batch = [
+                AuditLog(ts=hashing_now(), actor_type="system", action="bench.verify", payload={"i": i},
+                         payload_sha256=hashing.payload_sha256({"i": i}), object_type="bench", object_id=str(i))
+                for i in range(missing)
+            ]  # fmt: skip
+            AuditLog.objects.bulk_create(batch, batch_size=10000)
+            services.seal_pending(batch=20000)
+        entries = list(selectors.chain_entries())
+        started = time.perf_counter()
+        report = verify_entries(iter(entries))
+        pure = time.perf_counter() - started
+        started = time.perf_counter()
+        report = verify_entries(selectors.chain_entries(chunk_size=20000))
+        with_db = time.perf_counter() - started
+        bodies = [hashing.canonical_json(hashing.record_body(e)) for e in entries]
+        started = time.perf_counter()
+        for body in bodies:
+            hashing.sha256_hex(body)
+        limit = time.perf_counter() - started
+        n = report.checked
+        self.stdout.write(
+            f"verify n={n} ok={report.ok} with_db={n / with_db:,.0f}/s ({with_db:.1f} s) "
+            f"in_memory={n / pure:,.0f}/s sha256_limit={n / limit:,.0f}/s"
+        )
+
+
+def hashing_now():
+    from django.utils import timezone
+
+    return timezone.now()
