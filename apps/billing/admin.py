@@ -1,11 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.accounts.admin_scoping import TenantListFilter, TenantScopedAdmin
+from apps.core.admin_actions import confirmation_page
 
 from . import services
 from .models import Invoice, InvoiceLine, License
@@ -45,18 +44,10 @@ class LicenseAdmin(TenantScopedAdmin):
                         _("Not extended (revoked): %(license)s of %(tenant)s") % {"license": lic, "tenant": lic.tenant},
                     )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Extend licenses"),
-            "opts": self.model._meta,
-            "queryset": queryset.select_related("tenant"),
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
-            "action": "extend_selected",
-        }
-        return TemplateResponse(request, "admin/billing/license/extend_confirmation.html", context)
+        return confirmation_page(
+            self, request, template="admin/billing/license/extend_confirmation.html", title=_("Extend licenses"),
+            action="extend_selected", form=form, queryset=queryset.select_related("tenant"),
+        )  # fmt: skip
 
     def has_extend_permission(self, request):
         return request.user.has_perm("billing.extend_license")

@@ -1,13 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 
 from apps.accounts.admin_scoping import TenantListFilter, TenantScopedAdmin
 from apps.audit.admin_mixins import AuditedImportExportMixin
+from apps.core.admin_actions import confirmation_page
 from apps.core.admin_paging import CappedCountPaginator
 
 from . import services
@@ -154,19 +153,11 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
             for job, reason in result.refused:
                 messages.warning(request, _("Not cancelled: %(job)s — %(reason)s") % {"job": job, "reason": reason})
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Cancel jobs"),
-            "opts": self.model._meta,
-            "queryset": queryset.select_related("tenant")[:200],
-            "count": queryset.count(),
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
-            "action": "cancel_selected",
-        }
-        return TemplateResponse(request, "admin/jobs/job/cancel_confirmation.html", context)
+        return confirmation_page(
+            self, request, template="admin/jobs/job/cancel_confirmation.html", title=_("Cancel jobs"),
+            action="cancel_selected", form=form, queryset=queryset.select_related("tenant")[:200],
+            count=queryset.count(),
+        )  # fmt: skip
 
     def has_cancel_permission(self, request):
         return request.user.has_perm("jobs.cancel_job")

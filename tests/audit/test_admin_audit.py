@@ -1,12 +1,12 @@
 import pytest
 from django.contrib.admin import helpers
-from django.db import connection
 from django.urls import reverse
 
-from apps.audit import db_guards, services
+from apps.audit import services
 from apps.audit.models import AuditLog
 from apps.catalog.models import Machine
 from tests import factories
+from tests.audit.tampering import tamper
 from tests.conftest import verified_client
 
 LIST = reverse("admin:audit_auditlog_changelist")
@@ -52,10 +52,7 @@ def test_verify_now_reports_intact_then_the_first_broken_entry(client, role_user
     verified_client(client, role_users["auditor"])
     page = client.get(VERIFY, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Intact: 3 entries and 1 signed checkpoints verified" in page
-    db_guards.remove(connection)
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE audit_logs SET action = 'forged' WHERE seq = 2")
-    db_guards.install(connection)
+    tamper("UPDATE audit_logs SET action = 'forged' WHERE seq = 2")
     page = client.get(VERIFY, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Broken at seq 2" in page
 

@@ -5,10 +5,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from apps.audit import db_guards, hashing, selectors, services
+from apps.audit import hashing, selectors, services
 from apps.audit.models import AuditLog
 from apps.audit.verification import verify_entries
 from tests import factories
+from tests.audit.tampering import tamper
 
 REFUSED = (DatabaseError, IntegrityError)
 
@@ -110,19 +111,10 @@ def test_truncate_is_refused_on_postgresql():
     assert AuditLog.objects.count() == 1
 
 
-def _tamper(sql, params=()):
-    db_guards.remove(connection)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-    finally:
-        db_guards.install(connection)
-
-
 @pytest.mark.django_db
 def test_a_changed_payload_is_caught_at_its_entry():
     _entries(4)
-    _tamper("UPDATE audit_logs SET payload = %s WHERE seq = 3", ['{"i": 99}'])
+    tamper("UPDATE audit_logs SET payload = %s WHERE seq = 3", ['{"i": 99}'])
     report = _verify()
     assert report.finding.seq == 3 and "payload" in report.finding.problem
 
@@ -130,7 +122,7 @@ def test_a_changed_payload_is_caught_at_its_entry():
 @pytest.mark.django_db
 def test_a_changed_field_is_caught_even_with_payload_intact():
     _entries(4)
-    _tamper("UPDATE audit_logs SET actor_id = '7' WHERE seq = 2")
+    tamper("UPDATE audit_logs SET actor_id = '7' WHERE seq = 2")
     report = _verify()
     assert report.finding.seq == 2 and "record hash" in report.finding.problem
 
@@ -138,7 +130,7 @@ def test_a_changed_field_is_caught_even_with_payload_intact():
 @pytest.mark.django_db
 def test_a_deleted_entry_shows_as_a_gap():
     _entries(4)
-    _tamper("DELETE FROM audit_logs WHERE seq = 2")
+    tamper("DELETE FROM audit_logs WHERE seq = 2")
     report = _verify()
     assert report.finding.seq == 3 and "gap" in report.finding.problem
 
@@ -146,9 +138,9 @@ def test_a_deleted_entry_shows_as_a_gap():
 @pytest.mark.django_db
 def test_two_swapped_entries_are_caught():
     _entries(4)
-    _tamper("UPDATE audit_logs SET seq = -1 WHERE seq = 2")
-    _tamper("UPDATE audit_logs SET seq = 2 WHERE seq = 3")
-    _tamper("UPDATE audit_logs SET seq = 3 WHERE seq = -1")
+    tamper("UPDATE audit_logs SET seq = -1 WHERE seq = 2")
+    tamper("UPDATE audit_logs SET seq = 2 WHERE seq = 3")
+    tamper("UPDATE audit_logs SET seq = 3 WHERE seq = -1")
     assert _verify().finding.seq == 2
 
 
@@ -158,7 +150,7 @@ def test_a_forged_entry_with_recomputed_hashes_breaks_the_next_link():
     forged = {**services.entry_fields(rows[1]), "action": "forged"}
     record = hashing.record_sha256(forged)
     chain = hashing.chain_hash(rows[1].prev_hash, record)
-    _tamper(
+    tamper(
         "UPDATE audit_logs SET action = 'forged', record_sha256 = %s, chain_hash = %s WHERE seq = 2", [record, chain]
     )
     report = _verify()
@@ -171,7 +163,7 @@ def test_verify_command_exits_zero_when_intact_and_names_the_first_bad_entry(cap
     call_command("verify_audit_chain")
     assert "intact: 3 entries" in capsys.readouterr().out
     call_command("verify_audit_chain", from_seq=2, to_seq=3)
-    _tamper("UPDATE audit_logs SET object_id = 'x' WHERE seq = 2")
+    tamper("UPDATE audit_logs SET object_id = 'x' WHERE seq = 2")
     with pytest.raises(CommandError, match="seq 2"):
         call_command("verify_audit_chain")
     with pytest.raises(CommandError, match="--from"):

@@ -3,12 +3,12 @@ import logging
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import CommandError, call_command
-from django.db import connection
 
-from apps.audit import db_guards, hashing, selectors, services, signatures
+from apps.audit import hashing, selectors, services, signatures
 from apps.audit.merkle import root
 from apps.audit.models import AuditCheckpoint, AuditLog
 from apps.audit.verification import verify_entries
+from tests.audit.tampering import tamper
 
 
 def _append(n):
@@ -19,15 +19,6 @@ def _append(n):
 
 def _verify(public_key):
     return verify_entries(selectors.chain_entries(), checkpoints=selectors.checkpoints(), public_key=public_key)
-
-
-def _tamper(sql, params=()):
-    db_guards.remove(connection)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-    finally:
-        db_guards.install(connection)
 
 
 @pytest.mark.django_db
@@ -64,7 +55,7 @@ def test_checkpoints_are_made_every_n_entries_and_extend_the_previous_tree(setti
 def test_a_tail_cut_after_a_checkpoint_is_caught(signing_key):
     _append(4)
     services.make_checkpoint(force=True)
-    _tamper("DELETE FROM audit_logs WHERE seq >= 3")
+    tamper("DELETE FROM audit_logs WHERE seq >= 3")
     report = _verify(signing_key.public_key())
     assert "missing tail" in report.finding.problem
 
@@ -80,7 +71,7 @@ def test_a_chain_rewritten_with_every_hash_recomputed_is_caught_by_the_checkpoin
             fields["action"] = "forged"
         record = hashing.record_sha256(fields)
         chain = hashing.chain_hash(prev, record)
-        _tamper(
+        tamper(
             "UPDATE audit_logs SET action = %s, record_sha256 = %s, prev_hash = %s, chain_hash = %s WHERE seq = %s",
             [fields["action"], record, prev, chain, row.seq],
         )
@@ -107,7 +98,7 @@ def test_verify_command_checks_checkpoints(signing_key, capsys):
     services.make_checkpoint(force=True)
     call_command("verify_audit_chain")
     assert "1 checkpoints match" in capsys.readouterr().out
-    _tamper("DELETE FROM audit_logs WHERE seq = 3")
+    tamper("DELETE FROM audit_logs WHERE seq = 3")
     with pytest.raises(CommandError, match="missing tail"):
         call_command("verify_audit_chain")
 
