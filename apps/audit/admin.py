@@ -7,8 +7,8 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors, services
+from .db_verification import verify_database
 from .models import AuditCheckpoint, AuditLog
-from .verification import verify_entries
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,9 +53,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
             public_key, error = None, str(exc)
         report = None
         if public_key is not None:
-            report = verify_entries(
-                selectors.chain_entries(), checkpoints=selectors.checkpoints(), public_key=public_key
-            )
+            report = verify_database(public_key=public_key)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Verify the audit trail"),

@@ -2,7 +2,9 @@
 
 import json
 
+from django.db import connection
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import hashing, merkle
@@ -22,6 +24,13 @@ def chain_entries(*, from_seq=None, to_seq=None, chunk_size=5000):
         qs = qs.filter(seq__gte=from_seq)
     if to_seq is not None:
         qs = qs.filter(seq__lte=to_seq)
+    if connection.vendor == "postgresql":
+        # Formatting a million timestamps in SQL is much cheaper than converting and formatting them in Python.
+        qs = qs.annotate(ts_text=RawSQL("""to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""", ()))
+        columns = tuple("ts_text" if c == "ts" else c for c in _COLUMNS)
+        for row in qs.values_list(*columns).iterator(chunk_size=chunk_size):
+            yield dict(zip(_COLUMNS, row, strict=True))
+        return
     for row in qs.values_list(*_COLUMNS).iterator(chunk_size=chunk_size):
         entry = dict(zip(_COLUMNS, row, strict=True))
         entry["ts"] = hashing.format_ts(entry["ts"])

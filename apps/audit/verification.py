@@ -55,12 +55,15 @@ def _bad_signature(checkpoints, public_key):
     return None
 
 
-def verify_entries(entries, *, expected_seq=1, prev_hash=hashing.GENESIS_HASH, checkpoints=(), public_key=None):
+def verify_entries(
+    entries, *, expected_seq=1, prev_hash=hashing.GENESIS_HASH, checkpoints=(), public_key=None, frontier=None
+):
     """Check consecutive entries (dicts with the record fields, `payload`, `id` and the three hashes).
 
     With `checkpoints` (dicts as AuditCheckpoint.statement_fields) each one's signature is checked with
-    `public_key`, and, when the walk starts at seq 1, its head hash and Merkle root are recomputed; a
-    checkpoint beyond the last entry means the tail was cut off. Stops at the first problem.
+    `public_key`, and its head hash is compared; its Merkle root too when the walk starts at seq 1 or is
+    given the `frontier` of the tree before `expected_seq`. A checkpoint beyond the last entry means the
+    tail was cut off. Stops at the first problem.
     """
     report = ChainReport()
     checkpoints = sorted(checkpoints, key=lambda cp: cp["tree_size"])
@@ -69,7 +72,8 @@ def verify_entries(entries, *, expected_seq=1, prev_hash=hashing.GENESIS_HASH, c
         if report.finding:
             return report
     pending = {cp["tree_size"]: cp for cp in checkpoints}
-    frontier = Frontier() if expected_seq == 1 else None
+    if frontier is None and expected_seq == 1:
+        frontier = Frontier()
     for entry in entries:
         problem = _entry_problem(entry, expected_seq, prev_hash)
         if problem:

@@ -1,0 +1,103 @@
+"""Verify the chain in the database: streamed, resumable from a checkpoint, split across processes."""
+
+import multiprocessing
+from dataclasses import dataclass
+
+from django.db import connections
+
+from . import hashing, selectors
+from .merkle import Frontier
+from .models import AuditCheckpoint
+from .verification import ChainReport, verify_entries
+
+
+@dataclass
+class Segment:
+    first_seq: int
+    last_seq: int | None  # None: to the head
+    prev_hash: str
+    frontier: dict | None
+    checkpoints: list
+
+
+def _start(from_seq):
+    """Where a walk from `from_seq` starts: expected seq, previous chain hash, and the Merkle frontier
+    when a checkpoint ends right before it (so its roots can still be checked)."""
+    expected, prev = selectors.chain_start(from_seq)
+    if expected == 1:
+        return expected, prev, Frontier()
+    before = AuditCheckpoint.objects.filter(tree_size=expected - 1).first()
+    return expected, prev, Frontier.from_json(before.frontier) if before else None
+
+
+def _verify_segment(segment: Segment):
+    connections.close_all()  # a forked worker must not share its parent's connection
+    try:
+        report = verify_entries(
+            selectors.chain_entries(from_seq=segment.first_seq, to_seq=segment.last_seq, chunk_size=20000),
+            expected_seq=segment.first_seq,
+            prev_hash=segment.prev_hash,
+            checkpoints=segment.checkpoints,
+            frontier=Frontier.from_json(segment.frontier) if segment.frontier is not None else None,
+        )
+    finally:
+        connections.close_all()
+    return report
+
+
+def _segments(checkpoints, processes, from_seq, to_seq):
+    """Cut [from_seq, to_seq] at checkpoint boundaries into about `processes` pieces of equal size."""
+    inside = [cp for cp in checkpoints if cp["tree_size"] >= from_seq and (to_seq is None or cp["tree_size"] < to_seq)]
+    if processes <= 1 or not inside:
+        return None
+    head = to_seq or inside[-1]["tree_size"]
+    step = max(1, (head - from_seq + 1) // processes)
+    cuts, next_cut = [], from_seq - 1 + step
+    for cp in inside:
+        if cp["tree_size"] >= next_cut and len(cuts) < processes - 1:
+            cuts.append(cp)
+            next_cut = cp["tree_size"] + step
+    return cuts
+
+
+def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1) -> ChainReport:
+    """The whole check behind `verify_audit_chain` and the admin's "verify now"."""
+    from_seq = from_seq or 1
+    all_checkpoints = selectors.checkpoints()
+    expected, prev, frontier = _start(from_seq)
+    if public_key is not None:
+        # Every checkpoint's signature first, once, so workers trust the heads and frontiers they start from.
+        signed = verify_entries(iter(()), checkpoints=all_checkpoints, public_key=public_key)
+        if signed.finding and "signature" in signed.finding.problem:
+            return signed
+    checkpoints = [cp for cp in all_checkpoints if to_seq is None or cp["tree_size"] <= to_seq]
+    cuts = _segments(checkpoints, processes, expected, to_seq)
+    if not cuts:
+        return verify_entries(
+            selectors.chain_entries(from_seq=expected, to_seq=to_seq, chunk_size=20000),
+            expected_seq=expected, prev_hash=prev, checkpoints=[c for c in checkpoints if c["tree_size"] >= expected],
+            frontier=frontier,
+        )  # fmt: skip
+    frontiers = dict(AuditCheckpoint.objects.filter(tree_size__in=[c["tree_size"] for c in cuts]).values_list(
+        "tree_size", "frontier"))  # fmt: skip
+    segments, start, start_prev, start_frontier = [], expected, prev, frontier.to_json() if frontier else None
+    for cut in [*cuts, None]:
+        end = cut["tree_size"] if cut else to_seq
+        owned = [c for c in checkpoints if c["tree_size"] >= start and (end is None or c["tree_size"] <= end)]
+        segments.append(Segment(start, end, start_prev, start_frontier, owned))
+        if cut:
+            start, start_prev, start_frontier = cut["tree_size"] + 1, cut["head_hash"], frontiers[cut["tree_size"]]
+    connections.close_all()
+    with multiprocessing.get_context("fork").Pool(len(segments)) as pool:
+        reports = pool.map(_verify_segment, segments)
+    total = ChainReport(head_hash=hashing.GENESIS_HASH)
+    for report in reports:
+        total.checked += report.checked
+        total.checkpoints_checked += report.checkpoints_checked
+        total.first_seq = total.first_seq or report.first_seq
+        total.last_seq = report.last_seq or total.last_seq
+        total.head_hash = report.head_hash
+        if report.finding:
+            total.finding = report.finding
+            break
+    return total
