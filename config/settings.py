@@ -260,6 +260,9 @@ PROBLEM_TYPE_PREFIX = "urn:tezgah:problem:"
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
 AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)
 AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=10)
+# RFC 3161 time-stamping authority for checkpoints (empty: none) and how long to wait for it.
+AUDIT_TSA_URL = env.str("AUDIT_TSA_URL", default="")
+AUDIT_TSA_TIMEOUT_SECONDS = env.int("AUDIT_TSA_TIMEOUT_SECONDS", default=10)
 
 # ---------------------------------------------------------------- DEMO
 # Password `seed_demo` gives the demo users (`make run`); never used outside demo data.

@@ -82,4 +82,5 @@ class AuditCheckpoint(models.Model):
         return {
             "v": 1, "tree_size": self.tree_size, "head_hash": self.head_hash, "merkle_root": self.merkle_root,
             "ts": format_ts(self.ts), "key_id": self.key_id, "signature": self.signature,
+            "tsa_token": self.tsa_token,
         }  # fmt: skip

@@ -217,5 +217,27 @@ def make_checkpoint(*, force=False, now=None) -> AuditCheckpoint | None:
         )
         checkpoint.signature = signatures.sign(key, checkpoint.statement_fields())
         checkpoint.save()
+    if settings.AUDIT_TSA_URL:
+        _timestamp(checkpoint)
     checkpoint_log.info("audit checkpoint %s", json.dumps(checkpoint.statement_fields(), sort_keys=True))
     return checkpoint
+
+
+def _timestamp(checkpoint: AuditCheckpoint) -> None:
+    """Have the TSA time-stamp the signed statement; after commit, so the sealer lock is not held for it.
+
+    A TSA that is down costs the token, not the checkpoint: the failure is logged and the checkpoint stands.
+    """
+    from .timestamping import TimestampError, timestamp
+
+    try:
+        token = timestamp(
+            settings.AUDIT_TSA_URL,
+            signatures.statement(checkpoint.statement_fields()),
+            timeout=settings.AUDIT_TSA_TIMEOUT_SECONDS,
+        )
+    except TimestampError as exc:
+        logger.warning("checkpoint %s has no RFC 3161 timestamp: %s", checkpoint.tree_size, exc)
+        return
+    AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(tsa_token=token)
+    checkpoint.tsa_token = token
