@@ -99,7 +99,9 @@ def test_issuing_is_rate_limited_with_retry_after(role_users):
 def test_the_per_user_token_limit_is_a_problem_too(operator, settings):
     for _ in range(settings.REST_KNOX["TOKEN_LIMIT_PER_USER"]):
         AuthToken.objects.create(user=operator)
-    body = assert_problem(verified_client(APIClient(), operator).post(TOKEN), 403, "permission-denied")
+    body = assert_problem(
+        verified_client(APIClient(), operator).post(TOKEN, HTTP_ACCEPT_LANGUAGE="en"), 403, "permission-denied"
+    )
     assert "token" in body["detail"].lower()
 
 

@@ -7,6 +7,7 @@ import pytest
 import tablib
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 
 from apps.catalog.models import Machine, Post
 from apps.catalog.resources import MachineResource, PostResource
@@ -51,11 +52,12 @@ def test_a_row_for_a_tenant_the_user_lacks_fails_with_its_line_and_nothing_is_im
         ("bogazici", "M2", "Other tenant", "1", ""),
         ("anadolu", "M3", "Another good row", "1", ""),
     )
-    result = _import(MachineResource(), data, role_users["operator"])
+    with translation.override("en"):
+        result = _import(MachineResource(), data, role_users["operator"])
     assert result.has_validation_errors()
     errors = _errors_by_line(result)
     assert list(errors) == [2], errors
-    assert "access" in errors[2][0]
+    assert "no access to this tenant" in errors[2][0]
     assert not Machine.objects.exists(), "a failed import leaves nothing half-imported"
 
 
