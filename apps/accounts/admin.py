@@ -154,6 +154,25 @@ class TenantAdmin(AuditedAdminMixin, GuardedModelAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        return self._audited_grant(request, object_pk, "user", user_id, super().obj_perms_manage_user_view)
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        return self._audited_grant(request, object_pk, "group", group_id, super().obj_perms_manage_group_view)
+
+    def _audited_grant(self, request, object_pk, kind, holder_id, view):
+        """guardian's permission pages write no log entry; record what they changed on the tenant."""
+        tenant = Tenant.objects.filter(pk=object_pk).first()
+        before = selectors.tenant_permissions_of(kind, holder_id, tenant) if tenant else set()
+        response = view(request, object_pk, holder_id)
+        if request.method == "POST" and tenant is not None:
+            after = selectors.tenant_permissions_of(kind, holder_id, tenant)
+            if after != before:
+                services.note_permission_change(
+                    request.user, tenant, kind=kind, holder_id=holder_id, before=before, after=after
+                )
+        return response
+
 
 admin.site.unregister(Group)
 

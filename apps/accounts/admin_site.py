@@ -28,6 +28,16 @@ class TezgahAdminSite(admin.AdminSite):
             context["log_entries"] = context["log_entries"].none()
         return context
 
+    def register(self, model_or_iterable, admin_class=None, **options):
+        # Every ModelAdmin, third-party ones included (celery-beat schedules, knox tokens, devices), writes
+        # an audit entry with a field-level diff for each add, change and delete.
+        from apps.audit.admin_mixins import AuditedAdminMixin
+
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, AuditedAdminMixin):
+            admin_class = type(admin_class.__name__, (AuditedAdminMixin, admin_class), {})
+        return super().register(model_or_iterable, admin_class, **options)
+
     def login(self, request, extra_context=None):
         from .views import AdminLoginView
 

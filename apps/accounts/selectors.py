@@ -75,3 +75,10 @@ def tenant_ids_of(user) -> list[int]:
         .values_list("content_object_id", flat=True)
         .order_by("content_object_id")
     )
+
+
+def tenant_permissions_of(kind: str, holder_id, tenant) -> set[str]:
+    """Codenames a user or group holds directly on `tenant` (for auditing guardian's permission pages)."""
+    model = TenantUserObjectPermission if kind == "user" else TenantGroupObjectPermission
+    holder = {"user_id": holder_id} if kind == "user" else {"group_id": holder_id}
+    return set(model.objects.filter(content_object=tenant, **holder).values_list("permission__codename", flat=True))

@@ -121,3 +121,14 @@ def note_sign_in_event(action: str, *, user=None, **details) -> None:
         actor = ("user", str(user.pk))
     with transaction.atomic():
         audit.record(actor, action, user, details)
+
+
+def note_permission_change(actor, tenant, *, kind, holder_id, before, after) -> None:
+    """Audit a change of object permissions on a tenant made outside these services (guardian's admin pages)."""
+    with transaction.atomic():
+        audit.record(
+            actor,
+            "tenant.permissions.changed",
+            tenant,
+            {"holder": f"{kind}:{holder_id}", "added": sorted(after - before), "removed": sorted(before - after)},
+        )

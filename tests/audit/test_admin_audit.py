@@ -104,3 +104,35 @@ def test_a_password_change_is_recorded_without_the_password(client, superuser):
     assert user.check_password("a brand new passphrase 9")
     entry = AuditLog.objects.get(action="admin.change", object_id=str(user.pk))
     assert "a brand new passphrase 9" not in str(entry.payload)
+
+
+@pytest.mark.django_db
+def test_a_change_in_a_third_party_admin_is_recorded_too(client, superuser):
+    from django_celery_beat.models import IntervalSchedule
+
+    schedule = IntervalSchedule.objects.create(every=5, period="seconds")
+    verified_client(client, superuser)
+    response = client.post(
+        reverse("admin:django_celery_beat_intervalschedule_change", args=[schedule.pk]),
+        {
+            "every": "30",
+            "period": "seconds",
+            "periodictask_set-TOTAL_FORMS": "0",
+            "periodictask_set-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    entry = AuditLog.objects.get(action="admin.change", object_type="django_celery_beat.intervalschedule")
+    assert entry.payload == {"fields": {"every": [5, 30]}}
+
+
+@pytest.mark.django_db
+def test_granting_a_tenant_permission_on_guardians_page_is_recorded(client, superuser, tenant_a):
+    someone = factories.UserFactory(username="yeni_kisi")
+    verified_client(client, superuser)
+    url = reverse("admin:accounts_tenant_permissions_manage_user", args=[tenant_a.pk, someone.pk])
+    response = client.post(url, {"permissions": ["access_tenant"]})
+    assert response.status_code == 302, response.context["form"].errors
+    entry = AuditLog.objects.get(action="tenant.permissions.changed")
+    assert entry.payload == {"holder": f"user:{someone.pk}", "added": ["access_tenant"], "removed": []}
+    assert entry.object_id == str(tenant_a.pk) and entry.actor_id == str(superuser.pk)
