@@ -1,7 +1,4 @@
-import csv
 import hashlib
-import io
-import json
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -12,12 +9,6 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import VerifiedSessionOrToken, capability
 
 from . import selectors, services
-
-CSV_COLUMNS = (
-    "type", "seq", "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "payload",
-    "payload_sha256", "tenant_id", "request_id", "client_ip", "version", "record_sha256", "prev_hash",
-    "chain_hash", "tree_size", "head_hash", "merkle_root", "key_id", "signature",
-)  # fmt: skip
 
 
 class ExportFilterSerializer(serializers.Serializer):
@@ -31,24 +22,6 @@ class ExportFilterSerializer(serializers.Serializer):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] >= attrs["date_to"]:
             raise serializers.ValidationError({"date_to": "Must be after date_from."})
         return attrs
-
-
-def _csv_rows(lines):
-    """The export's JSON lines as CSV rows: one header row, then entries, hash stubs and checkpoints."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for line in lines:
-        item = json.loads(line)
-        if "format" in item:
-            continue
-        row = {**item}
-        if "payload" in row:
-            row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False)
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
 
 
 class ForensicAuditExportApi(APIView):
@@ -83,7 +56,7 @@ class ForensicAuditExportApi(APIView):
         def stream():
             digest = hashlib.sha256()
             lines = selectors.export_lines(filters)
-            chunks = _csv_rows(lines) if fmt == "csv" else (line + "\n" for line in lines)
+            chunks = selectors.export_csv_rows(lines) if fmt == "csv" else (line + "\n" for line in lines)
             for chunk in chunks:
                 data = chunk.encode()
                 digest.update(data)

@@ -149,3 +149,17 @@ def test_a_walk_split_across_processes_finds_what_a_single_walk_finds(settings, 
         assert split.checked == 18 and split.checkpoints_checked == 4
     else:
         assert split.finding.seq == tampered_seq
+
+
+@pytest.mark.django_db
+def test_verify_can_resume_after_the_latest_checkpoint(signing_key, capsys):
+    _append(3)
+    services.make_checkpoint(force=True)
+    _append(2)
+    call_command("verify_audit_chain", resume=True)
+    assert "2 entries (seq 4..5)" in capsys.readouterr().out
+    tamper("UPDATE audit_logs SET action = 'x' WHERE seq = 5")
+    with pytest.raises(CommandError, match="seq 5"):
+        call_command("verify_audit_chain", resume=True)
+    with pytest.raises(CommandError, match="exclude"):
+        call_command("verify_audit_chain", resume=True, from_seq=2)

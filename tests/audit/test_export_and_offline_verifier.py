@@ -143,3 +143,26 @@ def test_export_refuses_a_date_without_a_zone():
 
     with pytest.raises(CommandError, match="date-from"):
         call_command("export_audit", date_from="2026-11-01")
+
+
+@pytest.mark.django_db
+def test_export_audit_writes_csv_too(tmp_path):
+    import csv
+
+    _chain()
+    out = tmp_path / "audit.csv"
+    call_command("export_audit", output=str(out), format="csv")
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["seq"] for r in rows if r["type"] == "entry"] == ["1", "2", "3", "4", "5", "6"]
+    assert AuditLog.objects.get(action="audit.exported").payload["format"] == "csv"
+
+
+@pytest.mark.django_db
+def test_the_public_key_command_prints_the_key_that_verifies(tmp_path, capsys, signing_key):
+    _chain()
+    call_command("audit_public_key")
+    printed = capsys.readouterr().out
+    assert printed == signatures.public_pem(signing_key.public_key())
+    out = tmp_path / "audit.jsonl"
+    call_command("export_audit", output=str(out))
+    assert _offline_verify(out, printed).returncode == 0

@@ -12,9 +12,17 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="from_seq", type=int, help="first seq to check (default 1); resuming "
                             "right after a checkpoint keeps its Merkle roots checked")  # fmt: skip
         parser.add_argument("--to", dest="to_seq", type=int, help="last seq to check (default: the head)")
+        parser.add_argument(
+            "--resume", action="store_true", help="check only what came after the latest signed checkpoint"
+        )
         parser.add_argument("--processes", type=int, default=1, help="split the walk at checkpoints (PostgreSQL)")
 
-    def handle(self, *args, from_seq=None, to_seq=None, processes=1, **options):
+    def handle(self, *args, from_seq=None, to_seq=None, processes=1, resume=False, **options):
+        if resume:
+            if from_seq is not None:
+                raise CommandError("--resume and --from exclude each other")
+            latest = selectors.checkpoints()[-1:]
+            from_seq = latest[0]["tree_size"] + 1 if latest else 1
         if from_seq is not None and to_seq is not None and from_seq > to_seq:
             raise CommandError("--from must not be after --to")
         if processes < 1:
