@@ -30,7 +30,7 @@ class JobStatusChangeInline(admin.TabularInline):
         return False
 
 
-REFERENCE_FIELDS = ["tenant", "external_id", "model_type", "machine", "post", "material", "template"]
+REFERENCE_FIELDS = list(services.REFERENCE_FIELDS)
 
 
 class JobAdminForm(forms.ModelForm):
@@ -123,7 +123,7 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
             )
             obj.pk, obj.public_id = created.pk, created.public_id
             return
-        obj.save(update_fields=[*REFERENCE_FIELDS, "updated_at"])
+        services.update_job_references(obj, actor=request.user)
         new_status = form.cleaned_data.get("new_status")
         if new_status and request.user.has_perm("jobs.change_job_status"):
             try:

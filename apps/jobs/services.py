@@ -118,6 +118,20 @@ def validate_job_references(job) -> dict:
     return errors
 
 
+REFERENCE_FIELDS = ("tenant", "external_id", "model_type", "machine", "post", "material", "template")
+
+
+def update_job_references(job, *, actor=None):
+    """Save `job`'s ERP id and catalog references (already set on it) after checking them; not its status."""
+    from django.core.exceptions import ValidationError
+
+    errors = validate_job_references(job)
+    if errors:
+        raise ValidationError(errors)
+    job.save(update_fields=[*REFERENCE_FIELDS, "updated_at"])
+    return job
+
+
 def create_job(*, tenant, model_type, machine, post, material=None, template=None, external_id=None, actor=None):
     """Create a queued job after checking that every reference belongs to the job's tenant."""
     from django.core.exceptions import ValidationError
