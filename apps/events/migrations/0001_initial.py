@@ -7,38 +7,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='OutboxEvent',
+            name="OutboxEvent",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('event_type', models.CharField(max_length=100, verbose_name='event type')),
-                ('event_version', models.PositiveSmallIntegerField(verbose_name='event version')),
-                ('payload', models.JSONField(verbose_name='payload')),
-                ('aggregate_type', models.CharField(max_length=100, verbose_name='aggregate type')),
-                ('aggregate_id', models.CharField(max_length=64, verbose_name='aggregate id')),
-                ('aggregate_seq', models.PositiveBigIntegerField(blank=True, null=True, verbose_name='aggregate sequence')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processing', 'Processing'), ('published', 'Published'), ('failed', 'Failed')], default='pending', max_length=16, verbose_name='status')),
-                ('attempts', models.PositiveIntegerField(default=0, verbose_name='attempts')),
-                ('last_error', models.TextField(blank=True, verbose_name='last error')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at')),
-                ('claimed_until', models.DateTimeField(blank=True, null=True, verbose_name='claimed until')),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True, verbose_name='next attempt at')),
-                ('processed_at', models.DateTimeField(blank=True, null=True, verbose_name='processed at')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("event_type", models.CharField(max_length=100, verbose_name="event type")),
+                ("event_version", models.PositiveSmallIntegerField(verbose_name="event version")),
+                ("payload", models.JSONField(verbose_name="payload")),
+                ("aggregate_type", models.CharField(max_length=100, verbose_name="aggregate type")),
+                ("aggregate_id", models.CharField(max_length=64, verbose_name="aggregate id")),
+                (
+                    "aggregate_seq",
+                    models.PositiveBigIntegerField(blank=True, null=True, verbose_name="aggregate sequence"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processing", "Processing"),
+                            ("published", "Published"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0, verbose_name="attempts")),
+                ("last_error", models.TextField(blank=True, verbose_name="last error")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="created at")),
+                ("claimed_until", models.DateTimeField(blank=True, null=True, verbose_name="claimed until")),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True, verbose_name="next attempt at")),
+                ("processed_at", models.DateTimeField(blank=True, null=True, verbose_name="processed at")),
             ],
             options={
-                'verbose_name': 'outbox event',
-                'verbose_name_plural': 'outbox events',
-                'db_table': 'event_outbox',
-                'ordering': ['created_at'],
-                'indexes': [models.Index(fields=['status', 'created_at'], name='outbox_status_created'), models.Index(fields=['aggregate_type', 'aggregate_id', 'aggregate_seq'], name='outbox_aggregate'), models.Index(fields=['event_type', 'created_at'], name='outbox_type_created')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'processing', 'published', 'failed'])), name='outbox_status_known')],
+                "verbose_name": "outbox event",
+                "verbose_name_plural": "outbox events",
+                "db_table": "event_outbox",
+                "ordering": ["created_at"],
+                "indexes": [
+                    models.Index(fields=["status", "created_at"], name="outbox_status_created"),
+                    models.Index(fields=["aggregate_type", "aggregate_id", "aggregate_seq"], name="outbox_aggregate"),
+                    models.Index(fields=["event_type", "created_at"], name="outbox_type_created"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["pending", "processing", "published", "failed"])),
+                        name="outbox_status_known",
+                    )
+                ],
             },
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0001_initial'),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='event_seq',
-            field=models.PositiveBigIntegerField(db_default=0, default=0, editable=False, verbose_name='event sequence'),
+            model_name="job",
+            name="event_seq",
+            field=models.PositiveBigIntegerField(
+                db_default=0, default=0, editable=False, verbose_name="event sequence"
+            ),
         ),
     ]
