@@ -29,11 +29,13 @@ from . import keyring, metrics, signing
 from .models import (
     DeadLetterCause,
     Direction,
+    ErpKey,
     ErpOutboundDeadLetter,
     ErpSync,
     ErpSyncAttempt,
     ErrorClass,
     IntegrationProfile,
+    KeyState,
     SyncStatus,
 )
 
@@ -105,6 +107,25 @@ def resume_profile(profile, *, actor) -> int:
         )
         transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in waiting])
     return len(waiting)
+
+
+def replace_key(profile, secret: str, *, state: str, actor) -> ErpKey:
+    """Make `secret` the profile's current or next key, retiring the one it replaces; audited (not the secret)."""
+    now = timezone.now()
+    with transaction.atomic():
+        retired = list(ErpKey.objects.filter(profile=profile, state=state).values_list("fingerprint", flat=True))
+        ErpKey.objects.filter(profile=profile, state=state).update(state=KeyState.RETIRED, retired_at=now)
+        key = keyring.add_key(profile, secret, state=state)
+        if state == KeyState.CURRENT:
+            ErpKey.objects.filter(pk=key.pk).update(activated_at=now)
+        audit.record(
+            actor,
+            "erp.key.replaced",
+            profile,
+            {"state": state, "fingerprint": key.fingerprint, "retired": retired},
+            tenant_id=profile.tenant_id,
+        )
+    return key
 
 
 # ---------------------------------------------------------------- from event to sync row
