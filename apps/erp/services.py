@@ -54,15 +54,18 @@ _http = requests.Session()  # keep-alive to the ERP across attempts of one worke
 # ---------------------------------------------------------------- profiles
 
 
-def profile_for_tenant(tenant_id) -> IntegrationProfile | None:
-    """The tenant's own profile, else the default one (made from ERP_BASE_URL on first use), else None."""
-    own = IntegrationProfile.objects.filter(tenant_id=tenant_id).first()
-    if own is not None:
-        return own
+def default_profile() -> IntegrationProfile | None:
+    """The profile of tenants without their own; made on first use when ERP_BASE_URL is set."""
     default = IntegrationProfile.objects.filter(tenant__isnull=True).first()
     if default is None and settings.ERP_BASE_URL:
         default, _ = IntegrationProfile.objects.get_or_create(tenant=None, defaults={"name": "default"})
     return default
+
+
+def profile_for_tenant(tenant_id) -> IntegrationProfile | None:
+    """The tenant's own profile, else the default one, else None (no ERP configured)."""
+    own = IntegrationProfile.objects.filter(tenant_id=tenant_id).first()
+    return own if own is not None else default_profile()
 
 
 def base_url(profile) -> str:
