@@ -73,10 +73,24 @@ class IntegrationProfileForm(forms.ModelForm):
 @admin.register(IntegrationProfile)
 class IntegrationProfileAdmin(TenantScopedAdmin):
     form = IntegrationProfileForm
-    list_display = ("name", "tenant", "base_url", "enabled", "paused_at", "standard_webhooks")
+    list_display = ("name", "tenant", "base_url", "enabled", "paused_at", "breaker_state", "standard_webhooks")
     list_filter = ("enabled", TenantListFilter)
     list_select_related = ("tenant",)
-    readonly_fields = ("paused_at", "pause_reason", "created_at", "updated_at")
+    readonly_fields = ("paused_at", "pause_reason", "breaker_state", "created_at", "updated_at")
+
+    @admin.display(description=_("circuit breaker"))
+    def breaker_state(self, obj):
+        if obj.pk is None:
+            return "-"
+        state = services.breaker(obj).state()
+        if state.state == "closed":
+            return _("closed")
+        return _("%(state)s after %(n)s failures; next probe in %(s)s s") % {
+            "state": state.state,
+            "n": state.consecutive_failures,
+            "s": int(services.breaker(obj).seconds_until_retry()),
+        }
+
     inlines = [ErpKeyInline]
     actions = ["resume_selected"]
 

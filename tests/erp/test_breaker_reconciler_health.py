@@ -180,3 +180,17 @@ def test_metrics_expose_delivery_counters_and_queue_gauges(
     assert sample(after, "tezgah_outbox_lag_seconds") == 0
     assert "tezgah_erp_publish_latency_seconds_bucket" in after
     assert 'tezgah_erp_breaker_open{profile="default"} 0.0' in after
+
+
+def test_the_admin_shows_the_breaker_state(client, superuser, erp_profile):
+    from django.urls import reverse
+
+    from tests.conftest import verified_client
+
+    url = reverse("admin:erp_integrationprofile_changelist")
+    verified_client(client, superuser)
+    assert "closed" in client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    for _ in range(5):
+        services.breaker(erp_profile).record_failure()
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "open after 5 failures; next probe in" in page
