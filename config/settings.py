@@ -35,27 +35,22 @@ class StrictEnv(environ.FileAwareEnv):
             return False
         raise ImproperlyConfigured(f"{var}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
 
-    def int(self, var, default=environ.Env.NOTSET):
+    def _number(self, var, default, cast, what):
         raw = self.str(var, default=None)
         if raw is None:
             if default is environ.Env.NOTSET:
                 raise ImproperlyConfigured(f"Set the {var} environment variable")
             return default
         try:
-            return int(raw.strip())
+            return cast(raw.strip())
         except ValueError:
-            raise ImproperlyConfigured(f"{var}={raw!r} is not a whole number") from None
+            raise ImproperlyConfigured(f"{var}={raw!r} is not {what}") from None
+
+    def int(self, var, default=environ.Env.NOTSET):
+        return self._number(var, default, int, "a whole number")
 
     def float(self, var, default=environ.Env.NOTSET):
-        raw = self.str(var, default=None)
-        if raw is None:
-            if default is environ.Env.NOTSET:
-                raise ImproperlyConfigured(f"Set the {var} environment variable")
-            return default
-        try:
-            return float(raw.strip())
-        except ValueError:
-            raise ImproperlyConfigured(f"{var}={raw!r} is not a number") from None
+        return self._number(var, default, float, "a number")
 
     def seconds_list(self, var, default):
         """A comma-separated list of positive whole seconds, e.g. `5,15,45`."""

@@ -146,18 +146,21 @@ class ErpDeadLetterInline(admin.TabularInline):
         return False
 
 
-class _SyncActions:
-    """Capabilities behind the audited requeue / resolve / ignore / replay actions."""
+class _MessageRowsAdmin(TenantScopedAdmin):
+    """Messages and dead letters are written by the delivery service only: here they are read and acted on."""
 
-    def has_resolve_permission(self, request):
-        return request.user.has_perm("erp.resolve_erpsync")
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
 
-    def has_replay_permission(self, request):
-        return request.user.has_perm("erp.replay_erpsync")
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ErpSync)
-class ErpSyncAdmin(_SyncActions, TenantScopedAdmin):
+class ErpSyncAdmin(_MessageRowsAdmin):
     list_display = ("id", "direction", "status", "tenant", "job", "seq", "attempt_count", "response_code",
                     "error_class", "next_attempt_at", "acked_at", "created_at")  # fmt: skip
     list_filter = ("direction", "status", "error_class", TenantListFilter)
@@ -170,14 +173,8 @@ class ErpSyncAdmin(_SyncActions, TenantScopedAdmin):
     inlines = [ErpSyncAttemptInline, ErpDeadLetterInline]
     actions = ["requeue_selected", "resolve_selected", "ignore_selected"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def has_resolve_permission(self, request):
+        return request.user.has_perm("erp.resolve_erpsync")
 
     @admin.action(description=_("Requeue selected messages (send again now)"), permissions=["resolve"])
     def requeue_selected(self, request, queryset):
@@ -200,7 +197,7 @@ class ErpSyncAdmin(_SyncActions, TenantScopedAdmin):
 
 
 @admin.register(ErpOutboundDeadLetter)
-class ErpOutboundDeadLetterAdmin(_SyncActions, TenantScopedAdmin):
+class ErpOutboundDeadLetterAdmin(_MessageRowsAdmin):
     tenant_field = "sync__tenant"
     list_display = ("sync", "cause", "error_class", "response_code", "attempts", "created_at", "closed_at", "closed_by")
     list_filter = ("cause", "error_class", ("closed_at", admin.EmptyFieldListFilter))
@@ -209,14 +206,8 @@ class ErpOutboundDeadLetterAdmin(_SyncActions, TenantScopedAdmin):
     show_facets = admin.ShowFacets.NEVER
     actions = ["replay_selected", "dry_run_selected"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def has_replay_permission(self, request):
+        return request.user.has_perm("erp.replay_erpsync")
 
     @admin.action(description=_("Replay selected dead letters"), permissions=["replay"])
     def replay_selected(self, request, queryset):

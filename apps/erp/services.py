@@ -534,7 +534,8 @@ def requeue(rows, *, actor) -> int:
 
 def close(rows, *, actor, status: str, note="") -> int:
     """Mark outbound rows resolved (handled outside the portal) or ignored; frees the job's later messages."""
-    assert status in (SyncStatus.RESOLVED, SyncStatus.IGNORED)
+    if status not in (SyncStatus.RESOLVED, SyncStatus.IGNORED):
+        raise ValueError(f"close() marks messages resolved or ignored, not {status}")
     now = timezone.now()
     with transaction.atomic():
         targets = list(

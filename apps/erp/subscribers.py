@@ -23,6 +23,7 @@ def _after_migrate(sender, **kwargs):
 
 
 def register():
+    from django.apps import apps
     from django.db.models.signals import post_migrate
 
     from apps.core.metrics import register_collector
@@ -31,5 +32,5 @@ def register():
 
     subscribe("job.status.changed", _on_job_status_changed, key="erp.outbound")
     register_collector(ErpStateCollector())
-    post_migrate.connect(_after_migrate, dispatch_uid="erp.default_profile")
+    post_migrate.connect(_after_migrate, sender=apps.get_app_config("erp"), dispatch_uid="erp.default_profile")
     breaker_closed.connect(_on_breaker_closed, dispatch_uid="erp.redrive")
