@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.jobs",
     "apps.billing",
+    "apps.reporting",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +216,18 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Front-end files from npm (package.json + package-lock.json, installed by `make install`): only these
+# files of node_modules become static files (apps.reporting.staticfinders).
+NPM_ROOT = Path(env.str("NPM_ROOT", default=str(BASE_DIR / "node_modules")))
+NPM_STATIC_FILES = {
+    "vendor/echarts/echarts.min.js": "echarts/dist/echarts.min.js",
+    "vendor/echarts/langTR.js": "echarts/i18n/langTR.js",
+}
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "apps.reporting.staticfinders.NpmFilesFinder",
+]
 
 # ---------------------------------------------------------------- API
 REST_FRAMEWORK = {
@@ -264,6 +277,20 @@ AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=10)
 AUDIT_TSA_URL = env.str("AUDIT_TSA_URL", default="")
 AUDIT_TSA_TIMEOUT_SECONDS = env.int("AUDIT_TSA_TIMEOUT_SECONDS", default=10)
 
+# ---------------------------------------------------------------- REPORTING
+# Seconds a signed export download link stays valid.
+EXPORT_SIGNED_URL_TTL = env.int("EXPORT_SIGNED_URL_TTL", default=900)
+# Seconds to wait for an alert webhook to answer.
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.int("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5)
+# Sender of alert e-mails (and Django's other mail); the backend is Django's (EMAIL_BACKEND and EMAIL_* below).
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tezgah@localhost")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+
 # ---------------------------------------------------------------- DEMO
 # Password `seed_demo` gives the demo users (`make run`); never used outside demo data.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="tezgah-demo-2026")
@@ -306,6 +333,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-licenses": {"task": "apps.billing.tasks.expire_licenses", "schedule": 3600.0},
     "seal-audit-log": {"task": "apps.audit.tasks.seal_audit_log", "schedule": 5.0},
     "audit-checkpoint": {"task": "apps.audit.tasks.checkpoint_audit_log", "schedule": 60.0},
+    "evaluate-alert-rules": {"task": "apps.reporting.tasks.evaluate_alert_rules", "schedule": 60.0},
 }
 
 # ---------------------------------------------------------------- LOGGING
