@@ -237,6 +237,10 @@ ROW_KEYS = (
 )
 
 
+def _in_report_tz(value):
+    return value.astimezone(REPORT_TZ) if isinstance(value, dt.datetime) else value
+
+
 def snapshot_job_id() -> int:
     """The highest job id now: pages and exports bounded by it do not change when new jobs arrive."""
     return Job.objects.aggregate(m=Max("id"))["m"] or 0
@@ -260,7 +264,7 @@ def report_detail(user, filters: dict, *, page: int, limit: int, as_of: int | No
         .values_list("id", flat=True)[start : start + limit + 1]
     )
     page_rows = Job.objects.filter(id__in=ids[:limit]).order_by("-id").values_list(*ROW_FIELDS)
-    rows = [dict(zip(ROW_KEYS, r, strict=True)) for r in page_rows]
+    rows = [dict(zip(ROW_KEYS, map(_in_report_tz, r), strict=True)) for r in page_rows]
     return {"page": page, "limit": limit, "as_of": as_of, "has_next": len(ids) > limit, "results": rows}
 
 
