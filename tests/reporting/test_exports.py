@@ -119,7 +119,7 @@ def test_xlsx_over_the_sheet_limit_is_refused_with_an_offer_of_csv(analyst_api, 
     assert body["suggested_format"] == "csv" and body["rows"] == 10
     assert "CSV" in body["detail"]
     assert not ReportExport.objects.exists()
-    assert start(analyst_api, "csv")["status"] == "done"
+    assert finished(analyst_api, start(analyst_api, "csv")["id"])["row_count"] == 10
 
 
 def test_an_expired_link_is_410(analyst_api, jobs, client, settings):
