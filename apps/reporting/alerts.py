@@ -17,6 +17,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone, translation
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from apps.jobs.models import Job, JobStatus
@@ -156,8 +157,8 @@ def notice_text(notice: AlertNotice) -> str:
         "rule": rule.name,
         "tenant": rule.tenant.name,
         "metric": rule.get_metric_display(),
-        "value": "-" if notice.value is None else f"{notice.value:g}",
-        "threshold": f"{rule.threshold:g}",
+        "value": "-" if notice.value is None else number_format(notice.value, decimal_pos=None, use_l10n=True),
+        "threshold": number_format(rule.threshold, use_l10n=True),
         "minutes": rule.window_minutes,
     }
     if notice.kind == NoticeKind.RESOLVED:
