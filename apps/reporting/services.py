@@ -65,6 +65,21 @@ def request_export(user, *, format: str, filters: dict, single_use: bool = False
             rows=expected,
         )
     with transaction.atomic():
+        export = request_export_record(
+            user, format=format, filters=filters, single_use=single_use, as_of=as_of, expected=expected
+        )
+        from .tasks import write_report_export
+
+        transaction.on_commit(lambda: write_report_export.delay(str(export.id)))
+    return export
+
+
+def request_export_record(user, *, format, filters, single_use=False, as_of=None, expected=None) -> ReportExport:
+    """Create the export row and its audit entry, without queueing the writer (request_export does that)."""
+    as_of = selectors.snapshot_job_id() if as_of is None else as_of
+    if expected is None:
+        expected = selectors.report_jobs(user, filters).filter(id__lte=as_of).count()
+    with transaction.atomic():
         export = ReportExport.objects.create(
             requested_by=user,
             format=format,
@@ -80,9 +95,6 @@ def request_export(user, *, format: str, filters: dict, single_use: bool = False
             export,
             {"export_id": str(export.id), "format": format, "filters": export.filters, "rows_expected": expected},
         )
-        from .tasks import write_report_export
-
-        transaction.on_commit(lambda: write_report_export.delay(str(export.id)))
     return export
 
 
