@@ -91,13 +91,13 @@ class ExportOutputSerializer(serializers.Serializer):
     download_url = serializers.SerializerMethodField()
     download_expires_at = serializers.SerializerMethodField()
 
-    def get_row_count(self, obj):
+    def get_row_count(self, obj) -> int | None:
         return obj.rows_written if obj.status == "done" else None
 
-    def get_download_url(self, obj):
+    def get_download_url(self, obj) -> str | None:
         link = self.context.get("link")
         return self.context["request"].build_absolute_uri(link.url) if link else None
 
-    def get_download_expires_at(self, obj):
+    def get_download_expires_at(self, obj) -> dt.datetime | None:
         link = self.context.get("link")
         return link.expires_at if link else None
