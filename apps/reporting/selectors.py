@@ -121,13 +121,20 @@ def _catalog_labels(model, ids) -> dict:
     }
 
 
-def report_summary(user, filters: dict) -> dict:
-    """The summary API's body: totals, rates, P50/P95 and breakdowns, from one grouped scan plus the percentiles."""
+def report_summary(user, filters: dict, *, with_stacks: bool = False) -> dict:
+    """The summary API's body: totals, rates, P50/P95 and breakdowns, from one grouped scan plus the percentiles.
+
+    `with_stacks` adds what the dashboard draws from the same grouped rows, with no further scan:
+    "stacks" (status counts per machine and per post code) and "histogram" (jobs per duration bucket).
+    """
     qs = report_jobs(user, filters)
     # One scan grouped at the finest grain the breakdowns need (post implies machine); rolled up here.
-    grain = qs.values("status", "model_type_id", "machine_id", "post_id").annotate(
-        n=Count("id"), with_duration=Count("duration_ms")
-    )
+    dims = ["status", "model_type_id", "machine_id", "post_id"]
+    grouped = qs
+    if with_stacks:
+        grouped = qs.annotate(bucket=_duration_bucket())
+        dims.append("bucket")
+    grain = list(grouped.values(*dims).annotate(n=Count("id"), with_duration=Count("duration_ms")))
     totals = {"count": 0, "success": 0, "failed": 0}
     n_durations = 0
     by = {dim: defaultdict(lambda: {"count": 0, "success": 0, "failed": 0}) for dim in ("status", "mt", "m", "p")}
@@ -152,7 +159,9 @@ def report_summary(user, filters: dict) -> dict:
             bucket["success"] += success
             bucket["failed"] += failed
     status_labels = {s.value: {"code": s.value, "name": str(s.label)} for s in JobStatus}
-    return {
+    machines = _catalog_labels(Machine, by["m"].keys())
+    posts = _catalog_labels(Post, by["p"].keys())
+    summary = {
         "range": {
             "from": filters.get("date_from").isoformat() if filters.get("date_from") else None,
             "to": filters.get("date_to").isoformat() if filters.get("date_to") else None,
@@ -169,10 +178,31 @@ def report_summary(user, filters: dict) -> dict:
         "breakdowns": {
             "by_status": _breakdown_rows(by["status"], status_labels),
             "by_model_type": _breakdown_rows(by["mt"], _catalog_labels(ModelType, by["mt"].keys())),
-            "by_machine": _breakdown_rows(by["m"], _catalog_labels(Machine, by["m"].keys())),
-            "by_post": _breakdown_rows(by["p"], _catalog_labels(Post, by["p"].keys())),
+            "by_machine": _breakdown_rows(by["m"], machines),
+            "by_post": _breakdown_rows(by["p"], posts),
         },
     }
+    if with_stacks:
+        summary["stacks"] = {
+            "machine": _status_stack(grain, "machine_id", machines),
+            "post": _status_stack(grain, "post_id", posts),
+        }
+        # Rows without a duration land in the last bucket but add nothing to `with_duration`.
+        per_bucket = defaultdict(int)
+        for g in grain:
+            per_bucket[g["bucket"]] += g["with_duration"]
+        summary["histogram"] = [{"bucket": i, "count": per_bucket[i]} for i in range(len(LATENCY_BUCKETS_MS) + 1)]
+    return summary
+
+
+def _status_stack(grain, key, labels) -> dict:
+    """{"categories": [codes], "series": {status: [counts]}} from grouped rows, codes sorted."""
+    categories = sorted({labels[g[key]]["code"] for g in grain})
+    index = {code: i for i, code in enumerate(categories)}
+    series = {s.value: [0] * len(categories) for s in JobStatus}
+    for g in grain:
+        series[g["status"]][index[labels[g[key]]["code"]]] += g["n"]
+    return {"categories": categories, "series": series}
 
 
 def daily_trend(user, filters: dict) -> list:
@@ -191,19 +221,10 @@ def daily_trend(user, filters: dict) -> list:
     return [{**r, "day": r["day"].isoformat()} for r in rows]
 
 
-def latency_histogram(user, filters: dict) -> list:
-    """How many jobs fall in each duration bucket (LATENCY_BUCKETS_MS), for the latency distribution chart."""
+def _duration_bucket():
+    """The index of a job's duration bucket (LATENCY_BUCKETS_MS; the last one is open-ended)."""
     whens = [When(duration_ms__lt=bound, then=Value(i)) for i, bound in enumerate(LATENCY_BUCKETS_MS)]
-    bucket = Case(*whens, default=Value(len(LATENCY_BUCKETS_MS)), output_field=IntegerField())
-    counts = dict(
-        report_jobs(user, filters)
-        .filter(duration_ms__isnull=False)
-        .annotate(bucket=bucket)
-        .values_list("bucket")
-        .annotate(n=Count("id"))
-        .values_list("bucket", "n")
-    )
-    return [{"bucket": i, "count": counts.get(i, 0)} for i in range(len(LATENCY_BUCKETS_MS) + 1)]
+    return Case(*whens, default=Value(len(LATENCY_BUCKETS_MS)), output_field=IntegerField())
 
 
 # Columns of a detail row and an exported row, read with values_list (no model instances: exports stream).
@@ -273,15 +294,3 @@ def exports_visible_to(user):
     from .models import ReportExport
 
     return ReportExport.objects.filter(requested_by_id=user.pk).order_by("-created_at")
-
-
-def status_counts_by(user, filters: dict, dim: str) -> dict:
-    """{"categories": [codes], "series": {status: [counts]}} per machine or post, for stacked bar charts."""
-    field = {"machine": "machine__code", "post": "post__code"}[dim]
-    rows = report_jobs(user, filters).values_list(field, "status").annotate(n=Count("id")).order_by(field)
-    categories = sorted({code for code, _status, _n in rows})
-    index = {code: i for i, code in enumerate(categories)}
-    series = {s.value: [0] * len(categories) for s in JobStatus}
-    for code, status, n in rows:
-        series[status][index[code]] += n
-    return {"categories": categories, "series": series}

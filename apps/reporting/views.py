@@ -84,7 +84,8 @@ def _nav(request):
 def overview(request):
     filters, context = _filter_form(request, request.GET)
     if filters is not None:
-        summary = selectors.report_summary(request.user, filters)
+        summary = selectors.report_summary(request.user, filters, with_stacks=True)
+        stacks = summary.pop("stacks")
         rates = summary["rates"]
         context.update(
             summary=summary,
@@ -93,9 +94,9 @@ def overview(request):
             charts={
                 "trend": selectors.daily_trend(request.user, filters),
                 "by_status": summary["breakdowns"]["by_status"],
-                "by_machine": _stacked(request.user, filters, "machine"),
-                "by_post": _stacked(request.user, filters, "post"),
-                "latency": selectors.latency_histogram(request.user, filters),
+                "by_machine": stacks["machine"],
+                "by_post": stacks["post"],
+                "latency": summary.pop("histogram"),
             },
         )
     context.update(_nav(request), page="overview", formats=ExportFormat.choices)
@@ -111,10 +112,6 @@ def _chart_labels():
         "failed": _("Failed"),
         "buckets": buckets,
     }
-
-
-def _stacked(user, filters, dim):
-    return selectors.status_counts_by(user, filters, dim)
 
 
 @panel_page("reporting.view_report")

@@ -128,3 +128,22 @@ def test_it_needs_the_report_capability(operator_api):
 
 def test_it_needs_a_signed_in_user(client):
     assert client.get("/reports/summary").status_code in (401, 403)
+
+
+def test_the_dashboard_stacks_come_from_the_same_grouped_rows(analyst, jobs):
+    stacks = selectors.report_summary(analyst, {}, with_stacks=True)["stacks"]
+    assert stacks["machine"]["categories"] == ["M01", "M02"]
+    assert stacks["machine"]["series"]["succeeded"] == [2, 3]
+    assert stacks["machine"]["series"]["failed"] == [1, 1]
+    assert stacks["post"]["categories"] == ["M01-P1", "M02-P1"]
+    assert sum(sum(counts) for counts in stacks["post"]["series"].values()) == 10
+
+
+def test_the_dashboard_histogram_counts_durations_per_bucket(analyst, jobs, tenant_a, catalog):
+    from .conftest import make_job
+
+    make_job(tenant_a, catalog, 7, 9, JobStatus.SUCCEEDED, "p1", "flans", 3 * 3600 * 1000)  # over 2 hours
+    make_job(tenant_a, catalog, 7, 9, JobStatus.SUCCEEDED, "p1", "flans", 10 * 60 * 1000)  # 5-15 minutes
+    histogram = selectors.report_summary(analyst, {}, with_stacks=True)["histogram"]
+    # The fixture's 8 durations are all under a minute; its 2 jobs without one are in no bucket.
+    assert [b["count"] for b in histogram] == [8, 0, 1, 0, 0, 0, 1]

@@ -59,6 +59,8 @@ class Command(BaseCommand):
         results["detail_page_1000_ms"] = self._p50(
             lambda: client.get("/reports/detail", {"page": 1000, "limit": 50}), runs
         )
+        results["panel_overview_ms"] = self._p50(lambda: client.get("/panel/"), runs)
+        results["panel_overview_two_filters_ms"] = self._p50(lambda: client.get("/panel/", TWO_FILTERS), runs)
         if not skip_export:
             results.update(self._export(analyst, tenant_ids))
         self.stdout.write(json.dumps(results, indent=2))
