@@ -280,6 +280,29 @@ AUDIT_TSA_TIMEOUT_SECONDS = env.int("AUDIT_TSA_TIMEOUT_SECONDS", default=10)
 # ---------------------------------------------------------------- REPORTING
 # Seconds a signed export download link stays valid.
 EXPORT_SIGNED_URL_TTL = env.int("EXPORT_SIGNED_URL_TTL", default=900)
+# Where export files go: the "exports" storage. Default: the filesystem under DJANGO_MEDIA_ROOT/exports;
+# with EXPORT_S3_BUCKET set, S3 or an S3-compatible store such as MinIO (django-storages).
+EXPORT_S3_BUCKET = env.str("EXPORT_S3_BUCKET", default="")
+if EXPORT_S3_BUCKET:
+    STORAGES["exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": EXPORT_S3_BUCKET,
+            "endpoint_url": env.str("EXPORT_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("EXPORT_S3_REGION", default="") or None,
+            "access_key": env.str("EXPORT_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("EXPORT_S3_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": None,
+            # Files are served through our signed links only, never by a public or presigned S3 URL.
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    STORAGES["exports"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / "exports"), "base_url": None},
+    }
 # Seconds to wait for an alert webhook to answer.
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.int("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5)
 # Sender of alert e-mails (and Django's other mail); the backend is Django's (EMAIL_BACKEND and EMAIL_* below).

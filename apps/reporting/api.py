@@ -1,4 +1,4 @@
-from django.core.files.storage import default_storage
+from django.core.files.storage import storages
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -144,7 +144,7 @@ class ReportExportDownloadApi(APIView):
         except services.LinkInvalid as exc:
             raise Problem(status_code=403, slug="link-invalid", title="This download link is not valid") from exc
         response = FileResponse(
-            default_storage.open(export.file_name, "rb"),
+            storages["exports"].open(export.file_name, "rb"),
             as_attachment=True,
             filename=f"tezgah-rapor-{export.created_at:%Y%m%d-%H%M%S}.{export.format}",
             content_type=CONTENT_TYPES[export.format],

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import storages
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -136,7 +136,7 @@ def write_export(export_id) -> ReportExport:
             # A server-side cursor on PostgreSQL: rows arrive EXPORT_CHUNK_ROWS at a time, memory stays flat.
             count = WRITERS[export.format](rows.iterator(chunk_size=constants.EXPORT_CHUNK_ROWS), tmp, meta, progress)
             size, digest = _size_and_sha256(tmp)
-            name = default_storage.save(f"exports/{export.created_at:%Y/%m}/{export.id}.{export.format}", File(tmp))
+            name = storages["exports"].save(f"{export.created_at:%Y/%m}/{export.id}.{export.format}", File(tmp))
     except Exception as exc:
         logger.exception("Report export %s failed", export.pk)
         ReportExport.objects.filter(pk=export.pk).update(
