@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from apps.jobs.models import Job, JobStatus
 
+from . import constants
 from .models import (
     AlertChannel,
     AlertMetric,
@@ -133,14 +134,22 @@ def deliver_due(rule: AlertRule, now: dt.datetime) -> list[AlertNotice]:
                 notice.status = NoticeStatus.HELD
                 notice.save(update_fields=["status"])
             continue
+        channel = notice.channel
+        if channel.open_until and now < channel.open_until:
+            continue  # circuit open: the channel failed repeatedly; the notice waits for the cool-down
         try:
             send_notice(notice, now)
         except Exception as exc:  # a channel that is down must not stop the others; retried next minute
-            logger.warning("Alert notice %s to %s failed: %s", notice.dedup_key, notice.channel, exc)
+            logger.warning("Alert notice %s to %s failed: %s", notice.dedup_key, channel, exc)
             notice.status = NoticeStatus.FAILED
             notice.last_error = str(exc)[:2000]
             notice.save(update_fields=["status", "last_error"])
+            _channel_failed(channel, now)
             continue
+        if channel.consecutive_failures or channel.open_until:
+            channel.consecutive_failures = 0
+            channel.open_until = None
+            channel.save(update_fields=["consecutive_failures", "open_until"])
         notice.status = NoticeStatus.SENT
         notice.last_sent_at = now
         notice.send_count += 1
@@ -148,6 +157,14 @@ def deliver_due(rule: AlertRule, now: dt.datetime) -> list[AlertNotice]:
         notice.save(update_fields=["status", "last_sent_at", "send_count", "last_error"])
         sent.append(notice)
     return sent
+
+
+def _channel_failed(channel: AlertChannel, now: dt.datetime) -> None:
+    """Count a failed delivery; enough in a row open the channel's circuit for the cool-down."""
+    channel.consecutive_failures += 1
+    if channel.consecutive_failures >= constants.ALERT_BREAKER_FAILURES:
+        channel.open_until = now + dt.timedelta(minutes=constants.ALERT_BREAKER_COOLDOWN_MINUTES)
+    channel.save(update_fields=["consecutive_failures", "open_until"])
 
 
 def notice_text(notice: AlertNotice) -> str:

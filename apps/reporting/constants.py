@@ -27,3 +27,8 @@ EXPORT_COLUMNS = [
     ("finished_at", _("Finished at")),
     ("duration_ms", _("Duration (ms)")),
 ]
+
+# Alert channel circuit breaker: this many failed deliveries in a row open it for this many minutes;
+# then one attempt is let through (half-open), and a success closes it.
+ALERT_BREAKER_FAILURES = 3
+ALERT_BREAKER_COOLDOWN_MINUTES = 5

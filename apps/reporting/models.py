@@ -42,6 +42,8 @@ class ReportExport(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     downloaded_at = models.DateTimeField(_("first downloaded at"), null=True, blank=True)
     download_count = models.PositiveIntegerField(_("downloads"), default=0)
+    # The request's Idempotency-Key: the same key from the same user returns this export again.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=128, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         verbose_name = _("report export")
@@ -49,6 +51,13 @@ class ReportExport(models.Model):
         ordering = ["-created_at"]
         permissions = [("view_report", _("Can view reports and dashboards"))]
         indexes = [models.Index(fields=["requested_by", "-created_at"], name="reporting_export_user_created")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                name="reporting_export_idempotency_key",
+                condition=models.Q(idempotency_key__isnull=False),
+            )
+        ]
 
     def __str__(self):
         return f"{self.format} {self.id}"
@@ -90,6 +99,9 @@ class AlertChannel(models.Model):
     quiet_end = models.TimeField(_("quiet hours end"), null=True, blank=True)
     quiet_tz = models.CharField(_("quiet hours time zone"), max_length=64, default="Europe/Istanbul")
     is_active = models.BooleanField(_("active"), default=True)
+    # Circuit breaker: after ALERT_BREAKER_FAILURES failures in a row, no attempt until open_until.
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    open_until = models.DateTimeField(_("circuit open until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("alert channel")

@@ -232,3 +232,29 @@ def test_too_few_jobs_is_not_a_breach(tenant_a, line):
         finish_jobs(line, now, failed=2)
         evaluate_alert_rules()
     assert mail.outbox == []
+
+
+def test_a_channel_that_keeps_failing_is_cut_off_then_tried_again(tenant_a, line, webhook_server):
+    from apps.reporting import constants
+
+    hook = AlertChannel.objects.create(tenant=tenant_a, name="Kanca", kind="webhook", target=webhook_server.url)
+    rule_with([hook], tenant_a, severity="critical")
+    now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+    webhook_server.answer = 500
+    with time_machine.travel(now, tick=False) as clock:
+        finish_jobs(line, now, failed=5)
+        for _ in range(constants.ALERT_BREAKER_FAILURES + 2):
+            evaluate_alert_rules()
+            clock.shift(dt.timedelta(minutes=1))
+        # Open after the third failure: the next two minutes made no request.
+        assert len(webhook_server.received) == constants.ALERT_BREAKER_FAILURES
+        hook.refresh_from_db()
+        assert hook.open_until is not None
+        webhook_server.answer = 200
+        clock.move_to(hook.open_until)
+        finish_jobs(line, hook.open_until, failed=5)  # the breach still stands
+        evaluate_alert_rules()
+    hook.refresh_from_db()
+    assert (hook.consecutive_failures, hook.open_until) == (0, None)
+    assert AlertNotice.objects.get().status == NoticeStatus.SENT
+    assert len(webhook_server.received) == constants.ALERT_BREAKER_FAILURES + 1

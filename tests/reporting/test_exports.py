@@ -171,3 +171,15 @@ def test_jobs_created_after_the_request_are_not_in_the_file(analyst_api, jobs, t
     write_report_export(export["id"])
     document = json.loads(download(client, finished(analyst_api, export["id"])["download_url"]))
     assert document["row_count"] == 10
+
+
+def test_an_idempotency_key_replay_returns_the_first_export(analyst_api, jobs):
+    first = analyst_api.post("/reports/export", {"format": "csv"}, format="json", HTTP_IDEMPOTENCY_KEY="rapor-1")
+    again = analyst_api.post("/reports/export", {"format": "json"}, format="json", HTTP_IDEMPOTENCY_KEY="rapor-1")
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"] and again.json()["format"] == "csv"
+    assert ReportExport.objects.count() == 1
+    other = analyst_api.post("/reports/export", {"format": "csv"}, format="json", HTTP_IDEMPOTENCY_KEY="rapor-2")
+    assert other.json()["id"] != first.json()["id"]
+    bad = analyst_api.post("/reports/export", {"format": "csv"}, format="json", HTTP_IDEMPOTENCY_KEY="x" * 129)
+    assert bad.status_code == 422
