@@ -86,17 +86,18 @@ def overview(request):
     if filters is not None:
         summary = selectors.report_summary(request.user, filters, with_stacks=True)
         stacks = summary.pop("stacks")
+        trend, histogram = selectors.trend_and_histogram(request.user, filters)
         rates = summary["rates"]
         context.update(
             summary=summary,
             pct={k: None if rates[f"{k}_rate"] is None else rates[f"{k}_rate"] * 100 for k in ("success", "failure")},
             chart_labels=_chart_labels(),
             charts={
-                "trend": selectors.daily_trend(request.user, filters),
+                "trend": trend,
                 "by_status": summary["breakdowns"]["by_status"],
                 "by_machine": stacks["machine"],
                 "by_post": stacks["post"],
-                "latency": summary.pop("histogram"),
+                "latency": histogram,
             },
         )
     context.update(_nav(request), page="overview", formats=ExportFormat.choices)

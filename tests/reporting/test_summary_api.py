@@ -144,6 +144,15 @@ def test_the_dashboard_histogram_counts_durations_per_bucket(analyst, jobs, tena
 
     make_job(tenant_a, catalog, 7, 9, JobStatus.SUCCEEDED, "p1", "flans", 3 * 3600 * 1000)  # over 2 hours
     make_job(tenant_a, catalog, 7, 9, JobStatus.SUCCEEDED, "p1", "flans", 10 * 60 * 1000)  # 5-15 minutes
-    histogram = selectors.report_summary(analyst, {}, with_stacks=True)["histogram"]
+    trend, histogram = selectors.trend_and_histogram(analyst, {})
     # The fixture's 8 durations are all under a minute; its 2 jobs without one are in no bucket.
     assert [b["count"] for b in histogram] == [8, 0, 1, 0, 0, 0, 1]
+    # Days are Istanbul days: the job at 01:00 on the 4th (22:00 UTC on the 3rd) counts on the 4th.
+    assert [(d["day"], d["count"], d["success"], d["failed"]) for d in trend] == [
+        ("2026-11-02", 2, 2, 0),
+        ("2026-11-03", 2, 1, 1),
+        ("2026-11-04", 2, 1, 1),
+        ("2026-11-05", 2, 0, 0),
+        ("2026-11-06", 2, 1, 0),
+        ("2026-11-07", 2, 2, 0),
+    ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reporting", "0004_istanbul_day_statistics"),
+        ("reporting", "0004_dashboard_statistics"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
