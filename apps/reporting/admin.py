@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.admin_scoping import TenantScopedAdmin
 
@@ -27,8 +29,34 @@ class AlertChannelAdmin(TenantScopedAdmin):
     list_select_related = ("tenant",)
 
 
+class AlertRuleForm(forms.ModelForm):
+    class Meta:
+        model = AlertRule
+        fields = (
+            "tenant",
+            "name",
+            "metric",
+            "threshold",
+            "window_minutes",
+            "min_jobs",
+            "severity",
+            "repeat_every_minutes",
+            "channels",
+            "is_active",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        tenant, channels = cleaned.get("tenant"), cleaned.get("channels")
+        if tenant and channels and any(c.tenant_id != tenant.pk for c in channels):
+            # A tenant's alerts must never reach another tenant's mailbox or webhook.
+            raise forms.ValidationError({"channels": _("Choose channels of the rule's own tenant.")})
+        return cleaned
+
+
 @admin.register(AlertRule)
 class AlertRuleAdmin(TenantScopedAdmin):
+    form = AlertRuleForm
     list_display = (
         "name",
         "tenant",

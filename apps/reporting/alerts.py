@@ -227,6 +227,9 @@ def evaluate_all(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     sent = 0
     for rule in AlertRule.objects.filter(is_active=True).select_related("tenant"):
-        evaluate_rule(rule, now)
-        sent += len(deliver_due(rule, now))
+        try:
+            evaluate_rule(rule, now)
+            sent += len(deliver_due(rule, now))
+        except Exception:  # one broken rule must not silence the others
+            logger.exception("Alert rule %s could not be evaluated", rule.pk)
     return sent

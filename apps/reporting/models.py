@@ -1,6 +1,8 @@
 import uuid
+import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -87,6 +89,16 @@ class ChannelKind(models.TextChoices):
     WEBHOOK = "webhook", _("Webhook (JSON, Slack-compatible)")
 
 
+def validate_time_zone(value):
+    """An IANA time zone name such as Europe/Istanbul (a typo would stop every later evaluation)."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            _("%(value)s is not a known time zone (e.g. Europe/Istanbul)."), params={"value": value}
+        ) from None
+
+
 class AlertChannel(models.Model):
     """Where a tenant's alerts go (an e-mail address or a webhook URL) and when non-critical ones must wait."""
 
@@ -97,7 +109,9 @@ class AlertChannel(models.Model):
     # Quiet hours: local wall-clock times in quiet_tz; start after end wraps midnight (22:00-07:00).
     quiet_start = models.TimeField(_("quiet hours start"), null=True, blank=True)
     quiet_end = models.TimeField(_("quiet hours end"), null=True, blank=True)
-    quiet_tz = models.CharField(_("quiet hours time zone"), max_length=64, default="Europe/Istanbul")
+    quiet_tz = models.CharField(
+        _("quiet hours time zone"), max_length=64, default="Europe/Istanbul", validators=[validate_time_zone]
+    )
     is_active = models.BooleanField(_("active"), default=True)
     # Circuit breaker: after ALERT_BREAKER_FAILURES failures in a row, no attempt until open_until.
     consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)

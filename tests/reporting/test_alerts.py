@@ -258,3 +258,50 @@ def test_a_channel_that_keeps_failing_is_cut_off_then_tried_again(tenant_a, line
     assert (hook.consecutive_failures, hook.open_until) == (0, None)
     assert AlertNotice.objects.get().status == NoticeStatus.SENT
     assert len(webhook_server.received) == constants.ALERT_BREAKER_FAILURES + 1
+
+
+def test_a_rule_cannot_send_to_another_tenants_channel(tenant_a, tenant_b):
+    from apps.reporting.admin import AlertRuleForm
+
+    theirs = AlertChannel.objects.create(tenant=tenant_b, name="Onların kanalı", kind="email", target="b@example.com")
+    form = AlertRuleForm(
+        data={
+            "tenant": tenant_a.pk,
+            "name": "Kural",
+            "metric": "failure_rate",
+            "threshold": 10,
+            "window_minutes": 15,
+            "min_jobs": 5,
+            "severity": "warning",
+            "repeat_every_minutes": 30,
+            "channels": [theirs.pk],
+            "is_active": True,
+        }
+    )
+    assert not form.is_valid()
+    assert "channels" in form.errors
+
+
+def test_an_unknown_quiet_hours_time_zone_is_refused(tenant_a):
+    from django.core.exceptions import ValidationError
+
+    channel = AlertChannel(tenant=tenant_a, name="K", kind="email", target="a@example.com", quiet_tz="Europe/Istanbull")
+    with pytest.raises(ValidationError) as caught:
+        channel.full_clean()
+    assert "quiet_tz" in caught.value.message_dict
+
+
+def test_one_broken_rule_does_not_stop_the_others(tenant_a, line):
+    broken = email_channel(tenant_a)
+    AlertChannel.objects.filter(pk=broken.pk).update(
+        quiet_tz="Nowhere/Atlantis", quiet_start=dt.time(0), quiet_end=dt.time(23)
+    )
+    broken.refresh_from_db()
+    rule_with([broken], tenant_a, name="Bozuk")
+    good = AlertChannel.objects.create(tenant=tenant_a, name="Sağlam", kind="email", target="ok@example.com")
+    rule_with([good], tenant_a, name="Sağlam kural")
+    now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+    with time_machine.travel(now, tick=False):
+        finish_jobs(line, now, failed=5)
+        evaluate_alert_rules()
+    assert [m.to for m in mail.outbox] == [["ok@example.com"]]
