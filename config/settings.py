@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "apps.billing",
     "apps.events",
     "apps.erp",
+    "apps.reporting",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +238,18 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Front-end files from npm (package.json + package-lock.json, installed by `make install`): only these
+# files of node_modules become static files (apps.reporting.staticfinders).
+NPM_ROOT = Path(env.str("NPM_ROOT", default=str(BASE_DIR / "node_modules")))
+NPM_STATIC_FILES = {
+    "vendor/echarts/echarts.min.js": "echarts/dist/echarts.min.js",
+    "vendor/echarts/langTR.js": "echarts/i18n/langTR.js",
+}
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "apps.reporting.staticfinders.NpmFilesFinder",
+]
 
 # ---------------------------------------------------------------- API
 REST_FRAMEWORK = {
@@ -325,6 +338,42 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_D
 # prometheus_client reads this when it is first imported, which is after settings.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# ---------------------------------------------------------------- REPORTING
+# Seconds a signed export download link stays valid.
+EXPORT_SIGNED_URL_TTL = env.int("EXPORT_SIGNED_URL_TTL", default=900)
+# Where export files go: the "exports" storage. Default: the filesystem under DJANGO_MEDIA_ROOT/exports;
+# with EXPORT_S3_BUCKET set, S3 or an S3-compatible store such as MinIO (django-storages).
+EXPORT_S3_BUCKET = env.str("EXPORT_S3_BUCKET", default="")
+if EXPORT_S3_BUCKET:
+    STORAGES["exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": EXPORT_S3_BUCKET,
+            "endpoint_url": env.str("EXPORT_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("EXPORT_S3_REGION", default="") or None,
+            "access_key": env.str("EXPORT_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("EXPORT_S3_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": None,
+            # Files are served through our signed links only, never by a public or presigned S3 URL.
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    STORAGES["exports"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / "exports"), "base_url": None},
+    }
+# Seconds to wait for an alert webhook to answer.
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.int("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5)
+# Sender of alert e-mails (and Django's other mail); the backend is Django's (EMAIL_BACKEND and EMAIL_* below).
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tezgah@localhost")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
 # ---------------------------------------------------------------- DEMO
 # Password `seed_demo` gives the demo users (`make run`); never used outside demo data.
@@ -376,6 +425,7 @@ CELERY_BEAT_SCHEDULE = {
     "erp-deliver-due": {"task": "apps.erp.tasks.deliver_due", "schedule": float(OUTBOX_SWEEP_SECONDS)},
     "erp-reconcile": {"task": "apps.erp.tasks.reconcile_outbound", "schedule": 300.0},
     "erp-redrive": {"task": "apps.erp.tasks.redrive_after_outage", "schedule": 60.0},
+    "evaluate-alert-rules": {"task": "apps.reporting.tasks.evaluate_alert_rules", "schedule": 60.0},
 }
 
 # ---------------------------------------------------------------- LOGGING

@@ -10,6 +10,8 @@ from apps.core import views as core_views
 from apps.core.metrics import metrics_view
 from apps.erp import api as erp_api
 from apps.jobs import api as jobs_api
+from apps.reporting.urls import api_urlpatterns as reporting_api
+from apps.reporting.urls import panel_urlpatterns as reporting_panel
 
 # knox's logout views have no serializer; describe them so the schema is complete.
 _no_content = {204: OpenApiResponse(description="Revoked"), 401: OpenApiResponse(description="No valid token")}
@@ -27,6 +29,7 @@ api_v1 = [
     path("jobs/", jobs_api.JobListApi.as_view(), name="job-list"),
     path("jobs/<uuid:public_id>/", jobs_api.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<uuid:public_id>/status", jobs_api.JobStatusChangeApi.as_view(), name="job-status-change"),
+    path("reports/", include((reporting_api, "reports"))),
 ]
 
 urlpatterns = [
@@ -37,6 +40,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("forensics/audit/export", ForensicAuditExportApi.as_view(), name="forensic-audit-export"),
+    path("reports/", include((reporting_api, "reports"))),
+    path("panel/", include((reporting_panel, "panel"))),
     path("health/live", core_views.live, name="health-live"),
     path("health/ready", core_views.ready, name="health-ready"),
     path("internal/erp/health", erp_api.ErpHealthApi.as_view(), name="erp-health"),

@@ -23,6 +23,14 @@ def _view(app_label: str, *models: str) -> list[str]:
 
 _CATALOG_MODELS = ("machine", "post", "material", "template", "modeltype")
 
+# Reporting (issue 6): see the dashboards, start and download own exports, read alert rules and history.
+_REPORTING_READ = [
+    "reporting.view_report",
+    "reporting.view_reportexport",
+    "reporting.add_reportexport",
+    *_view("reporting", "alertrule", "alertchannel", "alertnotice"),
+]
+
 ROLE_CAPABILITIES: dict[str, list[str]] = {
     # Tenant administrator: everything on the tenants granted to them.
     ADMIN: [
@@ -42,6 +50,10 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "erp.replay_erpsync",
         "erp.resolve_erpsync",
         *_view("events", "outboxevent"),
+        # Reporting (issue 6): dashboards, exports, and the tenant's alert rules and channels.
+        *_REPORTING_READ,
+        *_crud("reporting", "alertrule"),
+        *_crud("reporting", "alertchannel"),
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -49,6 +61,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_view("catalog", *_CATALOG_MODELS),
         *_view("jobs", "job", "jobstatuschange"),
         "jobs.export_job",
+        *_REPORTING_READ,
     ],
     # Runs the floor: moves and cancels jobs, keeps the catalog.
     OPERATOR: [

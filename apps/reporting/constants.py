@@ -1,0 +1,34 @@
+"""Reporting constants: limits that are not settings, and the exported columns."""
+
+from django.utils.translation import gettext_lazy as _
+
+# Excel's sheet has 1,048,576 rows; one is the column header.
+XLSX_MAX_ROWS = 1_048_575
+# Rows fetched per round trip from the server-side cursor while exporting.
+EXPORT_CHUNK_ROWS = 5_000
+# Bumped whenever the layout of an exported file changes; every file states it.
+EXPORT_GENERATOR_VERSION = "tezgah-report-export/1"
+# The detail API's page size when `limit` is not given, and its cap.
+DETAIL_DEFAULT_LIMIT = 50
+DETAIL_MAX_LIMIT = 500
+
+# (key in JSON, Turkish column header) for every exported and detail column, in order.
+EXPORT_COLUMNS = [
+    ("id", _("Job id")),
+    ("external_id", _("ERP id")),
+    ("tenant", _("Tenant")),
+    ("model_type", _("Model type")),
+    ("machine", _("Machine")),
+    ("post", _("Post")),
+    ("status", _("Status")),
+    ("progress", _("Progress")),
+    ("created_at", _("Created at")),
+    ("started_at", _("Started at")),
+    ("finished_at", _("Finished at")),
+    ("duration_ms", _("Duration (ms)")),
+]
+
+# Alert channel circuit breaker: this many failed deliveries in a row open it for this many minutes;
+# then one attempt is let through (half-open), and a success closes it.
+ALERT_BREAKER_FAILURES = 3
+ALERT_BREAKER_COOLDOWN_MINUTES = 5

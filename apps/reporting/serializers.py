@@ -1,0 +1,103 @@
+"""Report filters (shared by the API, the panel and exports) and the API's input/output shapes."""
+
+import datetime as dt
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from apps.accounts.selectors import tenants_for
+from apps.jobs.models import JobStatus
+
+from . import constants
+from .models import ExportFormat
+
+
+class ReportFilterSerializer(serializers.Serializer):
+    """date_from/date_to are calendar days in Europe/Istanbul, both inclusive, on the job's creation time."""
+
+    date_from = serializers.DateField(required=False, allow_null=True)
+    date_to = serializers.DateField(required=False, allow_null=True)
+    status = serializers.ListField(child=serializers.ChoiceField(choices=JobStatus.choices), required=False)
+    model_type = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    machine = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    post = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    tenant = serializers.SlugField(required=False, allow_blank=True)
+
+    def to_internal_value(self, data):
+        # Query strings repeat a key (?status=a&status=b) or join values (?status=a,b); accept both.
+        if hasattr(data, "getlist"):
+            plain = {k: data.get(k) for k in data if k in self.fields}
+            if "status" in plain:
+                plain["status"] = [s.strip() for v in data.getlist("status") for s in v.split(",") if s.strip()]
+            data = plain
+        elif isinstance(data, dict) and isinstance(data.get("status"), str):
+            data = {**data, "status": [s.strip() for s in data["status"].split(",") if s.strip()]}
+        # An empty form field means "any", not an invalid date.
+        data = {k: v for k, v in data.items() if v not in ("", None)}
+        return super().to_internal_value(data)
+
+    def validate_tenant(self, value):
+        user = self.context.get("user")
+        if value and user is not None and not tenants_for(user).filter(slug=value).exists():
+            raise serializers.ValidationError(_("No such tenant, or not one of yours."))
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": _("date_to must not be before date_from.")})
+        return {k: v for k, v in attrs.items() if v not in ("", None, [])}
+
+
+def filters_to_json(filters: dict) -> dict:
+    """Validated filters as plain JSON values (dates as ISO strings), for storage and file headers."""
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in sorted(filters.items())}
+
+
+class DetailQuerySerializer(ReportFilterSerializer):
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=constants.DETAIL_MAX_LIMIT, default=constants.DETAIL_DEFAULT_LIMIT
+    )
+    # The snapshot from page 1 (`as_of` in its response); later pages pass it back so they never shift.
+    as_of = serializers.IntegerField(required=False, min_value=0)
+
+    def validate(self, attrs):
+        page, limit, as_of = attrs.pop("page", 1), attrs.pop("limit"), attrs.pop("as_of", None)
+        filters = super().validate(attrs)
+        return {"filters": filters, "page": page, "limit": limit, "as_of": as_of}
+
+
+class ExportCreateSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=ExportFormat.choices)
+    filters = ReportFilterSerializer(required=False, default=dict)
+    single_use = serializers.BooleanField(required=False, default=False)
+
+
+class ExportOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    format = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.IntegerField(source="progress_percent")
+    filters = serializers.JSONField()
+    single_use = serializers.BooleanField()
+    rows_expected = serializers.IntegerField()
+    row_count = serializers.SerializerMethodField()
+    sha256 = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    data_as_of = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    error = serializers.CharField()
+    download_url = serializers.SerializerMethodField()
+    download_expires_at = serializers.SerializerMethodField()
+
+    def get_row_count(self, obj) -> int | None:
+        return obj.rows_written if obj.status == "done" else None
+
+    def get_download_url(self, obj) -> str | None:
+        link = self.context.get("link")
+        return self.context["request"].build_absolute_uri(link.url) if link else None
+
+    def get_download_expires_at(self, obj) -> dt.datetime | None:
+        link = self.context.get("link")
+        return link.expires_at if link else None
