@@ -12,10 +12,10 @@ from apps.jobs import api as jobs_api
 # knox's logout views have no serializer; describe them so the schema is complete.
 _no_content = {204: OpenApiResponse(description="Revoked"), 401: OpenApiResponse(description="No valid token")}
 token_revoke = extend_schema(summary="Revoke this API token", request=None, responses=_no_content)(
-    type("TokenRevokeApi", (knox_views.LogoutView,), {})
+    type("TokenRevokeApi", (knox_views.LogoutView,), {"emergency_op": "auth.token_revoke"})
 )
 token_revoke_all = extend_schema(summary="Revoke all your API tokens", request=None, responses=_no_content)(
-    type("TokenRevokeAllApi", (knox_views.LogoutAllView,), {})
+    type("TokenRevokeAllApi", (knox_views.LogoutAllView,), {"emergency_op": "auth.token_revoke"})
 )
 
 api_v1 = [
