@@ -45,6 +45,30 @@ class StrictEnv(environ.FileAwareEnv):
         except ValueError:
             raise ImproperlyConfigured(f"{var}={raw!r} is not a whole number") from None
 
+    def float(self, var, default=environ.Env.NOTSET):
+        raw = self.str(var, default=None)
+        if raw is None:
+            if default is environ.Env.NOTSET:
+                raise ImproperlyConfigured(f"Set the {var} environment variable")
+            return default
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise ImproperlyConfigured(f"{var}={raw!r} is not a number") from None
+
+    def seconds_list(self, var, default):
+        """A comma-separated list of positive whole seconds, e.g. `5,15,45`."""
+        raw = self.str(var, default=None)
+        if raw is None:
+            return list(default)
+        try:
+            values = [int(x) for x in raw.split(",") if x.strip()]
+        except ValueError:
+            raise ImproperlyConfigured(f"{var}={raw!r} is not a list of whole seconds like 5,15,45") from None
+        if not values or any(v <= 0 for v in values):
+            raise ImproperlyConfigured(f"{var}={raw!r} needs at least one positive number of seconds")
+        return values
+
 
 env = StrictEnv()
 if (BASE_DIR / ".env").is_file():
@@ -85,6 +109,8 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.jobs",
     "apps.billing",
+    "apps.events",
+    "apps.erp",
     "apps.security",
 ]
 
@@ -301,6 +327,43 @@ IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS",
 # /admin/* only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
 ADMIN_IP_ALLOWLIST = _cidr_list("ADMIN_IP_ALLOWLIST")
 
+# ---------------------------------------------------------------- EVENTS (transactional outbox)
+# A relay holding an event for longer than this has died; the sweep takes the event over.
+OUTBOX_CLAIM_SECONDS = env.int("OUTBOX_CLAIM_SECONDS", default=60)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=300)
+OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=5)
+
+# ---------------------------------------------------------------- ERP / MES
+# Defaults for tenants without an integration profile of their own (the admin's "ERP profiles" win).
+ERP_BASE_URL = env.str("ERP_BASE_URL", default="")
+ERP_SHARED_SECRET = env.str("ERP_SHARED_SECRET", default="")
+ERP_BEARER_TOKEN = env.str("ERP_BEARER_TOKEN", default="")
+ERP_IP_ALLOWLIST = env.list("ERP_IP_ALLOWLIST", default=[])
+# Key ring defaults: outbound signs with CURRENT (else ERP_SHARED_SECRET); inbound accepts CURRENT and NEXT.
+KEYRING_CURRENT = env.str("KEYRING_CURRENT", default="")
+KEYRING_NEXT = env.str("KEYRING_NEXT", default="")
+# Fernet key (urlsafe base64 of 32 bytes) that encrypts key-ring secrets stored in the database;
+# empty derives one from DJANGO_SECRET_KEY.
+ERP_KEYRING_ENCRYPTION_KEY = env.str("ERP_KEYRING_ENCRYPTION_KEY", default="")
+ERP_CONNECT_TIMEOUT_SECONDS = env.float("ERP_CONNECT_TIMEOUT_SECONDS", default=3.0)
+ERP_READ_TIMEOUT_SECONDS = env.float("ERP_READ_TIMEOUT_SECONDS", default=10.0)
+# Seconds after the first attempt's failure to each retry (at most len() retries), and their jitter.
+ERP_RETRY_SCHEDULE = env.seconds_list("ERP_RETRY_SCHEDULE", default=[5, 15, 45, 120, 300])
+ERP_RETRY_JITTER = env.float("ERP_RETRY_JITTER", default=0.1)
+# A Retry-After longer than the schedule's step is honoured up to this many seconds.
+ERP_RETRY_AFTER_CAP_SECONDS = env.int("ERP_RETRY_AFTER_CAP_SECONDS", default=900)
+# Circuit breaker: opens after this many consecutive transport failures, probes after the cool-down.
+ERP_BREAKER_FAILURES = env.int("ERP_BREAKER_FAILURES", default=5)
+ERP_BREAKER_COOLDOWN_SECONDS = env.int("ERP_BREAKER_COOLDOWN_SECONDS", default=30)
+# Re-drive of DLQ entries an outage caused, once the breaker closes: at most this many per minute.
+ERP_REDRIVE_PER_MINUTE = env.int("ERP_REDRIVE_PER_MINUTE", default=120)
+# Reconciler: outbound rows unacknowledged this long are re-enqueued, at most ERP_RECONCILE_MAX times.
+ERP_RECONCILE_AFTER_MINUTES = env.int("ERP_RECONCILE_AFTER_MINUTES", default=10)
+ERP_RECONCILE_MAX = env.int("ERP_RECONCILE_MAX", default=3)
+# Prometheus multi-process files (web, workers) live here; /metrics sums them.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus"))
+
 # ---------------------------------------------------------------- DEMO
 # Password `seed_demo` gives the demo users (`make run`); never used outside demo data.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="tezgah-demo-2026")
@@ -347,6 +410,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.core.tasks.expire_idempotency_keys",
         "schedule": float(env.int("IDEMPOTENCY_EXPIRY_INTERVAL_SECONDS", default=3600)),
     },
+
+    "relay-outbox": {"task": "apps.events.tasks.relay_outbox", "schedule": float(OUTBOX_SWEEP_SECONDS)},
+    "erp-deliver-due": {"task": "apps.erp.tasks.deliver_due", "schedule": float(OUTBOX_SWEEP_SECONDS)},
+    "erp-reconcile": {"task": "apps.erp.tasks.reconcile_outbound", "schedule": 300.0},
+    "erp-redrive": {"task": "apps.erp.tasks.redrive_after_outage", "schedule": 60.0},
 }
 
 # ---------------------------------------------------------------- LOGGING

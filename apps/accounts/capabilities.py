@@ -37,6 +37,11 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_crud("billing", "invoiceline"),
         *_view("django_celery_beat", "periodictask", "crontabschedule", "intervalschedule"),
         *_view("audit", "auditlog", "auditcheckpoint"),
+        *_crud("erp", "integrationprofile"),
+        *_view("erp", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
+        "erp.replay_erpsync",
+        "erp.resolve_erpsync",
+        *_view("events", "outboxevent"),
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -64,5 +69,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_view("jobs", "job", "jobstatuschange"),
         *_view("billing", "license", "invoice", "invoiceline"),
         *_view("audit", "auditlog", "auditcheckpoint"),
+        *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
+        *_view("events", "outboxevent"),
     ],
 }

@@ -6,3 +6,8 @@ class JobsConfig(AppConfig):
     name = "apps.jobs"
     label = "jobs"
     verbose_name = _("Jobs")
+
+    def ready(self):
+        from . import events
+
+        events.register()

@@ -50,6 +50,8 @@ class Job(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     duration_ms = models.BigIntegerField(_("duration (ms)"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Number of job.status.changed events emitted so far; the next event carries event_seq + 1.
+    event_seq = models.PositiveBigIntegerField(_("event sequence"), default=0, db_default=0, editable=False)
 
     class Meta:
         verbose_name = _("job")

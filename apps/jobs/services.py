@@ -7,7 +7,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit import services as audit
+from apps.events import services as events
 
+from . import events as job_events
 from .constants import ALLOWED_TRANSITIONS, PROGRESS_STATUSES, TERMINAL_STATUSES
 from .exceptions import IllegalTransition, InvalidProgress, JobStatusError
 from .models import Job, JobStatus, JobStatusChange, StatusSource
@@ -23,12 +25,39 @@ def _checked_progress(job, status, progress):
     return progress
 
 
+def _emit_status_changed(job, from_status, *, actor, source, reason, at):
+    """Outbox event for the change just written to the locked `job`; call inside its transaction."""
+    job.event_seq += 1
+    job.save(update_fields=["event_seq"])
+    events.publish(
+        job_events.JOB_STATUS_CHANGED,
+        version=1,
+        aggregate_type="jobs.job",
+        aggregate_id=job.pk,
+        aggregate_seq=job.event_seq,
+        payload={
+            "job_id": str(job.public_id),
+            "external_id": job.external_id,
+            "tenant_id": job.tenant_id,
+            "from_status": str(from_status),
+            "status": str(job.status),
+            "progress": job.progress,
+            "updated_at": at.isoformat(),
+            "seq": job.event_seq,
+            "source": str(source),
+            "actor_id": str(actor.pk) if getattr(actor, "pk", None) else None,
+            "reason": reason[:500],
+        },
+    )
+
+
 def change_status(job, status, *, progress=None, actor=None, source=StatusSource.SYSTEM, reason="", at=None):
     """Move `job` to `status` (and/or set its progress), validating the transition; returns the fresh job.
 
-    Writes the job and a JobStatusChange row in one transaction, with the job row locked so two
-    concurrent changes are applied one after the other. The same status with a new progress is a
-    progress update: it is accepted while running or paused and writes no history row.
+    Writes the job, a JobStatusChange row, an audit entry and a `job.status.changed` outbox event in
+    one transaction, with the job row locked so two concurrent changes are applied one after the
+    other. The same status with a new progress is a progress update: it is accepted while running or
+    paused, writes no history row and emits the event too (the ERP follows progress).
     Raises IllegalTransition or InvalidProgress; nothing is written then.
     """
     status = JobStatus(status)
@@ -42,8 +71,10 @@ def change_status(job, status, *, progress=None, actor=None, source=StatusSource
                 raise IllegalTransition(
                     job=locked, from_status=from_status, to_status=status, allowed=ALLOWED_TRANSITIONS[from_status]
                 )
-            locked.progress = new_progress
-            locked.save(update_fields=["progress", "updated_at"])
+            if locked.progress != new_progress:
+                locked.progress = new_progress
+                locked.save(update_fields=["progress", "updated_at"])
+                _emit_status_changed(locked, from_status, actor=actor, source=source, reason=reason, at=at)
             return locked
         allowed = ALLOWED_TRANSITIONS[from_status]
         if status not in allowed:
@@ -74,6 +105,7 @@ def change_status(job, status, *, progress=None, actor=None, source=StatusSource
             locked,
             {"from": from_status, "to": status, "progress": new_progress, "source": source, "reason": reason[:500]},
         )
+        _emit_status_changed(locked, from_status, actor=actor, source=source, reason=reason, at=at)
     return locked
 
 

@@ -1,0 +1,98 @@
+"""A circuit breaker whose state every process shares through the cache (Redis in production).
+
+Written here because pybreaker keeps its state per process or in Redis only, and the zero-setup run
+has several processes and no Redis; Django's cache is shared by all of them in both set-ups.
+"""
+
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.dispatch import Signal
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+# Sent with `name` when a breaker closes again after having been open (an outage ended).
+breaker_closed = Signal()
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    name: str
+    state: str
+    consecutive_failures: int
+    opened_at: float | None
+    retry_at: float | None
+
+    def as_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "consecutive_failures": self.consecutive_failures,
+            "opened_at": self.opened_at,
+            "retry_at": self.retry_at,
+        }
+
+
+class CircuitBreaker:
+    """Opens after `failure_threshold` consecutive failures; after `cooldown` seconds one caller probes.
+
+    allow() says whether a call may go out now; record_success()/record_failure() report its outcome.
+    While open, callers are refused without calling out, so they need not spend their own retries.
+    """
+
+    def __init__(self, name: str, *, failure_threshold: int, cooldown: float):
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.cooldown = cooldown
+        self._key = f"breaker:{name}"
+
+    def _get(self) -> dict:
+        return cache.get(self._key) or {"failures": 0, "opened_at": None, "retry_at": None}
+
+    def _set(self, data: dict) -> None:
+        cache.set(self._key, data, timeout=None)
+
+    def state(self) -> BreakerState:
+        data = self._get()
+        if data["opened_at"] is None:
+            state = CLOSED
+        elif time.time() >= data["retry_at"]:
+            state = HALF_OPEN
+        else:
+            state = OPEN
+        return BreakerState(self.name, state, data["failures"], data["opened_at"], data["retry_at"])
+
+    def allow(self) -> bool:
+        """True while closed; while open, True for the one caller that wins the probe after the cool-down."""
+        data = self._get()
+        if data["opened_at"] is None:
+            return True
+        if time.time() < data["retry_at"]:
+            return False
+        # Half-open: cache.add is atomic in Redis, so exactly one process gets to probe per cool-down.
+        return cache.add(f"{self._key}:probe:{data['retry_at']}", 1, timeout=max(1, int(self.cooldown)))
+
+    def seconds_until_retry(self) -> float:
+        data = self._get()
+        return max(0.0, data["retry_at"] - time.time()) if data["retry_at"] else 0.0
+
+    def record_success(self) -> None:
+        data = self._get()
+        was_open = data["opened_at"] is not None
+        if was_open or data["failures"]:
+            self._set({"failures": 0, "opened_at": None, "retry_at": None})
+        if was_open:
+            breaker_closed.send(sender=type(self), name=self.name)
+
+    def record_failure(self) -> None:
+        data = self._get()
+        data["failures"] += 1
+        now = time.time()
+        if data["opened_at"] is not None or data["failures"] >= self.failure_threshold:
+            # Opening, or a failed probe: wait a full cool-down again.
+            data["opened_at"] = data["opened_at"] or now
+            data["retry_at"] = now + self.cooldown
+        self._set(data)
+
+    def reset(self) -> None:
+        cache.delete(self._key)

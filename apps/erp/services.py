@@ -1,0 +1,606 @@
+"""Outbound delivery to the ERP: a sync row per job event, signed attempts, the retry schedule, the DLQ.
+
+Every state change of an outbound row happens here. A row is claimed (queued -> sent, leased) in one
+short transaction, the HTTP call runs outside any transaction, and its outcome is written in another.
+"""
+
+import email.utils
+import hashlib
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.audit import services as audit
+from apps.core.circuit_breaker import CircuitBreaker
+from apps.events import selectors as event_selectors
+
+from . import keyring, metrics, signing
+from .models import (
+    DeadLetterCause,
+    Direction,
+    ErpOutboundDeadLetter,
+    ErpSync,
+    ErpSyncAttempt,
+    ErrorClass,
+    IntegrationProfile,
+    SyncStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+UPDATE_PATH = "/erp/v1/jobs/update"
+HEALTH_PATH = "/erp/v1/health"
+# Statuses in which an outbound row still has to reach the ERP; a later row of the same job waits for it.
+IN_FLIGHT = (SyncStatus.QUEUED, SyncStatus.SENT)
+# Transport trouble an outage causes: these DLQ entries are re-driven when the breaker closes again.
+OUTAGE_CLASSES = (ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.SERVER, ErrorClass.UNACKNOWLEDGED)
+
+_http = requests.Session()  # keep-alive to the ERP across attempts of one worker process
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def profile_for_tenant(tenant_id) -> IntegrationProfile | None:
+    """The tenant's own profile, else the default one (made from ERP_BASE_URL on first use), else None."""
+    own = IntegrationProfile.objects.filter(tenant_id=tenant_id).first()
+    if own is not None:
+        return own
+    default = IntegrationProfile.objects.filter(tenant__isnull=True).first()
+    if default is None and settings.ERP_BASE_URL:
+        default, _ = IntegrationProfile.objects.get_or_create(tenant=None, defaults={"name": "default"})
+    return default
+
+
+def base_url(profile) -> str:
+    return (profile.base_url or settings.ERP_BASE_URL).rstrip("/")
+
+
+def timeouts(profile) -> tuple[float, float]:
+    return (
+        profile.connect_timeout_seconds or settings.ERP_CONNECT_TIMEOUT_SECONDS,
+        profile.read_timeout_seconds or settings.ERP_READ_TIMEOUT_SECONDS,
+    )
+
+
+def breaker(profile) -> CircuitBreaker:
+    return CircuitBreaker(
+        f"erp:{profile.pk}",
+        failure_threshold=settings.ERP_BREAKER_FAILURES,
+        cooldown=settings.ERP_BREAKER_COOLDOWN_SECONDS,
+    )
+
+
+def pause_profile(profile, *, reason: str) -> None:
+    """Stop deliveries of `profile` until someone fixes its credentials and resumes it; alerts once."""
+    updated = IntegrationProfile.objects.filter(pk=profile.pk, paused_at__isnull=True).update(
+        paused_at=timezone.now(), pause_reason=reason[:500]
+    )
+    if updated:
+        metrics.PROFILE_PAUSES.inc()
+        logger.error("ERP profile %s paused: %s", profile, reason, extra={"alert": "erp.profile.paused"})
+        audit.record(None, "erp.profile.paused", profile, {"reason": reason[:500]}, tenant_id=profile.tenant_id)
+
+
+def resume_profile(profile, *, actor) -> int:
+    """Lift a pause and send what waited; returns how many messages were waiting."""
+    with transaction.atomic():
+        IntegrationProfile.objects.filter(pk=profile.pk).update(paused_at=None, pause_reason="")
+        audit.record(actor, "erp.profile.resumed", profile, {}, tenant_id=profile.tenant_id)
+        waiting = list(
+            ErpSync.objects.filter(profile=profile, direction=Direction.OUTBOUND, status=SyncStatus.QUEUED)
+            .order_by("job_id", "seq")
+            .values_list("pk", flat=True)
+        )
+        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in waiting])
+    return len(waiting)
+
+
+# ---------------------------------------------------------------- from event to sync row
+
+
+def encode_body(body: dict) -> str:
+    """The one JSON form sent to the ERP: sorted keys, no spaces, UTF-8."""
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def record_outbound(event) -> ErpSync | None:
+    """The outbound row for a `job.status.changed` event (subscriber; idempotent on the event id).
+
+    Changes the ERP itself made are not sent back to it. Without an enabled profile nothing is sent.
+    """
+    data = event.payload
+    if data["source"] == "erp":
+        return None
+    profile = profile_for_tenant(data["tenant_id"])
+    if profile is None or not profile.enabled or not base_url(profile):
+        return None
+    body = {
+        "job_id": data["external_id"] or data["job_id"],
+        "status": data["status"],
+        "progress": data["progress"],
+        "updated_at": data["updated_at"],
+        "meta": {
+            "seq": data["seq"],
+            "event_id": str(event.pk),
+            "event_type": event.event_type,
+            "event_version": event.event_version,
+            "portal_job_id": data["job_id"],
+            "from_status": data["from_status"],
+        },
+    }
+    text = encode_body(body)
+    sync, created = ErpSync.objects.get_or_create(
+        direction=Direction.OUTBOUND,
+        idempotency_key=str(event.pk),
+        defaults={
+            "profile": profile,
+            "tenant_id": data["tenant_id"],
+            "job_id": int(event.aggregate_id),
+            "external_id": data["external_id"] or "",
+            "event_id": event.pk,
+            "seq": data["seq"],
+            "request_body": body,
+            "body": text,
+            "body_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "created_at": event.created_at,
+        },
+    )
+    if created:
+        transaction.on_commit(lambda: enqueue_delivery(sync.pk))
+    return sync
+
+
+def enqueue_delivery(sync_id, *, countdown: float | None = None) -> None:
+    from . import tasks
+
+    try:
+        tasks.deliver_outbound.apply_async((sync_id,), countdown=countdown)
+    except Exception:  # broker down: the row stays due and the deliver_due sweep sends it
+        logger.warning("erp: could not enqueue delivery of %s; the sweep will send it", sync_id, exc_info=True)
+
+
+# ---------------------------------------------------------------- one attempt
+
+
+def _due(now) -> Q:
+    waiting = Q(status=SyncStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    abandoned = Q(status=SyncStatus.SENT, claimed_until__lt=now)  # its worker died mid-attempt
+    return waiting | abandoned
+
+
+def waits_for_earlier(row: ErpSync) -> bool:
+    """Whether an earlier message of the same job has still to reach the ERP (per-job order)."""
+    if row.job_id is None or row.seq is None:
+        return False
+    earlier_rows = ErpSync.objects.filter(
+        direction=Direction.OUTBOUND, job_id=row.job_id, seq__lt=row.seq, status__in=IN_FLIGHT
+    ).exists()
+    return earlier_rows or event_selectors.earlier_unpublished_exists("jobs.job", row.job_id, row.seq)
+
+
+@dataclass
+class Claim:
+    row: ErpSync | None
+    reason: str
+
+
+def claim(sync_id) -> Claim:
+    """Lease a due outbound row for one attempt, or say why not (not due, order, paused, breaker)."""
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            ErpSync.objects.select_for_update(skip_locked=True)
+            .select_related("profile")
+            .filter(_due(now), pk=sync_id, direction=Direction.OUTBOUND)
+            .first()
+        )
+        if row is None:
+            return Claim(None, "not-due")
+        profile = row.profile
+        if not profile.enabled or profile.is_paused:
+            return Claim(None, "paused")
+        if waits_for_earlier(row):
+            return Claim(None, "waits-for-earlier")
+        circuit = breaker(profile)
+        if not circuit.allow():
+            # Held, not failed: the row keeps its retries and is due again when the breaker may probe.
+            row.status = SyncStatus.QUEUED
+            row.next_attempt_at = now + timedelta(seconds=max(1.0, circuit.seconds_until_retry()))
+            row.save(update_fields=["status", "next_attempt_at", "updated_at"])
+            return Claim(None, "breaker-open")
+        connect, read = timeouts(profile)
+        row.status = SyncStatus.SENT
+        row.claimed_until = now + timedelta(seconds=connect + read + 30)
+        row.attempt_count += 1
+        row.last_attempt_at = now
+        row.request_id = uuid.uuid4().hex
+        row.save(
+            update_fields=["status", "claimed_until", "attempt_count", "last_attempt_at", "request_id", "updated_at"]
+        )
+    return Claim(row, "claimed")
+
+
+@dataclass
+class Response:
+    code: int | None
+    error_class: str
+    message: str
+    excerpt: str
+    retry_after: float | None
+    signed_with: str
+    duration_ms: int
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - timezone.now()).total_seconds())
+
+
+def classify(code: int) -> str:
+    """The error class of an HTTP status from the ERP ('' for an acknowledgement)."""
+    if 200 <= code < 300 or code == 409:  # 409: the ERP already has this Idempotency-Key
+        return ""
+    if code in (401, 403):
+        return ErrorClass.CREDENTIALS
+    if code in (408, 429):
+        return ErrorClass.RATE_LIMITED
+    if code >= 500:
+        return ErrorClass.SERVER
+    return ErrorClass.REJECTED
+
+
+def send(row: ErpSync) -> Response:
+    """POST the row's exact bytes, signed with the profile's current key; never raises for transport errors."""
+    profile = row.profile
+    started = time.perf_counter()
+    try:
+        secret, fingerprint = keyring.signing_key(profile)
+    except keyring.MissingKey as exc:
+        return Response(None, ErrorClass.CREDENTIALS, str(exc), "", None, "", 0)
+    body = row.body.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Signature": signing.x_signature(secret, body),
+        "X-Request-Id": row.request_id,
+        "Idempotency-Key": row.idempotency_key,
+    }
+    if profile.standard_webhooks:
+        secrets = [s for s, _ in keyring.verification_keys(profile)] or [secret]
+        headers.update(
+            signing.standard_webhooks_headers(
+                secrets, msg_id=row.idempotency_key, timestamp=int(time.time()), body=body
+            )
+        )
+    try:
+        reply = _http.post(
+            base_url(profile) + UPDATE_PATH,
+            data=body,
+            headers=headers,
+            timeout=timeouts(profile),
+            allow_redirects=False,
+        )
+    except requests.Timeout as exc:
+        error, message, code, excerpt, retry_after = ErrorClass.TIMEOUT, str(exc), None, "", None
+    except requests.RequestException as exc:
+        error, message, code, excerpt, retry_after = ErrorClass.CONNECTION, str(exc), None, "", None
+    else:
+        code, excerpt = reply.status_code, reply.text[:500]
+        error = classify(code)
+        message = f"HTTP {code}" if error else ""
+        retry_after = _retry_after_seconds(reply.headers.get("Retry-After"))
+    duration = time.perf_counter() - started
+    metrics.REQUEST_SECONDS.observe(duration)
+    return Response(code, error, message[:2000], excerpt, retry_after, fingerprint, int(duration * 1000))
+
+
+def retry_delay(retry_number: int, retry_after: float | None) -> float:
+    """Seconds before retry `retry_number` (1-based): the schedule's step with jitter, or a longer Retry-After."""
+    step = settings.ERP_RETRY_SCHEDULE[retry_number - 1]
+    jitter = settings.ERP_RETRY_JITTER
+    delay = step * (1 + random.uniform(-jitter, jitter))  # noqa: S311 (spreading retries, not security)
+    if retry_after is not None and retry_after > delay:
+        delay = min(retry_after, settings.ERP_RETRY_AFTER_CAP_SECONDS)
+    return delay
+
+
+def deliver(sync_id) -> str:
+    """One attempt at an outbound row if it is due; returns the outcome ('acked', 'retry', 'dead', ...)."""
+    claimed = claim(sync_id)
+    if claimed.row is None:
+        return claimed.reason
+    row = claimed.row
+    started_at = row.last_attempt_at
+    response = send(row)
+    return _record_outcome(row, response, started_at)
+
+
+def _record_outcome(row: ErpSync, response: Response, started_at) -> str:
+    now = timezone.now()
+    circuit = breaker(row.profile)
+    after_commit = []
+    with transaction.atomic():
+        row = ErpSync.objects.select_for_update().select_related("profile").get(pk=row.pk)
+        row.response_code = response.code
+        row.error_class = response.error_class
+        row.error_message = response.message
+        row.claimed_until = None
+        if not response.error_class:
+            outcome = "acked"
+            row.status, row.acked_at, row.next_attempt_at = SyncStatus.ACKED, now, None
+            row.error_message = ""
+        elif response.error_class == ErrorClass.CREDENTIALS:
+            outcome = "paused"
+            row.status, row.next_attempt_at = SyncStatus.QUEUED, None
+            pause_profile(row.profile, reason=response.message)
+        elif response.error_class == ErrorClass.REJECTED:
+            outcome = "dead"
+            _dead_letter(row, DeadLetterCause.REJECTED)
+        elif row.retry_count < len(settings.ERP_RETRY_SCHEDULE):
+            outcome = "retry"
+            row.retry_count += 1
+            delay = retry_delay(row.retry_count, response.retry_after)
+            row.status, row.next_attempt_at = SyncStatus.QUEUED, now + timedelta(seconds=delay)
+            after_commit.append(lambda: enqueue_delivery(row.pk, countdown=delay))
+        else:
+            outcome = "dead"
+            _dead_letter(row, DeadLetterCause.EXHAUSTED)
+        row.save()
+        ErpSyncAttempt.objects.create(
+            sync=row,
+            number=row.attempt_count,
+            request_id=row.request_id,
+            started_at=started_at,
+            duration_ms=response.duration_ms,
+            response_code=response.code,
+            outcome=outcome,
+            error_class=response.error_class,
+            error_message=response.message,
+            response_excerpt=response.excerpt,
+            signed_with=response.signed_with,
+        )
+        if outcome in ("acked", "dead"):
+            after_commit.append(lambda: release_next(row))
+        for callback in after_commit:
+            transaction.on_commit(callback)
+    metrics.ATTEMPTS.labels(outcome).inc()
+    if outcome == "acked":
+        metrics.SUCCESSES.inc()
+        if row.event_id:
+            metrics.PUBLISH_LATENCY.observe(max(0.0, (now - row.created_at).total_seconds()))
+    else:
+        metrics.FAILURES.labels(response.error_class).inc()
+    if outcome == "retry":
+        metrics.RETRIES.inc()
+    if response.error_class in (ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.SERVER):
+        circuit.record_failure()
+    elif response.code is not None:
+        circuit.record_success()  # the ERP answered: it is up, whatever it thought of this message
+    return outcome
+
+
+def _dead_letter(row: ErpSync, cause: str) -> None:
+    """Move `row` to the DLQ (inside the caller's transaction)."""
+    row.status, row.next_attempt_at = SyncStatus.FAILED, None
+    ErpOutboundDeadLetter.objects.create(
+        sync=row,
+        cause=cause,
+        error_class=row.error_class,
+        response_code=row.response_code,
+        error_message=row.error_message,
+        attempts=row.attempt_count,
+    )
+    metrics.DEAD_LETTERS.labels(cause).inc()
+    logger.warning("erp: message %s dead-lettered (%s, %s)", row.pk, cause, row.error_message)
+
+
+def release_next(row: ErpSync) -> None:
+    """Kick the job's next waiting message once `row` no longer holds it back."""
+    if row.job_id is None:
+        return
+    nxt = (
+        ErpSync.objects.filter(direction=Direction.OUTBOUND, job_id=row.job_id, status=SyncStatus.QUEUED)
+        .order_by("seq")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if nxt is not None:
+        enqueue_delivery(nxt)
+
+
+def deliver_due(*, limit=500, deadline_seconds=30.0) -> dict:
+    """Backstop sweep: attempt every due row (lost tasks, retries whose task was lost, abandoned claims)."""
+    now = timezone.now()
+    ids = list(
+        ErpSync.objects.filter(_due(now), direction=Direction.OUTBOUND, profile__enabled=True, profile__paused_at=None)
+        .order_by("next_attempt_at", "job_id", "seq")
+        .values_list("pk", flat=True)[:limit]
+    )
+    outcomes: dict[str, int] = {}
+    stop_at = time.monotonic() + deadline_seconds
+    for pk in ids:
+        outcome = deliver(pk)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if time.monotonic() > stop_at:
+            break
+    return outcomes
+
+
+# ---------------------------------------------------------------- operators: replay, requeue, resolve, ignore
+
+
+def _close_open_dead_letters(rows, closed_by: str, now) -> None:
+    ErpOutboundDeadLetter.objects.filter(sync__in=rows, closed_at__isnull=True).update(
+        closed_at=now, closed_by=closed_by
+    )
+
+
+@dataclass
+class ReplayResult:
+    replayed: list
+    skipped: list  # (sync id, why)
+    dry_run: bool
+
+
+def replay(dead_letters, *, actor, dry_run=False, reason="") -> ReplayResult:
+    """Send DLQ entries again: DLQ -> queued -> (acked); with dry_run only say what would be sent.
+
+    Replays keep the message's Idempotency-Key and bytes; the retry budget starts afresh. Audited.
+    """
+    result = ReplayResult([], [], dry_run)
+    entries = list(dead_letters)
+    for entry in entries:
+        if not entry.is_open:
+            result.skipped.append((entry.sync_id, "closed"))
+        else:
+            result.replayed.append(entry.sync_id)
+    if dry_run or not result.replayed:
+        return result
+    now = timezone.now()
+    with transaction.atomic():
+        rows = ErpSync.objects.filter(pk__in=result.replayed)
+        _close_open_dead_letters(rows, "replayed", now)
+        rows.update(status=SyncStatus.QUEUED, retry_count=0, reconcile_count=0, next_attempt_at=None, updated_at=now)
+        for row in ErpSync.objects.filter(pk__in=result.replayed).only("pk", "tenant_id"):
+            audit.record(actor, "erp.dlq.replayed", row, {"reason": reason[:500]}, tenant_id=row.tenant_id)
+        ids = list(result.replayed)
+        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in ids])
+    return result
+
+
+def requeue(rows, *, actor) -> int:
+    """Send failed (or stuck) outbound rows again now; closes their open DLQ entries."""
+    now = timezone.now()
+    with transaction.atomic():
+        targets = list(
+            ErpSync.objects.select_for_update()
+            .filter(pk__in=[r.pk for r in rows], direction=Direction.OUTBOUND)
+            .filter(status__in=[SyncStatus.FAILED, SyncStatus.QUEUED])
+        )
+        _close_open_dead_letters(targets, "replayed", now)
+        ErpSync.objects.filter(pk__in=[r.pk for r in targets]).update(
+            status=SyncStatus.QUEUED, retry_count=0, reconcile_count=0, next_attempt_at=None, updated_at=now
+        )
+        for row in targets:
+            audit.record(actor, "erp.sync.requeued", row, {"from": row.status}, tenant_id=row.tenant_id)
+        ids = [r.pk for r in targets]
+        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in ids])
+    return len(targets)
+
+
+def close(rows, *, actor, status: str, note="") -> int:
+    """Mark outbound rows resolved (handled outside the portal) or ignored; frees the job's later messages."""
+    assert status in (SyncStatus.RESOLVED, SyncStatus.IGNORED)
+    now = timezone.now()
+    with transaction.atomic():
+        targets = list(
+            ErpSync.objects.select_for_update()
+            .filter(pk__in=[r.pk for r in rows])
+            .exclude(status__in=[SyncStatus.ACKED, SyncStatus.SENT, status])
+        )
+        _close_open_dead_letters(targets, str(status), now)
+        ErpSync.objects.filter(pk__in=[r.pk for r in targets]).update(
+            status=status, next_attempt_at=None, updated_at=now
+        )
+        for row in targets:
+            audit.record(
+                actor, f"erp.sync.{status}", row, {"from": row.status, "note": note[:500]}, tenant_id=row.tenant_id
+            )
+        transaction.on_commit(lambda: [release_next(r) for r in targets])
+    return len(targets)
+
+
+# ---------------------------------------------------------------- reconciler and re-drive
+
+
+def reconcile_outbound(*, now=None) -> dict:
+    """Re-enqueue outbound rows unacknowledged after ERP_RECONCILE_AFTER_MINUTES, up to ERP_RECONCILE_MAX
+    times; then mark them failed and put them in the DLQ, where operators see them."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.ERP_RECONCILE_AFTER_MINUTES)
+    stale = ErpSync.objects.filter(
+        direction=Direction.OUTBOUND,
+        status__in=IN_FLIGHT,
+        created_at__lt=cutoff,
+        profile__enabled=True,
+        profile__paused_at=None,
+    ).exclude(status=SyncStatus.SENT, claimed_until__gte=now)
+    requeued, failed = [], []
+    with transaction.atomic():
+        for row in stale.select_for_update(skip_locked=True)[:1000]:
+            if row.reconcile_count >= settings.ERP_RECONCILE_MAX:
+                row.error_class = row.error_class or ErrorClass.UNACKNOWLEDGED
+                row.error_message = row.error_message or "not acknowledged by the ERP"
+                _dead_letter(row, DeadLetterCause.UNACKNOWLEDGED)
+                row.save()
+                failed.append(row.pk)
+            else:
+                row.reconcile_count += 1
+                row.status, row.next_attempt_at, row.claimed_until = SyncStatus.QUEUED, None, None
+                row.save(update_fields=["reconcile_count", "status", "next_attempt_at", "claimed_until", "updated_at"])
+                requeued.append(row.pk)
+        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in requeued])
+    if failed:
+        logger.error("erp: %d messages never acknowledged, now in the DLQ", len(failed), extra={"alert": "erp.unacked"})
+    return {"requeued": len(requeued), "failed": len(failed)}
+
+
+def _redrive_key(profile_id) -> str:
+    return f"erp:redrive:{profile_id}"
+
+
+def note_outage_ended(breaker_name: str) -> None:
+    """Remember that a profile's outage ended, so redrive_after_outage re-sends what it dead-lettered."""
+    if not breaker_name.startswith("erp:"):
+        return
+    profile_id = breaker_name.split(":", 1)[1]
+    horizon = sum(settings.ERP_RETRY_SCHEDULE) + settings.ERP_RECONCILE_AFTER_MINUTES * 60 * (
+        settings.ERP_RECONCILE_MAX + 1
+    )
+    since = timezone.now() - timedelta(seconds=horizon)
+    cache.add(_redrive_key(profile_id), since.timestamp(), timeout=24 * 3600)
+
+
+def redrive_after_outage(*, limit=None) -> int:
+    """Replay DLQ entries an outage caused, for profiles whose breaker closed, at most ERP_REDRIVE_PER_MINUTE."""
+    budget = limit if limit is not None else settings.ERP_REDRIVE_PER_MINUTE
+    replayed = 0
+    for profile in IntegrationProfile.objects.filter(enabled=True, paused_at__isnull=True):
+        since = cache.get(_redrive_key(profile.pk))
+        if since is None or budget <= 0:
+            continue
+        batch = budget
+        entries = list(
+            ErpOutboundDeadLetter.objects.filter(
+                sync__profile=profile,
+                closed_at__isnull=True,
+                error_class__in=OUTAGE_CLASSES,
+                created_at__gte=datetime.fromtimestamp(since, tz=UTC),
+            ).order_by("created_at")[:batch]
+        )
+        if entries:
+            replay(entries, actor=None, reason="automatic re-drive after the ERP outage ended")
+            replayed += len(entries)
+            budget -= len(entries)
+        if len(entries) < batch:
+            cache.delete(_redrive_key(profile.pk))  # nothing left from this outage
+    return replayed

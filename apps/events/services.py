@@ -1,0 +1,113 @@
+"""The transactional outbox: `publish` inside the change's transaction, `relay` hands events on after commit."""
+
+import json
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import registry
+from .models import OutboxEvent, OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+
+def publish(name, *, version, aggregate_type, aggregate_id, payload, aggregate_seq=None) -> OutboxEvent:
+    """Write event `name` v`version` to the outbox; call inside the transaction that made the change.
+
+    The payload is validated against the registered schema first (InvalidEventPayload, nothing written).
+    After commit a task hands it to the subscribers; the relay sweep does so if that task never runs.
+    """
+    clean = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    registry.event_type(name, version).validate(clean)
+    event = OutboxEvent.objects.create(
+        event_type=name,
+        event_version=version,
+        payload=clean,
+        aggregate_type=aggregate_type,
+        aggregate_id=str(aggregate_id),
+        aggregate_seq=aggregate_seq,
+    )
+    transaction.on_commit(lambda: enqueue_dispatch(event.pk))
+    return event
+
+
+def enqueue_dispatch(event_id) -> None:
+    from . import tasks
+
+    try:
+        tasks.dispatch_event.delay(str(event_id))
+    except Exception:  # a broker that is down loses nothing: the row stays pending for the sweep
+        logger.warning("outbox: could not enqueue event %s; the relay sweep will pick it up", event_id, exc_info=True)
+
+
+def _due(now):
+    return (
+        Q(status=OutboxStatus.PENDING, next_attempt_at__isnull=True)
+        | Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+        | Q(status=OutboxStatus.PROCESSING, claimed_until__lt=now)
+    )
+
+
+def claim(*, event_ids=None, limit=100) -> list:
+    """Take due events for this relay (SKIP LOCKED on PostgreSQL), leasing them for OUTBOX_CLAIM_SECONDS.
+
+    Two relays never hold the same row: the row lock decides between them while they claim, and the
+    lease keeps a claimed row out of every other relay's sweep until it expires.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = OutboxEvent.objects.select_for_update(skip_locked=True).filter(_due(now))
+        if event_ids is not None:
+            rows = rows.filter(pk__in=event_ids)
+        ids = list(rows.order_by("created_at").values_list("pk", flat=True)[:limit])
+        if ids:
+            OutboxEvent.objects.filter(pk__in=ids).update(
+                status=OutboxStatus.PROCESSING,
+                claimed_until=now + timedelta(seconds=settings.OUTBOX_CLAIM_SECONDS),
+                attempts=F("attempts") + 1,
+            )
+    return list(OutboxEvent.objects.filter(pk__in=ids).order_by("created_at"))
+
+
+def deliver_to_subscribers(event: OutboxEvent) -> bool:
+    """Run every subscriber of a claimed event in one transaction with marking it published.
+
+    A subscriber that raises rolls the others back too; the event is retried with backoff and
+    marked failed after OUTBOX_MAX_ATTEMPTS. Subscribers must be idempotent (at-least-once).
+    """
+    try:
+        with transaction.atomic():
+            for _key, handler in registry.subscribers(event.event_type):
+                handler(event)
+            done = OutboxEvent.objects.filter(pk=event.pk, status=OutboxStatus.PROCESSING).update(
+                status=OutboxStatus.PUBLISHED, processed_at=timezone.now(), claimed_until=None, last_error=""
+            )
+        return bool(done)
+    except Exception as exc:  # any subscriber failure is recorded on the row, never lost
+        logger.exception("outbox: subscribers of %s failed", event.pk)
+        give_up = event.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+        backoff = min(settings.OUTBOX_RETRY_MAX_SECONDS, 2**event.attempts)
+        OutboxEvent.objects.filter(pk=event.pk).update(
+            status=OutboxStatus.FAILED if give_up else OutboxStatus.PENDING,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            next_attempt_at=None if give_up else timezone.now() + timedelta(seconds=backoff),
+            claimed_until=None,
+        )
+        return False
+
+
+def relay(*, event_ids=None, limit=500) -> int:
+    """Claim due events and hand each to its subscribers; returns how many were published."""
+    return sum(deliver_to_subscribers(e) for e in claim(event_ids=event_ids, limit=limit))
+
+
+def requeue_failed(events, *, actor=None) -> int:
+    """Put failed events back to pending (the admin's retry action)."""
+    return OutboxEvent.objects.filter(pk__in=[e.pk for e in events], status=OutboxStatus.FAILED).update(
+        status=OutboxStatus.PENDING, next_attempt_at=None, attempts=0
+    )
