@@ -285,6 +285,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # issue 5: the ERP's inbound bearer token (an integration profile's, or ERP_BEARER_TOKEN).
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "erpBearer": {"type": "http", "scheme": "bearer", "description": "Integration profile inbound token"}
+        }
+    },
 }
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
@@ -410,7 +416,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.core.tasks.expire_idempotency_keys",
         "schedule": float(env.int("IDEMPOTENCY_EXPIRY_INTERVAL_SECONDS", default=3600)),
     },
-
     "relay-outbox": {"task": "apps.events.tasks.relay_outbox", "schedule": float(OUTBOX_SWEEP_SECONDS)},
     "erp-deliver-due": {"task": "apps.erp.tasks.deliver_due", "schedule": float(OUTBOX_SWEEP_SECONDS)},
     "erp-reconcile": {"task": "apps.erp.tasks.reconcile_outbound", "schedule": 300.0},

@@ -7,6 +7,7 @@ from knox import views as knox_views
 from apps.accounts.api import TokenCreateApi
 from apps.audit.api import ForensicAuditExportApi
 from apps.core import views as core_views
+from apps.erp.inbound_api import ErpInboundProgressApi
 from apps.jobs import api as jobs_api
 
 # knox's logout views have no serializer; describe them so the schema is complete.
@@ -25,6 +26,8 @@ api_v1 = [
     path("jobs/", jobs_api.JobListApi.as_view(), name="job-list"),
     path("jobs/<uuid:public_id>/", jobs_api.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<uuid:public_id>/status", jobs_api.JobStatusChangeApi.as_view(), name="job-status-change"),
+    # issue 5: the ERP's inbound progress (bearer token + IP allowlist + optional HMAC).
+    path("erp/inbound/job/progress", ErpInboundProgressApi.as_view(), name="erp-inbound-progress"),
 ]
 
 urlpatterns = [
