@@ -13,7 +13,10 @@ from apps.erp.models import Direction, ErpSync, IntegrationProfile
 from apps.jobs.models import JobStatus, JobStatusChange
 from tests import factories
 
-from .inbound_helpers import CURRENT, NEXT, TOKEN, URL, problem, profile, send  # noqa: F401
+from . import inbound_helpers
+from .inbound_helpers import CURRENT, NEXT, TOKEN, URL, problem, send
+
+profile = inbound_helpers.profile  # the fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -219,7 +222,7 @@ def test_an_idempotency_key_already_applied_is_not_applied_again_after_the_store
 
 
 def test_env_defaults_serve_a_deployment_without_profiles(client, tenant_a, settings):
-    job = factories.JobFactory(tenant=tenant_a, external_id="ERP-ENV")
+    factories.JobFactory(tenant=tenant_a, external_id="ERP-ENV")
     settings.ERP_BEARER_TOKEN = "env-bearer-token"
     settings.ERP_IP_ALLOWLIST = ["127.0.0.1/32"]
     settings.KEYRING_CURRENT = "env-current"
