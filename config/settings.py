@@ -4,6 +4,7 @@ Secrets may come from files: `NAME_FILE=/run/secrets/name` is read instead of `N
 A `.env` file in the project root is read when present (`make run` writes one).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -369,6 +370,9 @@ ERP_RECONCILE_AFTER_MINUTES = env.int("ERP_RECONCILE_AFTER_MINUTES", default=10)
 ERP_RECONCILE_MAX = env.int("ERP_RECONCILE_MAX", default=3)
 # Prometheus multi-process files (web, workers) live here; /metrics sums them.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus"))
+# prometheus_client reads this when it is first imported, which is after settings.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 # ---------------------------------------------------------------- DEMO
 # Password `seed_demo` gives the demo users (`make run`); never used outside demo data.

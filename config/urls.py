@@ -7,6 +7,8 @@ from knox import views as knox_views
 from apps.accounts.api import TokenCreateApi
 from apps.audit.api import ForensicAuditExportApi
 from apps.core import views as core_views
+from apps.core.metrics import metrics_view
+from apps.erp import api as erp_api
 from apps.erp.inbound_api import ErpInboundProgressApi
 from apps.jobs import api as jobs_api
 
@@ -31,6 +33,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # Before the admin's own URLs: an API under /admin/ that answers problem+json, not a login page.
+    path("admin/erp/replay", erp_api.ErpReplayApi.as_view(), name="erp-replay"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -38,6 +42,8 @@ urlpatterns = [
     path("forensics/audit/export", ForensicAuditExportApi.as_view(), name="forensic-audit-export"),
     path("health/live", core_views.live, name="health-live"),
     path("health/ready", core_views.ready, name="health-ready"),
+    path("internal/erp/health", erp_api.ErpHealthApi.as_view(), name="erp-health"),
+    path("metrics", metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("favicon.ico", core_views.favicon),
 ]

@@ -201,7 +201,7 @@ def claim(sync_id) -> Claim:
     now = timezone.now()
     with transaction.atomic():
         row = (
-            ErpSync.objects.select_for_update(skip_locked=True)
+            ErpSync.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("profile")
             .filter(_due(now), pk=sync_id, direction=Direction.OUTBOUND)
             .first()
@@ -339,7 +339,7 @@ def _record_outcome(row: ErpSync, response: Response, started_at) -> str:
     circuit = breaker(row.profile)
     after_commit = []
     with transaction.atomic():
-        row = ErpSync.objects.select_for_update().select_related("profile").get(pk=row.pk)
+        row = ErpSync.objects.select_for_update(of=("self",)).select_related("profile").get(pk=row.pk)
         row.response_code = response.code
         row.error_class = response.error_class
         row.error_message = response.message
@@ -546,7 +546,7 @@ def reconcile_outbound(*, now=None) -> dict:
     ).exclude(status=SyncStatus.SENT, claimed_until__gte=now)
     requeued, failed = [], []
     with transaction.atomic():
-        for row in stale.select_for_update(skip_locked=True)[:1000]:
+        for row in stale.select_for_update(skip_locked=True, of=("self",))[:1000]:
             if row.reconcile_count >= settings.ERP_RECONCILE_MAX:
                 row.error_class = row.error_class or ErrorClass.UNACKNOWLEDGED
                 row.error_message = row.error_message or "not acknowledged by the ERP"

@@ -17,5 +17,10 @@ def _on_breaker_closed(sender, name, **kwargs):
 
 
 def register():
+    from apps.core.metrics import register_collector
+
+    from .metrics import ErpStateCollector
+
     subscribe("job.status.changed", _on_job_status_changed, key="erp.outbound")
+    register_collector(ErpStateCollector())
     breaker_closed.connect(_on_breaker_closed, dispatch_uid="erp.redrive")

@@ -166,3 +166,12 @@ def test_the_switch_needs_its_capability(client, role_users):
     response = client.post(reverse("admin:core_incidentlock_change", args=[1]), {"enabled": "on", "reason": "x"})
     assert response.status_code == 403
     assert not incident_lock.is_locked()
+
+
+def test_an_api_under_admin_gets_423_problem_not_a_redirect(role_users, locked):
+    _row, token = AuthToken.objects.create(user=role_users["admin"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    response = client.post("/admin/erp/replay", {"sync_ids": [1]}, format="json")
+    assert response.status_code == 423
+    assert json.loads(response.content)["type"] == "urn:tezgah:problem:incident-lock"
