@@ -325,7 +325,9 @@ def _cidr_list(name):
 # Holds the incident lock on from boot (read-only mode) whatever the admin switch says.
 INCIDENT_LOCK_ENABLED = env.bool("INCIDENT_LOCK_ENABLED", default=False)
 # Emergency operations that still run while locked (docs/incident-lock.md lists the names).
-INCIDENT_LOCK_EMERGENCY_OPS = env.list("INCIDENT_LOCK_EMERGENCY_OPS", default=["incident_lock", "auth.token_revoke"])
+INCIDENT_LOCK_EMERGENCY_OPS = env.list(
+    "INCIDENT_LOCK_EMERGENCY_OPS", default=["incident_lock", "auth.token_revoke", "erp.rotate_keys"]
+)
 if env.bool("INCIDENT_LOCK_ALLOW_ERP_INBOUND", default=False):
     INCIDENT_LOCK_EMERGENCY_OPS = [*INCIDENT_LOCK_EMERGENCY_OPS, "erp.inbound"]
 # How long a stored Idempotency-Key answer is replayed, and after how long an unanswered claim is abandoned.

@@ -10,6 +10,7 @@ from apps.core import views as core_views
 from apps.core.metrics import metrics_view
 from apps.erp import api as erp_api
 from apps.erp.inbound_api import ErpInboundProgressApi
+from apps.erp.rotation_views import rotate_keys_view
 from apps.jobs import api as jobs_api
 
 # knox's logout views have no serializer; describe them so the schema is complete.
@@ -35,6 +36,8 @@ api_v1 = [
 urlpatterns = [
     # Before the admin's own URLs: an API under /admin/ that answers problem+json, not a login page.
     path("admin/erp/replay", erp_api.ErpReplayApi.as_view(), name="erp-replay"),
+    # issue 5: key rotation flow (confirmation, then the new next secret shown once).
+    path("admin/erp/profiles/<int:profile_id>/rotate-keys/", rotate_keys_view(admin.site), name="erp-rotate-keys"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
