@@ -286,6 +286,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # issue 5: problem+json errors, Idempotency-Key and X-Request-Id documented on every endpoint.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.openapi.add_shared_contract",
+    ],
     # issue 5: the ERP's inbound bearer token (an integration profile's, or ERP_BEARER_TOKEN).
     "APPEND_COMPONENTS": {
         "securitySchemes": {

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,8 +17,6 @@ from apps.core.throttling import ProfileRateThrottle
 from apps.jobs.models import JobStatus
 
 from . import inbound_services as inbound
-
-_PROBLEM = OpenApiTypes.OBJECT
 
 
 class JobProgressInputSerializer(serializers.Serializer):
@@ -33,7 +32,8 @@ class JobProgressOkSerializer(serializers.Serializer):
 
 
 def _problem(description):
-    return OpenApiResponse(response=_PROBLEM, description=description)
+    # apps.core.openapi gives every described 4xx the Problem schema (application/problem+json).
+    return OpenApiResponse(description=description)
 
 
 class ErpInboundProgressApi(APIView):
@@ -43,6 +43,7 @@ class ErpInboundProgressApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []  # throttled per profile once the profile is known (below)
+    parser_classes = [JSONParser]  # the signature covers the raw JSON bytes; nothing else is accepted
     emergency_op = OP_ERP_INBOUND
 
     @extend_schema(
@@ -61,7 +62,6 @@ class ErpInboundProgressApi(APIView):
         parameters=[
             OpenApiParameter("X-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, description="base64 HMAC"),
             OpenApiParameter("X-Request-Id", OpenApiTypes.STR, OpenApiParameter.HEADER, description="8-128 chars"),
-            OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER),
         ],
         responses={
             200: JobProgressOkSerializer,
