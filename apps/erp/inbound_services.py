@@ -128,19 +128,25 @@ def authenticate(*, client_ip: str, authorization: str, body: bytes, signature: 
     return caller
 
 
-def _dedupe_key(caller: Caller, idempotency_key: str | None, request_id: str | None) -> str:
-    """The inbound row's idempotency_key: per profile, from Idempotency-Key, else X-Request-Id, else unique."""
-    raw = f"key:{idempotency_key}" if idempotency_key else f"rid:{request_id}" if request_id else f"uuid:{uuid.uuid4()}"
+def _scoped(caller: Caller, raw: str) -> str:
     scoped = f"{caller.ident}:{raw}"
     return scoped if len(scoped) <= 128 else f"{caller.ident}:sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
-def _earlier(caller: Caller, dedupe_key: str, request_id: str | None) -> ErpSync | None:
-    rows = ErpSync.objects.filter(direction=Direction.INBOUND, profile=caller.profile)
-    found = rows.filter(idempotency_key=dedupe_key).first()
-    if found is None and request_id:
-        found = rows.filter(request_id=request_id).order_by("id").first()
-    return found
+def _dedupe_keys(caller: Caller, idempotency_key: str | None, request_id: str | None) -> list[str]:
+    """The keys a message is known by, per profile: its Idempotency-Key and its X-Request-Id. The first one
+    is stored as the row's idempotency_key (a message with neither gets a unique one, so it is never
+    taken for another)."""
+    keys = [_scoped(caller, f"key:{idempotency_key}")] if idempotency_key else []
+    if request_id:
+        keys.append(_scoped(caller, f"rid:{request_id}"))
+    return keys or [_scoped(caller, f"uuid:{uuid.uuid4()}")]
+
+
+def _earlier(keys: list[str]) -> ErpSync | None:
+    # One lookup on the (direction, idempotency_key) unique index; the first stored key is the strongest.
+    rows = {r.idempotency_key: r for r in ErpSync.objects.filter(direction=Direction.INBOUND, idempotency_key__in=keys)}
+    return next((rows[k] for k in keys if k in rows), None)
 
 
 _SLUGS = {404: "not-found", 409: "illegal-transition", 422: "invalid-progress"}
@@ -155,9 +161,10 @@ def replay_of(row: ErpSync) -> Outcome:
     raise refusal
 
 
-def _find_job(caller: Caller, job_id: str) -> Job | None:
-    """The job named by the ERP: its ERP id (external_id) in the profile's tenant, or the portal's public id."""
-    jobs = Job.objects.all()
+def _find_and_lock_job(caller: Caller, job_id: str) -> Job | None:
+    """The job named by the ERP, row-locked: its ERP id (external_id) in the profile's tenant, or the portal's
+    public id. Call inside the transaction that applies the message."""
+    jobs = Job.objects.select_for_update()
     if caller.profile is not None and caller.profile.tenant_id is not None:
         jobs = jobs.filter(tenant_id=caller.profile.tenant_id)
     matches = list(jobs.filter(external_id=job_id)[:2])
@@ -187,8 +194,8 @@ def apply_progress(
     Raises InboundRefused for 404 (unknown job), 409 (illegal transition) or 422 (invalid progress);
     those outcomes are recorded as failed inbound rows, so a repeat gets the same answer.
     """
-    dedupe_key = _dedupe_key(caller, idempotency_key, request_id)
-    earlier = _earlier(caller, dedupe_key, request_id)
+    keys = _dedupe_keys(caller, idempotency_key, request_id)
+    earlier = _earlier(keys)
     if earlier is not None:
         return replay_of(earlier)
     text = raw_body.decode("utf-8", errors="replace")
@@ -197,7 +204,7 @@ def apply_progress(
         profile=caller.profile,
         external_id=str(data["job_id"])[:64],
         request_id=(request_id or "")[:64],
-        idempotency_key=dedupe_key,
+        idempotency_key=keys[0],
         body_sha256=hashlib.sha256(raw_body).hexdigest(),
         request_body=data_for_json(data),
         body=text,
@@ -207,12 +214,11 @@ def apply_progress(
     actor = (ActorType.ERP, caller.ident)
     try:
         with transaction.atomic():
-            job = _find_job(caller, str(data["job_id"]))
-            if job is None:
+            locked = _find_and_lock_job(caller, str(data["job_id"]))
+            if locked is None:
                 raise InboundRefused(404, "not-found", "Not found", "No such job.")
-            locked = Job.objects.select_for_update().get(pk=job.pk)
-            last = _last_applied_ext_ts(locked)
-            stale = data.get("ext_ts") is not None and last is not None and data["ext_ts"] < last
+            last = _last_applied_ext_ts(locked) if data.get("ext_ts") is not None else None
+            stale = last is not None and data["ext_ts"] < last
             unchanged = locked.status == data["status"] and locked.progress == data["progress"]
             if not stale and not unchanged:
                 locked = job_services.change_status(
@@ -244,7 +250,7 @@ def apply_progress(
         return Outcome(200, sync=row)
     except IntegrityError:
         # The same message is being (or was just) applied by a concurrent request: answer as it did.
-        earlier = _earlier(caller, dedupe_key, request_id)
+        earlier = _earlier(keys)
         if earlier is None:
             raise
         return replay_of(earlier)
