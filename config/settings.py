@@ -338,6 +338,9 @@ if env.bool("INCIDENT_LOCK_ALLOW_ERP_INBOUND", default=False):
 # How long a stored Idempotency-Key answer is replayed, and after how long an unanswered claim is abandoned.
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
 IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS", default=60)
+# Seconds a process remembers which ERP profile and keys an inbound bearer token stands for (changes made
+# through the app take effect at once; see apps/erp/inbound_services.py).
+ERP_INBOUND_AUTH_CACHE_SECONDS = env.int("ERP_INBOUND_AUTH_CACHE_SECONDS", default=5)
 # /admin/* only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
 ADMIN_IP_ALLOWLIST = _cidr_list("ADMIN_IP_ALLOWLIST")
 

@@ -9,11 +9,14 @@ Idempotency-Key gets the first answer and changes nothing.
 
 import hashlib
 import hmac
+import time
 import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from apps.audit import services as audit
@@ -24,7 +27,7 @@ from apps.jobs.exceptions import IllegalTransition, InvalidProgress
 from apps.jobs.models import Job, StatusSource
 
 from . import keyring, signing
-from .models import Direction, ErpSync, IntegrationProfile, SyncStatus
+from .models import Direction, ErpKey, ErpSync, IntegrationProfile, SyncStatus
 
 AUDIT_ACTION = "erp.inbound.progress"
 
@@ -69,7 +72,58 @@ def set_inbound_token(profile: IntegrationProfile, token: str, *, actor=None) ->
     with transaction.atomic():
         IntegrationProfile.objects.filter(pk=profile.pk).update(inbound_token_sha256=token_sha256(token))
         audit.record(actor, "erp.profile.inbound_token_set", profile, {}, tenant_id=profile.tenant_id)
+        transaction.on_commit(forget_credentials)
     profile.inbound_token_sha256 = token_sha256(token)
+    forget_credentials()
+
+
+# ---------------------------------------------------------------- who a token is, remembered briefly
+# Resolving a token (profile row, key rows, decrypting the keys) is most of an authenticated request's
+# database work, so each process keeps the answer for ERP_INBOUND_AUTH_CACHE_SECONDS. Any change to
+# profiles or keys bumps a generation in the shared cache, which every process compares on each request:
+# a rotation or a disabled profile takes effect at once everywhere. (A bulk QuerySet.update() elsewhere
+# sends no signal; such a change is picked up within the cache seconds.)
+_GENERATION_KEY = "erp:inbound:credentials-generation"
+_resolved: dict[str, tuple] = {}
+
+
+def forget_credentials(*args, **kwargs) -> None:
+    """Invalidate every process's remembered token resolutions (a signal receiver too)."""
+    cache.set(_GENERATION_KEY, uuid.uuid4().hex, None)
+    _resolved.clear()
+
+
+def _generation() -> str:
+    generation = cache.get(_GENERATION_KEY)
+    if generation is None:  # a cleared or new cache: start a generation nothing remembered belongs to
+        generation = uuid.uuid4().hex
+        cache.add(_GENERATION_KEY, generation, None)
+        generation = cache.get(_GENERATION_KEY) or generation
+    return generation
+
+
+for _model in (IntegrationProfile, ErpKey):
+    post_save.connect(forget_credentials, sender=_model, dispatch_uid=f"erp.inbound.forget.save.{_model.__name__}")
+    post_delete.connect(forget_credentials, sender=_model, dispatch_uid=f"erp.inbound.forget.del.{_model.__name__}")
+
+
+def _resolve(token: str | None):
+    """(caller, verification keys) for a bearer token, or (None, []); remembered per process for a few seconds."""
+    if not token:
+        return None, []
+    digest = token_sha256(token)
+    generation, now = _generation(), time.monotonic()
+    hit = _resolved.get(digest)
+    if hit is not None and hit[0] > now and hit[1] == generation:
+        return hit[2], hit[3]
+    caller = _profile_for_token(token)
+    if caller is None:
+        return None, []  # unknown tokens are not remembered: a stranger cannot fill the memory
+    keys = keyring.verification_keys(caller.profile)
+    if len(_resolved) > 1000:
+        _resolved.clear()
+    _resolved[digest] = (now + settings.ERP_INBOUND_AUTH_CACHE_SECONDS, generation, caller, keys)
+    return caller, keys
 
 
 def _bearer(authorization: str) -> str | None:
@@ -110,7 +164,7 @@ def authenticate(*, client_ip: str, authorization: str, body: bytes, signature: 
 
     An empty allowlist admits nobody: inbound calls move jobs, so the ERP's addresses must be named.
     """
-    caller = _profile_for_token(_bearer(authorization))
+    caller, keys = _resolve(_bearer(authorization))
     cidrs = _allowlist(caller.profile) if caller is not None else _any_allowlist()
     if not cidrs or not address_in(client_ip, cidrs):
         raise InboundRefused(403, "ip-not-allowed", "Address not allowed", "This address may not call the ERP API.")
@@ -120,7 +174,6 @@ def authenticate(*, client_ip: str, authorization: str, body: bytes, signature: 
     if signature is not None or required:
         if not signature:
             raise InboundRefused(401, "invalid-signature", "Invalid signature", "X-Signature is required.")
-        keys = keyring.verification_keys(caller.profile)
         # Every key is tried (no early exit), so the time taken does not say which key came close.
         matches = [signing.x_signature_matches(secret, body, signature) for secret, _fp in keys]
         if not any(matches):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.audit import services as audit
 
-from . import keyring
+from . import inbound_services, keyring
 from .models import ErpKey, IntegrationProfile, KeyState
 
 
@@ -76,4 +76,6 @@ def rotate(profile: IntegrationProfile, *, actor=None, source: str = "admin") ->
             },
             tenant_id=profile.tenant_id,
         )
+        transaction.on_commit(inbound_services.forget_credentials)
+    inbound_services.forget_credentials()
     return result

@@ -75,7 +75,7 @@ def test_a_profile_without_keys_starts_its_ring_from_the_environment_key(client,
 def test_the_command_prints_the_new_next_secret_once(profile, capsys):
     call_command("rotate_erp_keys", profile.name)
     out = capsys.readouterr().out
-    secret = re.search(r"New next secret.*: (\S+)", out).group(1)
+    secret = re.search(r"(?:New next secret|Yeni sonraki gizli anahtar).*: (\S+)", out).group(1)
     assert keyring.fingerprint(secret) == ErpKey.objects.get(profile=profile, state=KeyState.NEXT).fingerprint
     assert AuditLog.objects.get(action="erp.keys.rotated").payload["source"] == "command"
 
