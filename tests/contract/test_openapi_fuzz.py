@@ -8,6 +8,8 @@ import os
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from knox.models import AuthToken
@@ -47,7 +49,18 @@ def world(tenant_a):
 
 
 @pytest.fixture
-def api_schema(db, world):
+def keep_connection():
+    """Requests go straight into the WSGI app, not through Django's test client, which is what normally stops
+    request_started/finished from closing the test's database connection (and its transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def api_schema(db, world, keep_connection):
     from config.wsgi import application
 
     return schemathesis.openapi.from_wsgi("/api/schema/", application)
