@@ -26,10 +26,12 @@ class TezgahAdminSite(admin.AdminSite):
         if not context["has_permission"]:
             context["available_apps"] = []
             context["log_entries"] = context["log_entries"].none()
-        # issue 5: the incident lock banner (templates/admin/base_site.html).
-        from apps.core import incident_lock
+        # issue 5: the incident lock banner (templates/admin/base_site.html), for signed-in staff only: the
+        # reason may say more than a login page should.
+        if context["has_permission"]:
+            from apps.core import incident_lock
 
-        context["incident_lock"] = incident_lock.state()
+            context["incident_lock"] = incident_lock.state()
         return context
 
     def register(self, model_or_iterable, admin_class=None, **options):

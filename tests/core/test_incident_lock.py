@@ -175,3 +175,8 @@ def test_an_api_under_admin_gets_423_problem_not_a_redirect(role_users, locked):
     response = client.post("/admin/erp/replay", {"sync_ids": [1]}, format="json")
     assert response.status_code == 423
     assert json.loads(response.content)["type"] == "urn:tezgah:problem:incident-lock"
+
+
+def test_the_login_page_does_not_show_the_lock_reason(client, locked):
+    page = client.get(reverse("admin:login")).content.decode()
+    assert "suspected credential leak" not in page
