@@ -17,9 +17,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# A local .env with a random secret and DEBUG on; production sets real environment variables instead.
+# A local .env with random secrets and DEBUG on, pointing the ERP sync at the mock ERP that `make run`
+# starts; production sets real environment variables instead.
 .env:
-	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50))' > $@
+	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50) + "\nERP_BASE_URL=http://127.0.0.1:8081\nERP_SHARED_SECRET=" + secrets.token_urlsafe(32))' > $@
 
 # Compiling needs no secret; a placeholder lets it run before any .env exists (fresh clone, CI).
 translations: install
@@ -33,6 +34,7 @@ run: install .env translations
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo --if-empty --tenants $(DEMO_TENANTS) --jobs $(DEMO_JOBS)
 	@$(BIN)/python manage.py welcome --port $(PORT)
+	rm -rf var/prometheus  # counters start from zero with the processes
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
 test: install translations

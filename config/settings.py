@@ -35,27 +35,22 @@ class StrictEnv(environ.FileAwareEnv):
             return False
         raise ImproperlyConfigured(f"{var}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
 
-    def int(self, var, default=environ.Env.NOTSET):
+    def _number(self, var, default, cast, what):
         raw = self.str(var, default=None)
         if raw is None:
             if default is environ.Env.NOTSET:
                 raise ImproperlyConfigured(f"Set the {var} environment variable")
             return default
         try:
-            return int(raw.strip())
+            return cast(raw.strip())
         except ValueError:
-            raise ImproperlyConfigured(f"{var}={raw!r} is not a whole number") from None
+            raise ImproperlyConfigured(f"{var}={raw!r} is not {what}") from None
+
+    def int(self, var, default=environ.Env.NOTSET):
+        return self._number(var, default, int, "a whole number")
 
     def float(self, var, default=environ.Env.NOTSET):
-        raw = self.str(var, default=None)
-        if raw is None:
-            if default is environ.Env.NOTSET:
-                raise ImproperlyConfigured(f"Set the {var} environment variable")
-            return default
-        try:
-            return float(raw.strip())
-        except ValueError:
-            raise ImproperlyConfigured(f"{var}={raw!r} is not a number") from None
+        return self._number(var, default, float, "a number")
 
     def seconds_list(self, var, default):
         """A comma-separated list of positive whole seconds, e.g. `5,15,45`."""
@@ -418,6 +413,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection around every task unless told otherwise; a
+# reconnect per task cost more than the task itself (docs/benchmarks.md). Django's CONN_MAX_AGE and
+# health checks still retire old or broken connections.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"

@@ -6,6 +6,7 @@ Hooks Django's own log_* calls, which the admin makes inside the transaction of 
 import hashlib
 import json
 
+from django import forms
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
@@ -27,7 +28,10 @@ def form_diff(form) -> dict:
     """{field: [old, new]} for the fields the form changed; secrets as "<changed>"."""
     diff = {}
     for name in form.changed_data:
-        if name in SECRET_FIELDS or "password" in name or name == "confirm_code":
+        field = form.fields.get(name)
+        # A field typed into a password box is a secret whatever it is called (keys, tokens).
+        masked_input = field is not None and isinstance(field.widget, forms.PasswordInput)
+        if name in SECRET_FIELDS or "password" in name or name == "confirm_code" or masked_input:
             diff[name] = "<changed>" if "confirm" not in name else None
             continue
         old = form.initial.get(name)

@@ -228,8 +228,14 @@ def _timestamp(checkpoint: AuditCheckpoint) -> None:
 
     A TSA that is down costs the token, not the checkpoint: the failure is logged and the checkpoint stands.
     """
+    from apps.core.circuit_breaker import CircuitBreaker
+
     from .timestamping import TimestampError, timestamp
 
+    breaker = CircuitBreaker("tsa", failure_threshold=3, cooldown=300)
+    if not breaker.allow():
+        logger.warning("checkpoint %s has no RFC 3161 timestamp: the TSA breaker is open", checkpoint.tree_size)
+        return
     try:
         token = timestamp(
             settings.AUDIT_TSA_URL,
@@ -237,7 +243,9 @@ def _timestamp(checkpoint: AuditCheckpoint) -> None:
             timeout=settings.AUDIT_TSA_TIMEOUT_SECONDS,
         )
     except TimestampError as exc:
+        breaker.record_failure()
         logger.warning("checkpoint %s has no RFC 3161 timestamp: %s", checkpoint.tree_size, exc)
         return
+    breaker.record_success()
     AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(tsa_token=token)
     checkpoint.tsa_token = token

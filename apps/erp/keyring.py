@@ -88,3 +88,8 @@ def add_key(profile, secret: str, *, state: str) -> ErpKey:
     return ErpKey.objects.create(
         profile=profile, state=state, secret_encrypted=encrypt(secret), fingerprint=fingerprint(secret)
     )
+
+
+def token_hash(token: str) -> str:
+    """What a profile stores of its inbound bearer token: enough to find and check it, not to read it."""
+    return hashlib.sha256(token.encode()).hexdigest()

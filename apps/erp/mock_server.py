@@ -68,6 +68,8 @@ class MockState:
 class MockErpHandler(BaseHTTPRequestHandler):
     server_version = "TezgahMockERP/1"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, keep-alive clients wait ~40 ms for each reply.
+    disable_nagle_algorithm = True
 
     @property
     def state(self) -> MockState:

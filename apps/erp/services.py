@@ -29,11 +29,13 @@ from . import keyring, metrics, signing
 from .models import (
     DeadLetterCause,
     Direction,
+    ErpKey,
     ErpOutboundDeadLetter,
     ErpSync,
     ErpSyncAttempt,
     ErrorClass,
     IntegrationProfile,
+    KeyState,
     SyncStatus,
 )
 
@@ -52,15 +54,18 @@ _http = requests.Session()  # keep-alive to the ERP across attempts of one worke
 # ---------------------------------------------------------------- profiles
 
 
-def profile_for_tenant(tenant_id) -> IntegrationProfile | None:
-    """The tenant's own profile, else the default one (made from ERP_BASE_URL on first use), else None."""
-    own = IntegrationProfile.objects.filter(tenant_id=tenant_id).first()
-    if own is not None:
-        return own
+def default_profile() -> IntegrationProfile | None:
+    """The profile of tenants without their own; made on first use when ERP_BASE_URL is set."""
     default = IntegrationProfile.objects.filter(tenant__isnull=True).first()
     if default is None and settings.ERP_BASE_URL:
         default, _ = IntegrationProfile.objects.get_or_create(tenant=None, defaults={"name": "default"})
     return default
+
+
+def profile_for_tenant(tenant_id) -> IntegrationProfile | None:
+    """The tenant's own profile, else the default one, else None (no ERP configured)."""
+    own = IntegrationProfile.objects.filter(tenant_id=tenant_id).first()
+    return own if own is not None else default_profile()
 
 
 def base_url(profile) -> str:
@@ -105,6 +110,25 @@ def resume_profile(profile, *, actor) -> int:
         )
         transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in waiting])
     return len(waiting)
+
+
+def replace_key(profile, secret: str, *, state: str, actor) -> ErpKey:
+    """Make `secret` the profile's current or next key, retiring the one it replaces; audited (not the secret)."""
+    now = timezone.now()
+    with transaction.atomic():
+        retired = list(ErpKey.objects.filter(profile=profile, state=state).values_list("fingerprint", flat=True))
+        ErpKey.objects.filter(profile=profile, state=state).update(state=KeyState.RETIRED, retired_at=now)
+        key = keyring.add_key(profile, secret, state=state)
+        if state == KeyState.CURRENT:
+            ErpKey.objects.filter(pk=key.pk).update(activated_at=now)
+        audit.record(
+            actor,
+            "erp.key.replaced",
+            profile,
+            {"state": state, "fingerprint": key.fingerprint, "retired": retired},
+            tenant_id=profile.tenant_id,
+        )
+    return key
 
 
 # ---------------------------------------------------------------- from event to sync row
@@ -158,7 +182,8 @@ def record_outbound(event) -> ErpSync | None:
         },
     )
     if created:
-        transaction.on_commit(lambda: enqueue_delivery(sync.pk))
+        # The relay runs in a worker already: sending from here saves a broker round trip per event.
+        transaction.on_commit(lambda: deliver(sync.pk))
     return sync
 
 
@@ -509,7 +534,8 @@ def requeue(rows, *, actor) -> int:
 
 def close(rows, *, actor, status: str, note="") -> int:
     """Mark outbound rows resolved (handled outside the portal) or ignored; frees the job's later messages."""
-    assert status in (SyncStatus.RESOLVED, SyncStatus.IGNORED)
+    if status not in (SyncStatus.RESOLVED, SyncStatus.IGNORED):
+        raise ValueError(f"close() marks messages resolved or ignored, not {status}")
     now = timezone.now()
     with transaction.atomic():
         targets = list(

@@ -16,11 +16,21 @@ def _on_breaker_closed(sender, name, **kwargs):
     services.note_outage_ended(name)
 
 
+def _after_migrate(sender, **kwargs):
+    from . import services
+
+    services.default_profile()  # so health and the admin show the ERP_BASE_URL profile before any event
+
+
 def register():
+    from django.apps import apps
+    from django.db.models.signals import post_migrate
+
     from apps.core.metrics import register_collector
 
     from .metrics import ErpStateCollector
 
     subscribe("job.status.changed", _on_job_status_changed, key="erp.outbound")
     register_collector(ErpStateCollector())
+    post_migrate.connect(_after_migrate, sender=apps.get_app_config("erp"), dispatch_uid="erp.default_profile")
     breaker_closed.connect(_on_breaker_closed, dispatch_uid="erp.redrive")

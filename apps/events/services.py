@@ -10,6 +10,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.audit import services as audit
+
 from . import registry
 from .models import OutboxEvent, OutboxStatus
 
@@ -107,7 +109,13 @@ def relay(*, event_ids=None, limit=500) -> int:
 
 
 def requeue_failed(events, *, actor=None) -> int:
-    """Put failed events back to pending (the admin's retry action)."""
-    return OutboxEvent.objects.filter(pk__in=[e.pk for e in events], status=OutboxStatus.FAILED).update(
-        status=OutboxStatus.PENDING, next_attempt_at=None, attempts=0
-    )
+    """Put failed events back to pending (the admin's retry action); audited."""
+    ids = [e.pk for e in events]
+    with transaction.atomic():
+        failed = list(OutboxEvent.objects.filter(pk__in=ids, status=OutboxStatus.FAILED).values_list("pk", flat=True))
+        OutboxEvent.objects.filter(pk__in=failed).update(status=OutboxStatus.PENDING, next_attempt_at=None, attempts=0)
+        audit.record(
+            actor, "outbox.requeued", None, {"events": [str(pk) for pk in failed]}, object_type="events.outboxevent"
+        )
+        transaction.on_commit(lambda: [enqueue_dispatch(pk) for pk in failed])
+    return len(failed)

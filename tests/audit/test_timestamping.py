@@ -126,3 +126,21 @@ def test_a_tsa_that_is_down_costs_the_token_not_the_checkpoint(settings, caplog,
     checkpoint = services.make_checkpoint(force=True)
     assert AuditCheckpoint.objects.get(pk=checkpoint.pk).tsa_token == ""
     assert "no RFC 3161 timestamp" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_tsa_that_keeps_failing_is_not_called_while_its_breaker_is_open(settings, caplog, signing_key):
+    from apps.core.circuit_breaker import CircuitBreaker
+
+    settings.AUDIT_TSA_URL = "http://127.0.0.1:9/"
+    settings.AUDIT_TSA_TIMEOUT_SECONDS = 2
+    for _ in range(3):
+        services.record(None, "test.event")
+        services.seal_pending()
+        services.make_checkpoint(force=True)
+    assert CircuitBreaker("tsa", failure_threshold=3, cooldown=300).state().state == "open"
+    caplog.clear()
+    services.record(None, "test.event")
+    services.seal_pending()
+    services.make_checkpoint(force=True)
+    assert "the TSA breaker is open" in caplog.text

@@ -409,3 +409,21 @@ def test_the_image_dependencies_let_celery_use_the_redis_broker():
 def test_the_build_context_leaves_out_local_state_and_secrets(path):
     patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
     assert path in patterns or f"**/{path}" in patterns, f".dockerignore does not exclude {path}"
+
+
+def test_the_mock_erp_is_its_own_service_and_the_app_points_at_it():
+    mock = services()["mock-erp"]
+    assert argv(mock["command"])[:4] == ["python", "manage.py", "run_mock_erp", "--host"]
+    assert "8081" in argv(mock["command"])
+    assert "8081/erp/v1/health" in " ".join(argv(mock["healthcheck"]["test"]))
+    for name in ("web", "worker", "beat"):
+        env = services()[name]["environment"]
+        assert env["ERP_BASE_URL"] == "${ERP_BASE_URL:-http://mock-erp:8081}"
+        assert env["ERP_SHARED_SECRET"].startswith("${ERP_SHARED_SECRET:?")
+
+
+def test_every_app_process_shares_the_prometheus_folder():
+    for name in ("web", "worker", "beat"):
+        service = services()[name]
+        assert service["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/app/var/prometheus"
+        assert "prometheus-data:/app/var/prometheus" in service["volumes"]

@@ -1,0 +1,205 @@
+"""Benchmarks for docs/benchmarks.md: job status changes from commit to the mock ERP's receipt.
+
+PostgreSQL + Redis only; writes to the database it is pointed at (use a scratch one). Starts the mock
+ERP and N Celery workers (concurrency 1 each) as real processes, then measures
+  1. sustained events/s: a burst of status changes, from the first commit to the last receipt;
+  2. P50/P95 publish latency at a steady rate (commit -> the ERP's receipt);
+  3. the limit: the same signed POSTs sent by a plain loop, one after the other.
+"""
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections
+
+from apps.accounts.models import Tenant
+from apps.catalog.models import Machine, ModelType, Post
+from apps.erp import keyring, signing
+from apps.erp.models import ErpSync, IntegrationProfile, KeyState, SyncStatus
+from apps.events.models import OutboxEvent
+from apps.jobs import services as jobs
+from apps.jobs.models import Job, JobStatus
+
+ROOT = Path(settings.BASE_DIR)
+SECRET = "bench-secret-0123456789abcdef"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+class Command(BaseCommand):
+    help = "Benchmark ERP delivery (PostgreSQL + Redis, scratch database): throughput, latency at a steady rate."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--burst", type=int, default=2000, help="status changes in the throughput run")
+        parser.add_argument("--rate", type=float, default=50.0, help="events/s of the latency run")
+        parser.add_argument("--seconds", type=float, default=30.0, help="length of the latency run")
+
+    def handle(self, *args, **options):
+        if connection.vendor != "postgresql" or not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER:
+            raise CommandError("bench_erp needs PostgreSQL (DATABASE_URL), Redis (REDIS_URL) and real workers")
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        procs = [self._start([sys.executable, "-m", "apps.erp.mock_server", "--port", str(port), "--secret", SECRET])]
+        try:
+            self._wait(url + "/erp/v1/health")
+            make_job = self._fixtures(url)
+            # Purge leftovers of earlier runs so the workers start on an empty queue.
+            subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f"], cwd=ROOT, check=True,
+                           capture_output=True)  # fmt: skip
+            for i in range(options["workers"]):
+                procs.append(self._start([sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1",
+                                          "-n", f"bench{i}@%h", "-l", "WARNING", "--without-gossip",
+                                          "--without-mingle", "--without-heartbeat"]))  # fmt: skip
+            time.sleep(4)
+            self._warm_up(url, make_job)
+            burst = self._burst(url, make_job, options["burst"])
+            steady = self._steady(url, make_job, options["rate"], options["seconds"])
+            plain = self._plain_loop(url, options["burst"])
+        finally:
+            for p in reversed(procs):
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        self.stdout.write(json.dumps({"workers": options["workers"], **burst, **steady, **plain}, indent=2))
+
+    def _start(self, argv):
+        env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false"}
+        # Our own interpreter running our own modules: no untrusted input.
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+    def _wait(self, url):
+        for _ in range(200):
+            try:
+                if requests.get(url, timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise CommandError(f"{url} did not come up")
+
+    def _fixtures(self, url):
+        tenant, _ = Tenant.objects.get_or_create(slug="bench-erp", defaults={"name": "Bench ERP"})
+        profile, _ = IntegrationProfile.objects.update_or_create(
+            tenant=tenant, defaults={"name": "bench", "base_url": url, "paused_at": None}
+        )
+        if not profile.keys.filter(state=KeyState.CURRENT).exists():
+            keyring.add_key(profile, SECRET, state=KeyState.CURRENT)
+        machine, _ = Machine.objects.get_or_create(tenant=tenant, code="M-BENCH", defaults={"name": "Bench"})
+        post, _ = Post.objects.get_or_create(tenant=tenant, machine=machine, code="P-BENCH", defaults={"name": "Bench"})
+        model_type, _ = ModelType.objects.get_or_create(tenant=tenant, code="MT-BENCH", defaults={"name": "Bench"})
+
+        def make_job():
+            return Job.objects.create(tenant=tenant, machine=machine, post=post, model_type=model_type)
+
+        return make_job
+
+    def _received(self, url):
+        records = requests.get(url + "/_mock/requests", timeout=30).json()
+        return {r["headers"]["Idempotency-Key"]: r["received_at"] for r in records}
+
+    def _wait_for(self, url, keys, timeout=600):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            received = self._received(url)
+            if all(k in received for k in keys):
+                return received
+            time.sleep(0.2)
+        raise CommandError(f"only {sum(k in self._received(url) for k in keys)} of {len(keys)} events arrived")
+
+    def _warm_up(self, url, make_job):
+        keys = [self._emit(make_job())[0] for _ in range(20)]
+        self._wait_for(url, keys)
+        requests.post(url + "/_mock/reset", timeout=10)
+
+    def _emit(self, job):
+        jobs.change_status(job, JobStatus.RUNNING)
+        committed = time.time()
+        event_id = OutboxEvent.objects.filter(aggregate_id=str(job.pk)).values_list("pk", flat=True).get()
+        return str(event_id), committed
+
+    def _burst(self, url, make_job, count):
+        pending = [make_job() for _ in range(count)]
+        started = time.time()
+        emitted = dict(self._emit(j) for j in pending)
+        produced = time.time() - started
+        received = self._wait_for(url, emitted)
+        elapsed = max(received[k] for k in emitted) - started
+        acked = ErpSync.objects.filter(idempotency_key__in=list(emitted), status=SyncStatus.ACKED).count()
+        requests.post(url + "/_mock/reset", timeout=10)
+        return {
+            "burst_events": count,
+            "burst_producer_events_per_s": round(count / produced, 1),
+            "burst_events_per_s": round(count / elapsed, 1),
+            "burst_acked": acked,
+        }
+
+    def _steady(self, url, make_job, rate, seconds, producers=4):
+        """`producers` threads, each committing its share of the changes on a fixed schedule."""
+        total = int(rate * seconds)
+        pending = [make_job() for _ in range(total)]
+        emitted = {}
+        started = time.time() + 0.5
+
+        def produce(offset):
+            try:
+                for i in range(offset, total, producers):
+                    wait = started + i / rate - time.time()
+                    if wait > 0:
+                        time.sleep(wait)
+                    key, committed = self._emit(pending[i])
+                    emitted[key] = committed
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=produce, args=(n,)) for n in range(producers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        received = self._wait_for(url, emitted)
+        latencies = [received[k] - t for k, t in emitted.items()]
+        requests.post(url + "/_mock/reset", timeout=10)
+        return {
+            "steady_rate": rate,
+            "steady_events": total,
+            "steady_achieved_rate": round(total / (max(emitted.values()) - started), 1),
+            "latency_p50_ms": round(_percentile(latencies, 0.50) * 1000, 1),
+            "latency_p95_ms": round(_percentile(latencies, 0.95) * 1000, 1),
+            "latency_max_ms": round(max(latencies) * 1000, 1),
+            "latency_mean_ms": round(statistics.mean(latencies) * 1000, 1),
+        }
+
+    def _plain_loop(self, url, count):
+        session = requests.Session()
+        body = json.dumps({"job_id": "J", "status": "running", "progress": 0, "updated_at": "2026-11-23T00:00:00Z"})
+        started = time.perf_counter()
+        for i in range(count):
+            data = body.encode()
+            headers = {"Content-Type": "application/json", "X-Signature": signing.x_signature(SECRET, data),
+                       "X-Request-Id": str(i), "Idempotency-Key": f"plain-{i}"}  # fmt: skip
+            session.post(url + "/erp/v1/jobs/update", data=data, headers=headers, timeout=10).raise_for_status()
+        elapsed = time.perf_counter() - started
+        return {"plain_loop_posts_per_s": round(count / elapsed, 1)}
