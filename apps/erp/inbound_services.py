@@ -64,7 +64,7 @@ class Outcome:
 
 
 def token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return keyring.token_hash(token)
 
 
 def set_inbound_token(profile: IntegrationProfile, token: str, *, actor=None) -> None:
