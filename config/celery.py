@@ -18,9 +18,12 @@ def _connect_connection_hygiene(sender, **kwargs):
     task_prerun.connect(_drop_broken_or_old_connections, weak=False)
 
 
-def _drop_broken_or_old_connections(**kwargs):
+def _drop_broken_or_old_connections(task=None, **kwargs):
     # Connections are reused across tasks (CELERY_DB_REUSE_MAX); like Django's request cycle, drop the
     # ones past CONN_MAX_AGE or failing their health check, so a database restart costs one reconnect.
+    # Not for eager tasks: they run inside the caller's transaction.
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()

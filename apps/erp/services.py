@@ -182,8 +182,11 @@ def record_outbound(event) -> ErpSync | None:
         },
     )
     if created:
-        # The relay runs in a worker already: sending from here saves a broker round trip per event.
-        transaction.on_commit(lambda: deliver(sync.pk))
+        # The relay runs in a worker already: leasing the new row in the relay's transaction and sending
+        # it right after commit saves a claim transaction and a broker round trip per event.
+        leased = _lease(sync, timezone.now())
+        if leased.row is not None:
+            transaction.on_commit(lambda: attempt(leased.row))
     return sync
 
 
@@ -233,27 +236,30 @@ def claim(sync_id) -> Claim:
         )
         if row is None:
             return Claim(None, "not-due")
-        profile = row.profile
-        if not profile.enabled or profile.is_paused:
-            return Claim(None, "paused")
-        if waits_for_earlier(row):
-            return Claim(None, "waits-for-earlier")
-        circuit = breaker(profile)
-        if not circuit.allow():
-            # Held, not failed: the row keeps its retries and is due again when the breaker may probe.
-            row.status = SyncStatus.QUEUED
-            row.next_attempt_at = now + timedelta(seconds=max(1.0, circuit.seconds_until_retry()))
-            row.save(update_fields=["status", "next_attempt_at", "updated_at"])
-            return Claim(None, "breaker-open")
-        connect, read = timeouts(profile)
-        row.status = SyncStatus.SENT
-        row.claimed_until = now + timedelta(seconds=connect + read + 30)
-        row.attempt_count += 1
-        row.last_attempt_at = now
-        row.request_id = uuid.uuid4().hex
-        row.save(
-            update_fields=["status", "claimed_until", "attempt_count", "last_attempt_at", "request_id", "updated_at"]
-        )
+        return _lease(row, now)
+
+
+def _lease(row: ErpSync, now) -> Claim:
+    """Lease `row` (locked or just inserted by the caller's transaction) unless something holds it back."""
+    profile = row.profile
+    if not profile.enabled or profile.is_paused:
+        return Claim(None, "paused")
+    if waits_for_earlier(row):
+        return Claim(None, "waits-for-earlier")
+    circuit = breaker(profile)
+    if not circuit.allow():
+        # Held, not failed: the row keeps its retries and is due again when the breaker may probe.
+        row.status = SyncStatus.QUEUED
+        row.next_attempt_at = now + timedelta(seconds=max(1.0, circuit.seconds_until_retry()))
+        row.save(update_fields=["status", "next_attempt_at", "updated_at"])
+        return Claim(None, "breaker-open")
+    connect, read = timeouts(profile)
+    row.status = SyncStatus.SENT
+    row.claimed_until = now + timedelta(seconds=connect + read + 30)
+    row.attempt_count += 1
+    row.last_attempt_at = now
+    row.request_id = uuid.uuid4().hex
+    row.save(update_fields=["status", "claimed_until", "attempt_count", "last_attempt_at", "request_id", "updated_at"])
     return Claim(row, "claimed")
 
 
@@ -353,10 +359,12 @@ def deliver(sync_id) -> str:
     claimed = claim(sync_id)
     if claimed.row is None:
         return claimed.reason
-    row = claimed.row
-    started_at = row.last_attempt_at
-    response = send(row)
-    return _record_outcome(row, response, started_at)
+    return attempt(claimed.row)
+
+
+def attempt(row: ErpSync) -> str:
+    """Send a row this process leased and record what came back; call outside any transaction."""
+    return _record_outcome(row, send(row), row.last_attempt_at)
 
 
 def _record_outcome(row: ErpSync, response: Response, started_at) -> str:

@@ -33,6 +33,13 @@ def broker_down(monkeypatch):
     monkeypatch.setattr(services, "enqueue_delivery", lambda sync_id, countdown=None: None)
 
 
+def relay_without_sending(monkeypatch, **kwargs):
+    """Hand events on but leave their ERP messages queued (the relay's worker died before sending)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "_lease", lambda row, now: services.Claim(None, "held by the test"))
+        return events.relay(**kwargs)
+
+
 def in_threads(count, target):
     barrier = threading.Barrier(count)
     results, errors = [], []
@@ -55,14 +62,23 @@ def in_threads(count, target):
     return results
 
 
-def test_two_relays_and_two_dispatchers_never_double_send(erp_profile, mock_erp, tenant_a, broker_down):
+def test_two_relays_never_hand_an_event_on_twice(erp_profile, mock_erp, tenant_a, broker_down):
     for _ in range(40):
         jobs.change_status(factories.JobFactory(tenant=tenant_a), JobStatus.RUNNING)
     assert OutboxEvent.objects.filter(status=OutboxStatus.PENDING).count() == 40
 
-    published = in_threads(2, lambda: events.relay(limit=5000))
+    published = in_threads(2, lambda: events.relay(limit=5000))  # each relay also sends what it hands on
     assert sum(published) == 40
-    assert ErpSync.objects.count() == 40
+    keys = Counter(r["headers"]["Idempotency-Key"] for r in mock_erp.received())
+    assert len(keys) == 40 and set(keys.values()) == {1}
+    assert set(ErpSync.objects.values_list("status", flat=True)) == {SyncStatus.ACKED}
+
+
+def test_two_dispatchers_never_double_send(erp_profile, mock_erp, tenant_a, broker_down, monkeypatch):
+    for _ in range(40):
+        jobs.change_status(factories.JobFactory(tenant=tenant_a), JobStatus.RUNNING)
+    assert relay_without_sending(monkeypatch, limit=5000) == 40
+    assert set(ErpSync.objects.values_list("status", flat=True)) == {SyncStatus.QUEUED}
 
     in_threads(2, lambda: services.deliver_due(limit=5000))
     keys = Counter(r["headers"]["Idempotency-Key"] for r in mock_erp.received())
@@ -78,9 +94,9 @@ def test_claims_of_concurrent_relays_are_disjoint(db, tenant_a, broker_down):
     assert len(flat) == len(set(flat)) == 30
 
 
-def test_a_worker_killed_after_claiming_a_row_does_not_lose_it(erp_profile, mock_erp, job, broker_down):
+def test_a_worker_killed_after_claiming_a_row_does_not_lose_it(erp_profile, mock_erp, job, broker_down, monkeypatch):
     jobs.change_status(job, JobStatus.RUNNING)
-    events.relay()
+    relay_without_sending(monkeypatch)
     sync = ErpSync.objects.get()
     mock_erp.plan(delay_ms=4000)  # the ERP is slow: the worker is mid-request when it dies
     env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}

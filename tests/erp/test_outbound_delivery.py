@@ -243,15 +243,16 @@ def test_a_dead_lettered_status_releases_the_next_one(erp_profile, mock_erp, job
 def test_a_claim_abandoned_by_a_dead_worker_is_taken_over_after_its_lease(
     erp_profile, mock_erp, job, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=False):
-        jobs.change_status(job, JobStatus.RUNNING)
-    from apps.events import services as events
-
-    events.relay()
-    sync = ErpSync.objects.get()
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        claimed = services.claim(sync.pk)  # the worker that took it dies here, before sending
-        assert claimed.row is not None
+        with django_capture_on_commit_callbacks(execute=False):
+            jobs.change_status(job, JobStatus.RUNNING)
+        from apps.events import services as events
+
+        # The relay hands the event on and leases the new message, then its worker dies before sending.
+        with django_capture_on_commit_callbacks(execute=False):
+            events.relay()
+        sync = ErpSync.objects.get()
+        assert sync.status == SyncStatus.SENT and sync.claimed_until is not None
         assert services.claim(sync.pk).reason == "not-due"  # nobody else takes a leased row
         assert services.deliver_due() == {}
         clock.shift(timedelta(minutes=2))
@@ -260,6 +261,7 @@ def test_a_claim_abandoned_by_a_dead_worker_is_taken_over_after_its_lease(
     sync.refresh_from_db()
     assert sync.status == SyncStatus.ACKED and sync.attempt_count == 2
     assert len(mock_erp.received()) == 1
+    assert list(sync.attempts.values_list("number", "outcome")) == [(2, "acked")]
 
 
 def test_without_a_profile_or_base_url_nothing_is_queued(
