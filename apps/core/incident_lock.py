@@ -2,7 +2,8 @@
 
 State lives in one database row (IncidentLock, pk 1), read through the shared cache, so every web
 process, worker and command sees the same switch. `INCIDENT_LOCK_ENABLED=true` holds the lock on
-from boot whatever the row says (lifting it then means removing the variable and restarting).
+from boot whatever the row says, and turns the row on (audited) the first time a process looks; lifting
+it means removing the variable, restarting, and turning the switch off with a reason.
 
 Emergency operations are named; a view (or a ModelAdmin, or one admin action) declares the name it
 performs with `emergency_op`, and it runs while locked only when that name is in
@@ -53,9 +54,24 @@ def _stored_state() -> LockState:
     return LockState(enabled=row.enabled, reason=row.reason, changed_by=row.changed_by, changed_at=changed_at)
 
 
+_boot_recorded = {"done": False}
+BOOT_REASON = "INCIDENT_LOCK_ENABLED at boot"
+
+
+def _record_boot_lock() -> None:
+    """Once per process: a boot with INCIDENT_LOCK_ENABLED turns the stored switch on, audited like any
+    switch (only the first process finds it off). The row stays on after the variable is removed, until
+    someone turns it off with a reason."""
+    _boot_recorded["done"] = True
+    if not IncidentLock.objects.filter(pk=1, enabled=True).exists():
+        set_lock(True, reason=BOOT_REASON, actor=None, source="boot")
+
+
 def state() -> LockState:
     """The lock as every process sees it: the env override, else the row (cached a few seconds at most)."""
     if settings.INCIDENT_LOCK_ENABLED:
+        if not _boot_recorded["done"]:
+            _record_boot_lock()
         return LockState(enabled=True, reason=str(_("INCIDENT_LOCK_ENABLED is set")), forced_by_env=True)
     cached = cache.get(CACHE_KEY)
     if cached is None:

@@ -91,9 +91,13 @@ def test_the_state_is_the_database_row_shared_by_every_process(locked):
     assert not incident_lock.is_locked()
 
 
-def test_incident_lock_enabled_holds_the_lock_on_from_boot(api, job, settings):
+def test_incident_lock_enabled_holds_the_lock_on_from_boot(api, job, settings, monkeypatch):
+    monkeypatch.setitem(incident_lock._boot_recorded, "done", False)  # a fresh process
     settings.INCIDENT_LOCK_ENABLED = True
     assert incident_lock.state().forced_by_env
+    entry = AuditLog.objects.get(action="incident_lock.on")
+    assert entry.payload["reason"] == incident_lock.BOOT_REASON and entry.payload["source"] == "boot"
+    assert IncidentLock.objects.get(pk=1).enabled, "the stored switch is on too"
     assert api.post(f"/api/v1/jobs/{job.public_id}/status", {"status": "running"}, format="json").status_code == 423
     with pytest.raises(CommandError, match="INCIDENT_LOCK_ENABLED"):
         call_command("incident_lock", "off", "--reason", "try")
