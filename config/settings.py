@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.erp",
     "apps.reporting",
+    "apps.security",
 ]
 
 MIDDLEWARE = [
@@ -120,9 +121,15 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # issue 5: refused addresses never reach the admin login; login/upload throttles before the views.
+    "apps.security.middleware.AdminIPAllowlistMiddleware",
     "apps.accounts.middleware.AdminMFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.security.middleware.RateLimitMiddleware",
+    # issue 5: the lock answers before an Idempotency-Key is claimed, so a locked request stores nothing.
+    "apps.core.incident_lock.IncidentLockMiddleware",
+    "apps.core.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -262,6 +269,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.problems.drf_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "token": env.str("THROTTLE_TOKEN_RATE", default="5/min"),
+        # issue 5: admin sign-in steps per client IP, file uploads (imports) per user, ERP inbound per profile.
+        "login": env.str("THROTTLE_LOGIN_RATE", default="20/min"),
+        "upload": env.str("THROTTLE_UPLOAD_RATE", default="30/hour"),
+        "erp_inbound": env.str("THROTTLE_ERP_INBOUND_RATE", default="6000/min"),
     },
     "NUM_PROXIES": None,
     # `?format=` belongs to our endpoints (e.g. the forensic export's csv|json), not to DRF's renderers.
@@ -283,6 +294,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # issue 5: problem+json errors, Idempotency-Key and X-Request-Id documented on every endpoint.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.openapi.add_shared_contract",
+    ],
+    # issue 5: the ERP's inbound bearer token (an integration profile's, or ERP_BEARER_TOKEN).
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "erpBearer": {"type": "http", "scheme": "bearer", "description": "Integration profile inbound token"}
+        }
+    },
 }
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
@@ -298,6 +320,37 @@ AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=10)
 # RFC 3161 time-stamping authority for checkpoints (empty: none) and how long to wait for it.
 AUDIT_TSA_URL = env.str("AUDIT_TSA_URL", default="")
 AUDIT_TSA_TIMEOUT_SECONDS = env.int("AUDIT_TSA_TIMEOUT_SECONDS", default=10)
+
+
+# ---------------------------------------------------------------- INCIDENT LOCK, IDEMPOTENCY, ADMIN ADDRESSES (issue 5)
+def _cidr_list(name):
+    import ipaddress
+
+    values = env.list(name, default=[])
+    for value in values:
+        try:
+            ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not an address or CIDR network") from None
+    return [v.strip() for v in values if v.strip()]
+
+
+# Holds the incident lock on from boot (read-only mode) whatever the admin switch says.
+INCIDENT_LOCK_ENABLED = env.bool("INCIDENT_LOCK_ENABLED", default=False)
+# Emergency operations that still run while locked (docs/incident-lock.md lists the names).
+INCIDENT_LOCK_EMERGENCY_OPS = env.list(
+    "INCIDENT_LOCK_EMERGENCY_OPS", default=["incident_lock", "auth.token_revoke", "erp.rotate_keys"]
+)
+if env.bool("INCIDENT_LOCK_ALLOW_ERP_INBOUND", default=False):
+    INCIDENT_LOCK_EMERGENCY_OPS = [*INCIDENT_LOCK_EMERGENCY_OPS, "erp.inbound"]
+# How long a stored Idempotency-Key answer is replayed, and after how long an unanswered claim is abandoned.
+IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
+IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS", default=60)
+# Seconds a process remembers which ERP profile and keys an inbound bearer token stands for (changes made
+# through the app take effect at once; see apps/erp/inbound_services.py).
+ERP_INBOUND_AUTH_CACHE_SECONDS = env.int("ERP_INBOUND_AUTH_CACHE_SECONDS", default=5)
+# /admin/* only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
+ADMIN_IP_ALLOWLIST = _cidr_list("ADMIN_IP_ALLOWLIST")
 
 # ---------------------------------------------------------------- EVENTS (transactional outbox)
 # A relay holding an event for longer than this has died; the sweep takes the event over.
@@ -421,6 +474,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-licenses": {"task": "apps.billing.tasks.expire_licenses", "schedule": 3600.0},
     "seal-audit-log": {"task": "apps.audit.tasks.seal_audit_log", "schedule": 5.0},
     "audit-checkpoint": {"task": "apps.audit.tasks.checkpoint_audit_log", "schedule": 60.0},
+    "expire-idempotency-keys": {
+        "task": "apps.core.tasks.expire_idempotency_keys",
+        "schedule": float(env.int("IDEMPOTENCY_EXPIRY_INTERVAL_SECONDS", default=3600)),
+    },
     "relay-outbox": {"task": "apps.events.tasks.relay_outbox", "schedule": float(OUTBOX_SWEEP_SECONDS)},
     "erp-deliver-due": {"task": "apps.erp.tasks.deliver_due", "schedule": float(OUTBOX_SWEEP_SECONDS)},
     "erp-reconcile": {"task": "apps.erp.tasks.reconcile_outbound", "schedule": 300.0},

@@ -9,6 +9,8 @@ from apps.audit.api import ForensicAuditExportApi
 from apps.core import views as core_views
 from apps.core.metrics import metrics_view
 from apps.erp import api as erp_api
+from apps.erp.inbound_api import ErpInboundProgressApi
+from apps.erp.rotation_views import rotate_keys_view
 from apps.jobs import api as jobs_api
 from apps.reporting.urls import api_urlpatterns as reporting_api
 from apps.reporting.urls import panel_urlpatterns as reporting_panel
@@ -16,10 +18,10 @@ from apps.reporting.urls import panel_urlpatterns as reporting_panel
 # knox's logout views have no serializer; describe them so the schema is complete.
 _no_content = {204: OpenApiResponse(description="Revoked"), 401: OpenApiResponse(description="No valid token")}
 token_revoke = extend_schema(summary="Revoke this API token", request=None, responses=_no_content)(
-    type("TokenRevokeApi", (knox_views.LogoutView,), {})
+    type("TokenRevokeApi", (knox_views.LogoutView,), {"emergency_op": "auth.token_revoke"})
 )
 token_revoke_all = extend_schema(summary="Revoke all your API tokens", request=None, responses=_no_content)(
-    type("TokenRevokeAllApi", (knox_views.LogoutAllView,), {})
+    type("TokenRevokeAllApi", (knox_views.LogoutAllView,), {"emergency_op": "auth.token_revoke"})
 )
 
 api_v1 = [
@@ -30,11 +32,15 @@ api_v1 = [
     path("jobs/<uuid:public_id>/", jobs_api.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<uuid:public_id>/status", jobs_api.JobStatusChangeApi.as_view(), name="job-status-change"),
     path("reports/", include((reporting_api, "reports"))),
+    # issue 5: the ERP's inbound progress (bearer token + IP allowlist + optional HMAC).
+    path("erp/inbound/job/progress", ErpInboundProgressApi.as_view(), name="erp-inbound-progress"),
 ]
 
 urlpatterns = [
     # Before the admin's own URLs: an API under /admin/ that answers problem+json, not a login page.
     path("admin/erp/replay", erp_api.ErpReplayApi.as_view(), name="erp-replay"),
+    # issue 5: key rotation flow (confirmation, then the new next secret shown once).
+    path("admin/erp/profiles/<int:profile_id>/rotate-keys/", rotate_keys_view(admin.site), name="erp-rotate-keys"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -26,16 +26,26 @@ class TezgahAdminSite(admin.AdminSite):
         if not context["has_permission"]:
             context["available_apps"] = []
             context["log_entries"] = context["log_entries"].none()
+        # issue 5: the incident lock banner (templates/admin/base_site.html), for signed-in staff only: the
+        # reason may say more than a login page should.
+        if context["has_permission"]:
+            from apps.core import incident_lock
+
+            context["incident_lock"] = incident_lock.state()
         return context
 
     def register(self, model_or_iterable, admin_class=None, **options):
         # Every ModelAdmin, third-party ones included (celery-beat schedules, knox tokens, devices), writes
         # an audit entry with a field-level diff for each add, change and delete.
         from apps.audit.admin_mixins import AuditedAdminMixin
+        from apps.core.admin import IncidentLockAdminMixin
 
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, AuditedAdminMixin):
             admin_class = type(admin_class.__name__, (AuditedAdminMixin, admin_class), {})
+        # issue 5: while the incident lock is on, every ModelAdmin is read-only (bar emergency operations).
+        if not issubclass(admin_class, IncidentLockAdminMixin):
+            admin_class = type(admin_class.__name__, (IncidentLockAdminMixin, admin_class), {})
         return super().register(model_or_iterable, admin_class, **options)
 
     def login(self, request, extra_context=None):

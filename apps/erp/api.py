@@ -19,7 +19,9 @@ class ErpReplayApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability("erp.replay_erpsync")]
 
     class InputSerializer(serializers.Serializer):
-        sync_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
+        sync_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, max_length=10000
+        )
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
         error_class = serializers.ChoiceField(choices=ErrorClass.choices, required=False)

@@ -108,6 +108,7 @@ def test_job_changelist_never_runs_an_unbounded_count(operator_client, tenant_a,
 @pytest.mark.django_db
 def test_job_changelist_queries_do_not_grow_with_rows(operator_client, tenant_a):
     factories.JobFactory.create_batch(3, tenant=tenant_a)
+    operator_client.get(CHANGELIST)  # warms the cached incident lock state, read once per cache lifetime
     with CaptureQueriesContext(connection) as few:
         operator_client.get(CHANGELIST)
     factories.JobFactory.create_batch(30, tenant=tenant_a)

@@ -1,0 +1,75 @@
+"""ADMIN_IP_ALLOWLIST: /admin/* only from these networks (client IP by the trusted-proxy rule); 403 elsewhere."""
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponseForbidden
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from apps.core.client_ip import address_in, client_ip
+
+from . import services
+
+
+class AdminIPAllowlistMiddleware:
+    """Put it after AuthenticationMiddleware (so the audit entry names a signed-in user) and before the MFA
+    redirect (so a refused address never even reaches the login page). An empty list restricts nothing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._prefix = None
+
+    def __call__(self, request):
+        allowlist = settings.ADMIN_IP_ALLOWLIST
+        if allowlist:
+            if self._prefix is None:
+                self._prefix = reverse("admin:index")
+            if request.path.startswith(self._prefix):
+                ip = getattr(request, "client_ip", None) or client_ip(request.META)
+                if not address_in(ip, allowlist):
+                    with transaction.atomic():
+                        services.record_admin_ip_refused(request, path=request.path)
+                    return HttpResponseForbidden(render_to_string("security/admin_ip_refused.html", request=request))
+        return self.get_response(request)
+
+
+class RateLimitMiddleware:
+    """DRF throttles for the Django views that take credentials or files: the admin sign-in steps (per
+    client IP) and admin imports (per user). API views use `throttle_classes` as usual. 429 + Retry-After."""
+
+    _LOGIN_STEPS = ("login", "mfa_verify", "mfa_enrol", "mfa_step_up")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._login_paths = None
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def _throttle_for(self, request):
+        from apps.core.throttling import LoginRateThrottle, UploadRateThrottle
+
+        if self._login_paths is None:
+            self._login_paths = {reverse(f"admin:{name}") for name in self._LOGIN_STEPS}
+        if request.path in self._login_paths:
+            return LoginRateThrottle()
+        match = request.resolver_match
+        # django-import-export's upload step is the "<app>_<model>_import" view.
+        if match is not None and (match.url_name or "").endswith("_import") and request.FILES:
+            return UploadRateThrottle()
+        return None
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method != "POST":
+            return None
+        throttle = self._throttle_for(request)
+        if throttle is None or throttle.allow_request(request, None):
+            return None
+        from math import ceil
+
+        from django.http import HttpResponse
+        from django.utils.translation import gettext as _
+
+        response = HttpResponse(_("Too many attempts; wait and try again."), status=429, content_type="text/plain")
+        response["Retry-After"] = str(max(1, ceil(throttle.wait() or 1)))
+        return response

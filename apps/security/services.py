@@ -1,0 +1,28 @@
+"""Security decisions that leave a trace: incident lock switches and refused admin addresses, audited."""
+
+from apps.audit import services as audit
+
+
+def record_incident_lock_change(sender, *, enabled, was_enabled, reason, actor, source, **kwargs):
+    """Receiver of core's `lock_changed`: one audit entry per switch, inside the switch's transaction."""
+    audit.record(
+        actor,
+        "incident_lock.on" if enabled else "incident_lock.off",
+        None,
+        {"enabled": enabled, "was_enabled": was_enabled, "reason": reason, "source": source},
+        object_type="core.incidentlock",
+        object_id="1",
+    )
+
+
+def record_admin_ip_refused(request, *, path: str) -> None:
+    """An /admin/ request from outside ADMIN_IP_ALLOWLIST; the entry carries the client IP and request id."""
+    user = getattr(request, "user", None)
+    actor = user if user is not None and user.is_authenticated else None
+    audit.record(
+        actor,
+        "security.admin_ip_refused",
+        None,
+        {"path": path[:500], "method": request.method, "client_ip": getattr(request, "client_ip", "")},
+        object_type="security.admin",
+    )
