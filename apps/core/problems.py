@@ -107,8 +107,12 @@ def drf_exception_handler(exc, context):
     return response
 
 
+# API paths outside /api/ (the seed's /reports/ and the ERP operator endpoints) answer problems too.
+_PROBLEM_PREFIXES = ("/api/", "/internal/", "/reports/", "/forensics/", "/admin/erp/replay")
+
+
 def _wants_problem(request) -> bool:
-    return request.path.startswith(("/api/", "/internal/"))
+    return request.path.startswith(_PROBLEM_PREFIXES)
 
 
 def handler404(request, exception=None):

@@ -83,7 +83,6 @@ class ReportExportCreateApi(APIView):
                 format=body.validated_data["format"],
                 filters=body.validated_data["filters"],
                 single_use=body.validated_data["single_use"],
-                idempotency_key=_idempotency_key(request),
             )
         except services.ExportRefused as exc:
             raise Problem(
@@ -96,21 +95,6 @@ class ReportExportCreateApi(APIView):
             ) from exc
         export.refresh_from_db()
         return Response(_export_body(request, export), status=202)
-
-
-def _idempotency_key(request):
-    """The Idempotency-Key header (1-128 visible ASCII characters), or None; anything else is a 422."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not (1 <= len(key) <= 128) or not key.isascii() or not key.isprintable():
-        raise Problem(
-            status_code=422,
-            slug="validation-error",
-            title="The request did not validate",
-            detail="Idempotency-Key must be 1-128 printable ASCII characters.",
-        )
-    return key
 
 
 def _export_body(request, export):

@@ -44,8 +44,6 @@ class ReportExport(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     downloaded_at = models.DateTimeField(_("first downloaded at"), null=True, blank=True)
     download_count = models.PositiveIntegerField(_("downloads"), default=0)
-    # The request's Idempotency-Key: the same key from the same user returns this export again.
-    idempotency_key = models.CharField(_("idempotency key"), max_length=128, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         verbose_name = _("report export")
@@ -53,13 +51,6 @@ class ReportExport(models.Model):
         ordering = ["-created_at"]
         permissions = [("view_report", _("Can view reports and dashboards"))]
         indexes = [models.Index(fields=["requested_by", "-created_at"], name="reporting_export_user_created")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["requested_by", "idempotency_key"],
-                name="reporting_export_idempotency_key",
-                condition=models.Q(idempotency_key__isnull=False),
-            )
-        ]
 
     def __str__(self):
         return f"{self.format} {self.id}"

@@ -30,7 +30,10 @@ class ReportFilterSerializer(serializers.Serializer):
             if "status" in plain:
                 plain["status"] = [s.strip() for v in data.getlist("status") for s in v.split(",") if s.strip()]
             data = plain
-        elif isinstance(data, dict) and isinstance(data.get("status"), str):
+        elif not isinstance(data, dict):
+            # A JSON body's "filters" must be an object; let DRF say so as a field error (422), not crash.
+            return super().to_internal_value(data)
+        elif isinstance(data.get("status"), str):
             data = {**data, "status": [s.strip() for s in data["status"].split(",") if s.strip()]}
         # An empty form field means "any", not an invalid date.
         data = {k: v for k, v in data.items() if v not in ("", None)}
@@ -86,7 +89,7 @@ class ExportOutputSerializer(serializers.Serializer):
     size_bytes = serializers.IntegerField()
     data_as_of = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField()
     download_url = serializers.SerializerMethodField()
     download_expires_at = serializers.SerializerMethodField()

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.files import File
 from django.core.files.storage import storages
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -46,18 +46,12 @@ class LinkInvalid(Exception):
     """The signed link was altered or was never issued by us."""
 
 
-def request_export(
-    user, *, format: str, filters: dict, single_use: bool = False, idempotency_key: str | None = None
-) -> ReportExport:
+def request_export(user, *, format: str, filters: dict, single_use: bool = False) -> ReportExport:
     """Record an export of the report `filters` for `user` and queue the task that writes it.
 
-    Refuses (ExportRefused) an XLSX export over Excel's row limit instead of cutting it short. With an
-    `idempotency_key` the user already used, returns that export and starts nothing.
+    Refuses (ExportRefused) an XLSX export over Excel's row limit instead of cutting it short. A repeated
+    request with the same Idempotency-Key never reaches here: core's idempotency middleware answers it.
     """
-    if idempotency_key:
-        earlier = ReportExport.objects.filter(requested_by_id=user.pk, idempotency_key=idempotency_key).first()
-        if earlier is not None:
-            return earlier
     as_of = selectors.snapshot_job_id()
     expected = selectors.report_jobs(user, filters).filter(id__lte=as_of).count()
     if format == ExportFormat.XLSX and expected > constants.XLSX_MAX_ROWS:
@@ -73,18 +67,11 @@ def request_export(
         )
     from .tasks import write_report_export
 
-    try:
-        with transaction.atomic():
-            export = request_export_record(
-                user, format=format, filters=filters, single_use=single_use, as_of=as_of, expected=expected
-            )
-            if idempotency_key:
-                export.idempotency_key = idempotency_key
-                export.save(update_fields=["idempotency_key"])
-            transaction.on_commit(lambda: write_report_export.delay(str(export.id)))
-    except IntegrityError:
-        # The same key raced in from a parallel request: that one's export is the answer.
-        return ReportExport.objects.get(requested_by_id=user.pk, idempotency_key=idempotency_key)
+    with transaction.atomic():
+        export = request_export_record(
+            user, format=format, filters=filters, single_use=single_use, as_of=as_of, expected=expected
+        )
+        transaction.on_commit(lambda: write_report_export.delay(str(export.id)))
     return export
 
 
