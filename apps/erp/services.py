@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.audit import services as audit
 from apps.core.circuit_breaker import CircuitBreaker
 from apps.events import selectors as event_selectors
+from apps.jobs.models import Job
 
 from . import keyring, metrics, signing
 from .models import (
@@ -145,10 +146,11 @@ def record_outbound(event) -> ErpSync | None:
     Changes the ERP itself made are not sent back to it. Without an enabled profile nothing is sent.
     """
     data = event.payload
-    if data["source"] == "erp":
-        return None
     profile = profile_for_tenant(data["tenant_id"])
     if profile is None or not profile.enabled or not base_url(profile):
+        return None
+    if data["source"] == "erp":
+        release_next(int(event.aggregate_id))  # a later message of the job may have waited for this event
         return None
     body = {
         "job_id": data["external_id"] or data["job_id"],
@@ -208,10 +210,20 @@ def _due(now) -> Q:
     return waiting | abandoned
 
 
+def _lock_job(job_id) -> None:
+    """Serialise "hold this message for an earlier one" with "the earlier one is done, kick the next".
+
+    Both take the job's row lock inside their transaction, so a message is either held by a transaction
+    that commits before the releasing one looks for it, or sees the earlier message already done.
+    """
+    Job.objects.select_for_update().filter(pk=job_id).values_list("pk", flat=True).first()
+
+
 def waits_for_earlier(row: ErpSync) -> bool:
     """Whether an earlier message of the same job has still to reach the ERP (per-job order)."""
-    if row.job_id is None or row.seq is None:
-        return False
+    if row.job_id is None or row.seq is None or row.seq == 1:
+        return False  # a job's first event has nothing before it
+    _lock_job(row.job_id)
     earlier_rows = ErpSync.objects.filter(
         direction=Direction.OUTBOUND, job_id=row.job_id, seq__lt=row.seq, status__in=IN_FLIGHT
     ).exists()
@@ -367,41 +379,57 @@ def attempt(row: ErpSync) -> str:
     return _record_outcome(row, send(row), row.last_attempt_at)
 
 
+# What an attempt's outcome writes to its row (the lease's guarded UPDATE sets exactly these).
+_OUTCOME_FIELDS = ("status", "response_code", "error_class", "error_message", "claimed_until", "acked_at",
+                   "next_attempt_at", "retry_count", "updated_at")  # fmt: skip
+
+
 def _record_outcome(row: ErpSync, response: Response, started_at) -> str:
     now = timezone.now()
     circuit = breaker(row.profile)
     after_commit = []
+    leased_as = row.request_id
+    row.response_code = response.code
+    row.error_class = response.error_class
+    row.error_message = response.message
+    row.claimed_until = None
+    row.updated_at = now
+    dead_cause = None
+    if not response.error_class:
+        outcome = "acked"
+        row.status, row.acked_at, row.next_attempt_at = SyncStatus.ACKED, now, None
+        row.error_message = ""
+    elif response.error_class == ErrorClass.CREDENTIALS:
+        outcome = "paused"
+        row.status, row.next_attempt_at = SyncStatus.QUEUED, None
+    elif response.error_class == ErrorClass.REJECTED:
+        outcome, dead_cause = "dead", DeadLetterCause.REJECTED
+    elif row.retry_count < len(settings.ERP_RETRY_SCHEDULE):
+        outcome = "retry"
+        row.retry_count += 1
+        delay = retry_delay(row.retry_count, response.retry_after)
+        row.status, row.next_attempt_at = SyncStatus.QUEUED, now + timedelta(seconds=delay)
+        after_commit.append(lambda: enqueue_delivery(row.pk, countdown=delay))
+    else:
+        outcome, dead_cause = "dead", DeadLetterCause.EXHAUSTED
+    if dead_cause:
+        row.status, row.next_attempt_at = SyncStatus.FAILED, None
     with transaction.atomic():
-        row = ErpSync.objects.select_for_update(of=("self",)).select_related("profile").get(pk=row.pk)
-        row.response_code = response.code
-        row.error_class = response.error_class
-        row.error_message = response.message
-        row.claimed_until = None
-        if not response.error_class:
-            outcome = "acked"
-            row.status, row.acked_at, row.next_attempt_at = SyncStatus.ACKED, now, None
-            row.error_message = ""
-        elif response.error_class == ErrorClass.CREDENTIALS:
-            outcome = "paused"
-            row.status, row.next_attempt_at = SyncStatus.QUEUED, None
+        # Only while our lease holds: a worker that took the row over after it ran out owns it now.
+        owned = ErpSync.objects.filter(pk=row.pk, status=SyncStatus.SENT, request_id=leased_as).update(
+            **{f: getattr(row, f) for f in _OUTCOME_FIELDS}
+        )
+        if not owned:
+            outcome = "superseded"
+            logger.warning("erp: message %s was taken over while attempt %s ran", row.pk, row.attempt_count)
+        elif dead_cause:
+            _dead_letter_entry(row, dead_cause)
+        elif outcome == "paused":
             pause_profile(row.profile, reason=response.message)
-        elif response.error_class == ErrorClass.REJECTED:
-            outcome = "dead"
-            _dead_letter(row, DeadLetterCause.REJECTED)
-        elif row.retry_count < len(settings.ERP_RETRY_SCHEDULE):
-            outcome = "retry"
-            row.retry_count += 1
-            delay = retry_delay(row.retry_count, response.retry_after)
-            row.status, row.next_attempt_at = SyncStatus.QUEUED, now + timedelta(seconds=delay)
-            after_commit.append(lambda: enqueue_delivery(row.pk, countdown=delay))
-        else:
-            outcome = "dead"
-            _dead_letter(row, DeadLetterCause.EXHAUSTED)
-        row.save()
         ErpSyncAttempt.objects.create(
             sync=row,
             number=row.attempt_count,
-            request_id=row.request_id,
+            request_id=leased_as,
             started_at=started_at,
             duration_ms=response.duration_ms,
             response_code=response.code,
@@ -411,16 +439,17 @@ def _record_outcome(row: ErpSync, response: Response, started_at) -> str:
             response_excerpt=response.excerpt,
             signed_with=response.signed_with,
         )
-        if outcome in ("acked", "dead"):
-            after_commit.append(lambda: release_next(row))
-        for callback in after_commit:
-            transaction.on_commit(callback)
+        if owned:
+            for callback in after_commit:
+                transaction.on_commit(callback)
+            if outcome in ("acked", "dead"):
+                release_next(row.job_id)
     metrics.ATTEMPTS.labels(outcome).inc()
     if outcome == "acked":
         metrics.SUCCESSES.inc()
         if row.event_id:
             metrics.PUBLISH_LATENCY.observe(max(0.0, (now - row.created_at).total_seconds()))
-    else:
+    elif response.error_class:
         metrics.FAILURES.labels(response.error_class).inc()
     if outcome == "retry":
         metrics.RETRIES.inc()
@@ -432,8 +461,12 @@ def _record_outcome(row: ErpSync, response: Response, started_at) -> str:
 
 
 def _dead_letter(row: ErpSync, cause: str) -> None:
-    """Move `row` to the DLQ (inside the caller's transaction)."""
+    """Move `row` to the DLQ (inside the caller's transaction; the caller saves the row)."""
     row.status, row.next_attempt_at = SyncStatus.FAILED, None
+    _dead_letter_entry(row, cause)
+
+
+def _dead_letter_entry(row: ErpSync, cause: str) -> None:
     ErpOutboundDeadLetter.objects.create(
         sync=row,
         cause=cause,
@@ -446,18 +479,23 @@ def _dead_letter(row: ErpSync, cause: str) -> None:
     logger.warning("erp: message %s dead-lettered (%s, %s)", row.pk, cause, row.error_message)
 
 
-def release_next(row: ErpSync) -> None:
-    """Kick the job's next waiting message once `row` no longer holds it back."""
-    if row.job_id is None:
+def release_next(job_id) -> None:
+    """Kick the job's next waiting message once nothing before it holds it back.
+
+    Call inside the transaction that lets it go (an acknowledgement, a dead letter, an event that sends
+    nothing); the kick goes out after commit.
+    """
+    if job_id is None:
         return
+    _lock_job(job_id)
     nxt = (
-        ErpSync.objects.filter(direction=Direction.OUTBOUND, job_id=row.job_id, status=SyncStatus.QUEUED)
+        ErpSync.objects.filter(direction=Direction.OUTBOUND, job_id=job_id, status=SyncStatus.QUEUED)
         .order_by("seq")
         .values_list("pk", flat=True)
         .first()
     )
     if nxt is not None:
-        enqueue_delivery(nxt)
+        transaction.on_commit(lambda: enqueue_delivery(nxt))
 
 
 def deliver_due(*, limit=500, deadline_seconds=30.0) -> dict:
@@ -559,7 +597,8 @@ def close(rows, *, actor, status: str, note="") -> int:
             audit.record(
                 actor, f"erp.sync.{status}", row, {"from": row.status, "note": note[:500]}, tenant_id=row.tenant_id
             )
-        transaction.on_commit(lambda: [release_next(r) for r in targets])
+        for job_id in {r.job_id for r in targets}:
+            release_next(job_id)
     return len(targets)
 
 

@@ -84,23 +84,61 @@ def deliver_to_subscribers(event: OutboxEvent) -> bool:
     """
     try:
         with transaction.atomic():
-            for _key, handler in registry.subscribers(event.event_type):
-                handler(event)
+            _run_subscribers(event)
             done = OutboxEvent.objects.filter(pk=event.pk, status=OutboxStatus.PROCESSING).update(
                 status=OutboxStatus.PUBLISHED, processed_at=timezone.now(), claimed_until=None, last_error=""
             )
         return bool(done)
     except Exception as exc:  # any subscriber failure is recorded on the row, never lost
-        logger.exception("outbox: subscribers of %s failed", event.pk)
-        give_up = event.attempts >= settings.OUTBOX_MAX_ATTEMPTS
-        backoff = min(settings.OUTBOX_RETRY_MAX_SECONDS, 2**event.attempts)
-        OutboxEvent.objects.filter(pk=event.pk).update(
-            status=OutboxStatus.FAILED if give_up else OutboxStatus.PENDING,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            next_attempt_at=None if give_up else timezone.now() + timedelta(seconds=backoff),
-            claimed_until=None,
-        )
+        _record_failure(event.pk, event.attempts, exc)
         return False
+
+
+def dispatch_one(event_id) -> bool:
+    """Hand one due event on in a single transaction: lock it (SKIP LOCKED), run its subscribers, publish it.
+
+    The after-commit path for a fresh event: no lease is needed because the row lock is held throughout
+    (a relay that dies rolls back and the event stays due for the sweep), and it costs one transaction
+    instead of a claim and then a delivery.
+    """
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            event = OutboxEvent.objects.select_for_update(skip_locked=True).filter(_due(now), pk=event_id).first()
+            if event is None:
+                return False  # published already, or another relay holds it
+            event.attempts += 1
+            _run_subscribers(event)
+            OutboxEvent.objects.filter(pk=event.pk).update(
+                status=OutboxStatus.PUBLISHED,
+                attempts=event.attempts,
+                processed_at=now,
+                claimed_until=None,
+                last_error="",
+            )
+        return True
+    except Exception as exc:  # recorded on the row in a transaction of its own, after the rollback
+        attempts = OutboxEvent.objects.filter(pk=event_id).values_list("attempts", flat=True).first() or 0
+        _record_failure(event_id, attempts + 1, exc)
+        return False
+
+
+def _run_subscribers(event: OutboxEvent) -> None:
+    for _key, handler in registry.subscribers(event.event_type):
+        handler(event)
+
+
+def _record_failure(event_id, attempts: int, exc: Exception) -> None:
+    logger.error("outbox: subscribers of %s failed", event_id, exc_info=exc)
+    give_up = attempts >= settings.OUTBOX_MAX_ATTEMPTS
+    backoff = min(settings.OUTBOX_RETRY_MAX_SECONDS, 2**attempts)
+    OutboxEvent.objects.filter(pk=event_id).update(
+        status=OutboxStatus.FAILED if give_up else OutboxStatus.PENDING,
+        attempts=attempts,
+        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        next_attempt_at=None if give_up else timezone.now() + timedelta(seconds=backoff),
+        claimed_until=None,
+    )
 
 
 def relay(*, event_ids=None, limit=500) -> int:

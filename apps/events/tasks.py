@@ -6,7 +6,7 @@ from . import services
 @shared_task(acks_late=True)
 def dispatch_event(event_id):
     """Hand one committed event to its subscribers (enqueued after commit)."""
-    return services.relay(event_ids=[event_id], limit=1)
+    return services.dispatch_one(event_id)
 
 
 @shared_task(acks_late=True)

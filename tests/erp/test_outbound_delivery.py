@@ -290,3 +290,23 @@ def test_a_wrong_key_is_refused_by_the_erp_and_pauses_the_profile(
     change(job, JobStatus.RUNNING, django_capture_on_commit_callbacks)
     assert mock_erp.received()[0]["status"] == 401
     assert services.profile_for_tenant(job.tenant_id).is_paused
+
+
+def test_a_slow_worker_whose_lease_was_taken_over_does_not_overwrite_the_new_owner(
+    erp_profile, mock_erp, job, django_capture_on_commit_callbacks
+):
+    from apps.events import services as events
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        with django_capture_on_commit_callbacks(execute=False):
+            jobs.change_status(job, JobStatus.RUNNING)
+            events.relay()  # leased by the relay, which then stalls
+        stalled = ErpSync.objects.get()
+        clock.shift(timedelta(minutes=2))
+        mock_erp.plan(status=503)  # the new owner's attempt fails and is scheduled for a retry
+        taken_over = services.claim(stalled.pk).row
+        assert services.attempt(taken_over) == "retry"
+        assert services.attempt(stalled) == "superseded"  # its POST still reaches the ERP...
+    row = ErpSync.objects.get()
+    assert row.status == SyncStatus.QUEUED and row.retry_count == 1  # ...but the new owner's outcome stands
+    assert list(row.attempts.order_by("number").values_list("number", "outcome")) == [(1, "superseded"), (2, "retry")]

@@ -129,17 +129,29 @@ class Command(BaseCommand):
             time.sleep(0.2)
         raise CommandError(f"only {sum(k in self._received(url) for k in keys)} of {len(keys)} events arrived")
 
-    def _emit(self, job):
-        jobs.change_status(job, JobStatus.RUNNING)
+    def _emit(self, job, status):
+        job = jobs.change_status(job, status)
         committed = time.time()
-        event_id = OutboxEvent.objects.filter(aggregate_id=str(job.pk)).values_list("pk", flat=True).get()
+        event_id = (
+            OutboxEvent.objects.filter(aggregate_id=str(job.pk), aggregate_seq=job.event_seq)
+            .values_list("pk", flat=True)
+            .get()
+        )
         return str(event_id), committed
 
+    def _changes(self, make_job, count):
+        """`count` status changes, two per job (running, then succeeded), so half wait for their job's first."""
+        changes = []
+        for _ in range(count // 2):
+            job = make_job()
+            changes += [(job, JobStatus.RUNNING), (job, JobStatus.SUCCEEDED)]
+        return changes
+
     def _produce_burst(self, make_job, count):
-        pending = [make_job() for _ in range(count)]
+        changes = self._changes(make_job, count)
         started = time.time()
-        emitted = dict(self._emit(j) for j in pending)
-        return emitted, round(count / (time.time() - started), 1)
+        emitted = dict(self._emit(job, status) for job, status in changes)
+        return emitted, round(len(changes) / (time.time() - started), 1)
 
     def _drain(self, url, emitted):
         """Sustained rate while the workers work off the backlog: from the first receipt to the last."""
@@ -155,18 +167,21 @@ class Command(BaseCommand):
 
     def _steady(self, url, make_job, rate, seconds, producers=4):
         """`producers` threads, each committing its share of the changes on a fixed schedule."""
-        total = int(rate * seconds)
-        pending = [make_job() for _ in range(total)]
+        changes = self._changes(make_job, int(rate * seconds))
+        total = len(changes)
         emitted = {}
         started = time.time() + 0.5
 
         def produce(offset):
+            # A job's two changes stay in one thread, in order; change i is due at started + i / rate.
             try:
-                for i in range(offset, total, producers):
+                for i, (job, status) in enumerate(changes):
+                    if (i // 2) % producers != offset:
+                        continue
                     wait = started + i / rate - time.time()
                     if wait > 0:
                         time.sleep(wait)
-                    key, committed = self._emit(pending[i])
+                    key, committed = self._emit(job, status)
                     emitted[key] = committed
             finally:
                 connections.close_all()
