@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -76,7 +78,14 @@ class IntegrationProfileAdmin(TenantScopedAdmin):
     list_display = ("name", "tenant", "base_url", "enabled", "paused_at", "breaker_state", "standard_webhooks")
     list_filter = ("enabled", TenantListFilter)
     list_select_related = ("tenant",)
-    readonly_fields = ("paused_at", "pause_reason", "breaker_state", "created_at", "updated_at")
+    readonly_fields = ("paused_at", "pause_reason", "breaker_state", "key_rotation", "created_at", "updated_at")
+
+    @admin.display(description=_("key rotation"))
+    def key_rotation(self, obj):
+        if obj.pk is None:
+            return "-"
+        url = reverse("erp-rotate-keys", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Rotate the keys: promote next, make a new next"))
 
     @admin.display(description=_("circuit breaker"))
     def breaker_state(self, obj):

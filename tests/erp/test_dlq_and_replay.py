@@ -198,6 +198,7 @@ def test_profiles_keep_secrets_write_only(client, superuser, erp_profile):
 
     assert SECRET not in page
     assert erp_profile.keys.get().fingerprint in page
+    assert f"/admin/erp/profiles/{erp_profile.pk}/rotate-keys/" in page
 
 
 def test_a_tenant_admin_does_not_see_the_default_profile(admin_client, erp_profile):
