@@ -26,9 +26,8 @@ def _checked_progress(job, status, progress):
 
 
 def _emit_status_changed(job, from_status, *, actor, source, reason, at):
-    """Outbox event for the change just written to the locked `job`; call inside its transaction."""
-    job.event_seq += 1
-    job.save(update_fields=["event_seq"])
+    """Outbox event for the change just written to the locked `job` (its event_seq already counted and
+    saved with the change); call inside its transaction."""
     events.publish(
         job_events.JOB_STATUS_CHANGED,
         version=1,
@@ -73,7 +72,8 @@ def change_status(job, status, *, progress=None, actor=None, source=StatusSource
                 )
             if locked.progress != new_progress:
                 locked.progress = new_progress
-                locked.save(update_fields=["progress", "updated_at"])
+                locked.event_seq += 1
+                locked.save(update_fields=["progress", "event_seq", "updated_at"])
                 _emit_status_changed(locked, from_status, actor=actor, source=source, reason=reason, at=at)
             return locked
         allowed = ALLOWED_TRANSITIONS[from_status]
@@ -88,7 +88,10 @@ def change_status(job, status, *, progress=None, actor=None, source=StatusSource
             locked.finished_at = at
             if locked.started_at is not None:
                 locked.duration_ms = max(0, int((at - locked.started_at).total_seconds() * 1000))
-        locked.save(update_fields=["status", "progress", "started_at", "finished_at", "duration_ms", "updated_at"])
+        locked.event_seq += 1
+        locked.save(
+            update_fields=["status", "progress", "started_at", "finished_at", "duration_ms", "event_seq", "updated_at"]
+        )
         JobStatusChange.objects.create(
             job=locked,
             from_status=from_status,
