@@ -9,21 +9,28 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.accounts.admin_scoping import TenantListFilter, TenantScopedAdmin
-from apps.audit import services as audit
 
-from . import keyring, services
+from . import inbound_services, services
 from .models import ErpKey, ErpOutboundDeadLetter, ErpSync, ErpSyncAttempt, IntegrationProfile, KeyState, SyncStatus
 
 
-class ErpKeyInline(admin.TabularInline):
-    model = ErpKey
+class _ReadOnlyInline(admin.TabularInline):
+    """Rows shown beside their parent that only services write."""
+
     extra = 0
-    fields = ("state", "fingerprint", "created_at", "activated_at", "retired_at")
-    readonly_fields = fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ErpKeyInline(_ReadOnlyInline):
+    model = ErpKey
+    fields = ("state", "fingerprint", "created_at", "activated_at", "retired_at")
+    readonly_fields = fields
 
 
 class IntegrationProfileForm(forms.ModelForm):
@@ -105,10 +112,10 @@ class IntegrationProfileAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
+            super().save_model(request, obj, form, change)
             token = form.cleaned_data.get("inbound_token")
             if token:
-                obj.inbound_token_sha256 = keyring.token_hash(token)
-            super().save_model(request, obj, form, change)
+                inbound_services.set_inbound_token(obj, token, actor=request.user)
             for field, state in (("current_secret", KeyState.CURRENT), ("next_secret", KeyState.NEXT)):
                 secret = form.cleaned_data.get(field)
                 if secret:
@@ -117,8 +124,6 @@ class IntegrationProfileAdmin(TenantScopedAdmin):
                         request,
                         _("Stored a new %(state)s key, fingerprint %(fp)s.") % {"state": state, "fp": key.fingerprint},
                     )
-            if token:
-                audit.record(request.user, "erp.profile.token_set", obj, {}, tenant_id=obj.tenant_id)
 
     @admin.action(description=_("Resume selected paused profiles"), permissions=["change"])
     def resume_selected(self, request, queryset):
@@ -126,33 +131,17 @@ class IntegrationProfileAdmin(TenantScopedAdmin):
         self.message_user(request, _("Resumed; %(n)s waiting messages are being sent.") % {"n": waiting})
 
 
-class ErpSyncAttemptInline(admin.TabularInline):
+class ErpSyncAttemptInline(_ReadOnlyInline):
     model = ErpSyncAttempt
-    extra = 0
     fields = ("number", "started_at", "duration_ms", "response_code", "outcome", "error_class", "error_message",
               "request_id", "signed_with")  # fmt: skip
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
-class ErpDeadLetterInline(admin.TabularInline):
+class ErpDeadLetterInline(_ReadOnlyInline):
     model = ErpOutboundDeadLetter
-    extra = 0
     fields = ("created_at", "cause", "error_class", "response_code", "attempts", "closed_at", "closed_by")
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class _MessageRowsAdmin(TenantScopedAdmin):

@@ -58,19 +58,18 @@ class ErpReplayApi(APIView):
         params = self.InputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        entries = selectors.dead_letters_for_replay(
+        result = services.replay_matching(
+            actor=request.user,
+            user=request.user,
             sync_ids=data.get("sync_ids"),
             since=data.get("since"),
             until=data.get("until"),
             error_class=data.get("error_class"),
             cause=data.get("cause"),
-            user=request.user,
+            dry_run=data["dry_run"],
+            reason=data["reason"],
         )
-        result = services.replay(entries, actor=request.user, dry_run=data["dry_run"], reason=data["reason"])
-        found = set(result.replayed) | {pk for pk, _ in result.skipped}
-        missing = [pk for pk in data.get("sync_ids") or [] if pk not in found]
         skipped = [{"sync_id": pk, "why": why} for pk, why in result.skipped]
-        skipped += [{"sync_id": pk, "why": "not in the dead-letter queue"} for pk in missing]
         return Response(
             self.OutputSerializer({"dry_run": result.dry_run, "replayed": result.replayed, "skipped": skipped}).data
         )

@@ -63,17 +63,13 @@ class Outcome:
     replayed: bool = False
 
 
-def token_sha256(token: str) -> str:
-    return keyring.token_hash(token)
-
-
 def set_inbound_token(profile: IntegrationProfile, token: str, *, actor=None) -> None:
     """Store only the hash of `token` as the profile's inbound bearer token; audited (never the token)."""
     with transaction.atomic():
-        IntegrationProfile.objects.filter(pk=profile.pk).update(inbound_token_sha256=token_sha256(token))
+        IntegrationProfile.objects.filter(pk=profile.pk).update(inbound_token_sha256=keyring.token_hash(token))
         audit.record(actor, "erp.profile.inbound_token_set", profile, {}, tenant_id=profile.tenant_id)
         transaction.on_commit(forget_credentials)
-    profile.inbound_token_sha256 = token_sha256(token)
+    profile.inbound_token_sha256 = keyring.token_hash(token)
     forget_credentials()
 
 
@@ -111,7 +107,7 @@ def _resolve(token: str | None):
     """(caller, verification keys) for a bearer token, or (None, []); remembered per process for a few seconds."""
     if not token:
         return None, []
-    digest = token_sha256(token)
+    digest = keyring.token_hash(token)
     generation, now = _generation(), time.monotonic()
     hit = _resolved.get(digest)
     if hit is not None and hit[0] > now and hit[1] == generation:
@@ -135,12 +131,12 @@ def _profile_for_token(token: str | None) -> Caller | None:
     """The caller a token names, or None. Lookup by the token's sha256, compared in constant time."""
     if not token:
         return None
-    digest = token_sha256(token)
+    digest = keyring.token_hash(token)
     profile = IntegrationProfile.objects.filter(inbound_token_sha256=digest).select_related("tenant").first()
     if profile is not None and hmac.compare_digest(profile.inbound_token_sha256, digest):
         return Caller(profile)
     env_token = settings.ERP_BEARER_TOKEN
-    if env_token and hmac.compare_digest(token_sha256(env_token), digest):
+    if env_token and hmac.compare_digest(keyring.token_hash(env_token), digest):
         return Caller(IntegrationProfile.objects.filter(tenant__isnull=True).first())
     return None
 

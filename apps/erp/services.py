@@ -558,6 +558,21 @@ def replay(dead_letters, *, actor, dry_run=False, reason="") -> ReplayResult:
     return result
 
 
+NOT_IN_DLQ = "not in the dead-letter queue"
+
+
+def replay_matching(*, actor, user=None, sync_ids=None, dry_run=False, reason="", **filters) -> ReplayResult:
+    """Replay the open dead letters matching `sync_ids` and `filters` (since, until, error_class, cause), of
+    the tenants `user` may work on (None: all); named ids that match none are listed as skipped."""
+    from .selectors import dead_letters_for_replay
+
+    entries = dead_letters_for_replay(sync_ids=sync_ids, user=user, **filters)
+    result = replay(entries, actor=actor, dry_run=dry_run, reason=reason)
+    found = set(result.replayed) | {pk for pk, _ in result.skipped}
+    result.skipped += [(pk, NOT_IN_DLQ) for pk in sync_ids or [] if pk not in found]
+    return result
+
+
 def requeue(rows, *, actor) -> int:
     """Send failed (or stuck) outbound rows again now; closes their open DLQ entries."""
     now = timezone.now()

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from apps.erp import selectors, services
+from apps.erp import services
 from apps.erp.models import DeadLetterCause, ErrorClass
 
 
@@ -31,17 +31,17 @@ class Command(BaseCommand):
             raise CommandError("Name the messages: --sync-id, or a filter (--since, --until, --error-class, --cause).")
         if since and until and since >= until:
             raise CommandError("--until must be after --since.")
-        entries = selectors.dead_letters_for_replay(
+        result = services.replay_matching(
+            actor=None,
             sync_ids=options["sync_ids"],
             since=since,
             until=until,
             error_class=options["error_class"],
             cause=options["cause"],
+            dry_run=options["dry_run"],
+            reason=options["reason"],
         )
-        result = services.replay(entries, actor=None, dry_run=options["dry_run"], reason=options["reason"])
         verb = "would replay" if result.dry_run else "replayed"
         self.stdout.write(f"{verb} {len(result.replayed)}: {' '.join(map(str, result.replayed)) or '-'}")
-        found = set(result.replayed) | {pk for pk, _ in result.skipped}
-        for pk in options["sync_ids"] or []:
-            if pk not in found:
-                self.stderr.write(f"message {pk} is not in the dead-letter queue")
+        for pk, why in result.skipped:
+            self.stderr.write(f"message {pk}: {why}")
