@@ -171,7 +171,7 @@ else:
 # ---------------------------------------------------------------- CACHES
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     # Throttle counters must be shared by every process on the machine, so not LocMem.
     CACHES = {

@@ -143,14 +143,12 @@ def encode_body(body: dict) -> str:
 def record_outbound(event) -> ErpSync | None:
     """The outbound row for a `job.status.changed` event (subscriber; idempotent on the event id).
 
-    Changes the ERP itself made are not sent back to it. Without an enabled profile nothing is sent.
+    Without an enabled profile nothing is sent. Changes the ERP itself made never get here (the
+    subscription's `wants`, apps/erp/subscribers.py): they are published at once and hold nothing back.
     """
     data = event.payload
     profile = profile_for_tenant(data["tenant_id"])
     if profile is None or not profile.enabled or not base_url(profile):
-        return None
-    if data["source"] == "erp":
-        release_next(int(event.aggregate_id))  # a later message of the job may have waited for this event
         return None
     body = {
         "job_id": data["external_id"] or data["job_id"],

@@ -4,6 +4,11 @@ from apps.core.circuit_breaker import breaker_closed
 from apps.events.registry import subscribe
 
 
+def _not_from_the_erp(payload) -> bool:
+    # Changes the ERP itself made (inbound progress) are not sent back to it.
+    return payload["source"] != "erp"
+
+
 def _on_job_status_changed(event):
     from . import services
 
@@ -30,7 +35,7 @@ def register():
 
     from .metrics import ErpStateCollector
 
-    subscribe("job.status.changed", _on_job_status_changed, key="erp.outbound")
+    subscribe("job.status.changed", _on_job_status_changed, key="erp.outbound", wants=_not_from_the_erp)
     register_collector(ErpStateCollector())
     post_migrate.connect(_after_migrate, sender=apps.get_app_config("erp"), dispatch_uid="erp.default_profile")
     breaker_closed.connect(_on_breaker_closed, dispatch_uid="erp.redrive")

@@ -49,15 +49,25 @@ def event_type(name: str, version: int) -> EventType:
         raise UnknownEventType(f"{name} v{version} is not a registered event type") from None
 
 
-def subscribe(name: str, handler, *, key: str) -> None:
-    """Call `handler(event)` (an OutboxEvent) for every event `name`; `key` names the subscriber (idempotent)."""
+def subscribe(name: str, handler, *, key: str, wants=None) -> None:
+    """Call `handler(event)` (an OutboxEvent) for every event `name`; `key` names the subscriber (idempotent).
+
+    `wants(payload) -> bool`, when given, says which events the handler acts on; it only ever sees those.
+    An event no subscriber wants is recorded as handed on at once (events.services.publish).
+    """
     handlers = _subscribers.setdefault(name, [])
-    handlers[:] = [(k, h) for k, h in handlers if k != key]
-    handlers.append((key, handler))
+    handlers[:] = [(k, h, w) for k, h, w in handlers if k != key]
+    handlers.append((key, handler, wants))
 
 
-def subscribers(name: str) -> list:
-    return list(_subscribers.get(name, []))
+def subscribers(name: str, payload: dict | None = None) -> list:
+    """(key, handler) of the subscribers of `name`; with `payload`, only those that want it."""
+    return [(k, h) for k, h, w in _subscribers.get(name, []) if payload is None or w is None or w(payload)]
+
+
+def wanted(name: str, payload: dict) -> bool:
+    """Whether some subscriber acts on this event."""
+    return any(w is None or w(payload) for _k, _h, w in _subscribers.get(name, []))
 
 
 def registered_types() -> list[EventType]:

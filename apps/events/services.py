@@ -23,9 +23,12 @@ def publish(name, *, version, aggregate_type, aggregate_id, payload, aggregate_s
 
     The payload is validated against the registered schema first (InvalidEventPayload, nothing written).
     After commit a task hands it to the subscribers; the relay sweep does so if that task never runs.
+    An event no subscriber wants (registry.subscribe's `wants`) is written as published: kept in the
+    outbox like any other, with no task to run and nothing held back behind it (per-aggregate order).
     """
     clean = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
     registry.event_type(name, version).validate(clean)
+    wanted = registry.wanted(name, clean)
     event = OutboxEvent.objects.create(
         event_type=name,
         event_version=version,
@@ -33,8 +36,10 @@ def publish(name, *, version, aggregate_type, aggregate_id, payload, aggregate_s
         aggregate_type=aggregate_type,
         aggregate_id=str(aggregate_id),
         aggregate_seq=aggregate_seq,
+        **({} if wanted else {"status": OutboxStatus.PUBLISHED, "processed_at": timezone.now()}),
     )
-    transaction.on_commit(lambda: enqueue_dispatch(event.pk))
+    if wanted:
+        transaction.on_commit(lambda: enqueue_dispatch(event.pk))
     return event
 
 
@@ -124,7 +129,7 @@ def dispatch_one(event_id) -> bool:
 
 
 def _run_subscribers(event: OutboxEvent) -> None:
-    for _key, handler in registry.subscribers(event.event_type):
+    for _key, handler in registry.subscribers(event.event_type, event.payload):
         handler(event)
 
 

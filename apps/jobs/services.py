@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -59,56 +60,68 @@ def change_status(job, status, *, progress=None, actor=None, source=StatusSource
     paused, writes no history row and emits the event too (the ERP follows progress).
     Raises IllegalTransition or InvalidProgress; nothing is written then.
     """
-    status = JobStatus(status)
-    at = at or timezone.now()
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=job.pk)
-        from_status = JobStatus(locked.status)
-        new_progress = _checked_progress(locked, status, progress)
-        if status == from_status:
-            if status not in PROGRESS_STATUSES:
-                raise IllegalTransition(
-                    job=locked, from_status=from_status, to_status=status, allowed=ALLOWED_TRANSITIONS[from_status]
-                )
-            if locked.progress != new_progress:
-                locked.progress = new_progress
-                locked.event_seq += 1
-                locked.save(update_fields=["progress", "event_seq", "updated_at"])
-                _emit_status_changed(locked, from_status, actor=actor, source=source, reason=reason, at=at)
-            return locked
-        allowed = ALLOWED_TRANSITIONS[from_status]
-        if status not in allowed:
-            raise IllegalTransition(job=locked, from_status=from_status, to_status=status, allowed=allowed)
+        return change_locked_status(locked, status, progress=progress, actor=actor, source=source, reason=reason, at=at)
 
-        locked.status = status
-        locked.progress = new_progress
-        if status == JobStatus.RUNNING and locked.started_at is None:
-            locked.started_at = at
-        if status in TERMINAL_STATUSES:
-            locked.finished_at = at
-            if locked.started_at is not None:
-                locked.duration_ms = max(0, int((at - locked.started_at).total_seconds() * 1000))
-        locked.event_seq += 1
-        locked.save(
-            update_fields=["status", "progress", "started_at", "finished_at", "duration_ms", "event_seq", "updated_at"]
-        )
-        JobStatusChange.objects.create(
-            job=locked,
-            from_status=from_status,
-            to_status=status,
-            progress=new_progress,
-            actor=actor,
-            source=source,
-            reason=reason[:500],
-            changed_at=at,
-        )
-        audit.record(
-            actor,
-            "job.status.changed",
-            locked,
-            {"from": from_status, "to": status, "progress": new_progress, "source": source, "reason": reason[:500]},
-        )
-        _emit_status_changed(locked, from_status, actor=actor, source=source, reason=reason, at=at)
+
+def change_locked_status(locked, status, *, progress=None, actor=None, source=StatusSource.SYSTEM, reason="", at=None):
+    """`change_status` for a job the caller has already row-locked (select_for_update) in its open transaction.
+
+    Call inside that transaction; it writes the same rows as change_status, and an IllegalTransition or
+    InvalidProgress (raised before any write) leaves the caller's transaction to roll back. For callers
+    that must find and lock the job themselves anyway (ERP inbound), it saves a second lock and a savepoint.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise TransactionManagementError("change_locked_status needs the transaction that locked the job")
+    status = JobStatus(status)
+    at = at or timezone.now()
+    from_status = JobStatus(locked.status)
+    new_progress = _checked_progress(locked, status, progress)
+    if status == from_status:
+        if status not in PROGRESS_STATUSES:
+            raise IllegalTransition(
+                job=locked, from_status=from_status, to_status=status, allowed=ALLOWED_TRANSITIONS[from_status]
+            )
+        if locked.progress != new_progress:
+            locked.progress = new_progress
+            locked.event_seq += 1
+            locked.save(update_fields=["progress", "event_seq", "updated_at"])
+            _emit_status_changed(locked, from_status, actor=actor, source=source, reason=reason, at=at)
+        return locked
+    allowed = ALLOWED_TRANSITIONS[from_status]
+    if status not in allowed:
+        raise IllegalTransition(job=locked, from_status=from_status, to_status=status, allowed=allowed)
+
+    locked.status = status
+    locked.progress = new_progress
+    if status == JobStatus.RUNNING and locked.started_at is None:
+        locked.started_at = at
+    if status in TERMINAL_STATUSES:
+        locked.finished_at = at
+        if locked.started_at is not None:
+            locked.duration_ms = max(0, int((at - locked.started_at).total_seconds() * 1000))
+    locked.event_seq += 1
+    locked.save(
+        update_fields=["status", "progress", "started_at", "finished_at", "duration_ms", "event_seq", "updated_at"]
+    )
+    JobStatusChange.objects.create(
+        job=locked,
+        from_status=from_status,
+        to_status=status,
+        progress=new_progress,
+        actor=actor,
+        source=source,
+        reason=reason[:500],
+        changed_at=at,
+    )
+    audit.record(
+        actor,
+        "job.status.changed",
+        locked,
+        {"from": from_status, "to": status, "progress": new_progress, "source": source, "reason": reason[:500]},
+    )
+    _emit_status_changed(locked, from_status, actor=actor, source=source, reason=reason, at=at)
     return locked
 
 

@@ -310,3 +310,17 @@ def test_a_slow_worker_whose_lease_was_taken_over_does_not_overwrite_the_new_own
     row = ErpSync.objects.get()
     assert row.status == SyncStatus.QUEUED and row.retry_count == 1  # ...but the new owner's outcome stands
     assert list(row.attempts.order_by("number").values_list("number", "outcome")) == [(1, "superseded"), (2, "retry")]
+
+
+def test_a_change_the_erp_made_is_not_sent_back_and_holds_nothing_back(
+    erp_profile, mock_erp, job, django_capture_on_commit_callbacks
+):
+    change(job, JobStatus.RUNNING, django_capture_on_commit_callbacks, progress=5)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:  # no task runs for it, ever
+        jobs.change_status(job, JobStatus.RUNNING, progress=40, source=StatusSource.ERP)
+    assert callbacks == []
+    change(job, JobStatus.PAUSED, django_capture_on_commit_callbacks)
+    assert [(b["meta"]["seq"], b["status"]) for b in mock_erp.bodies()] == [(1, "running"), (3, "paused")]
+    assert list(ErpSync.objects.order_by("seq").values_list("seq", "status")) == [(1, "acked"), (3, "acked")]
+    erp_event = OutboxEvent.objects.get(aggregate_seq=2)
+    assert erp_event.payload["source"] == "erp" and erp_event.status == OutboxStatus.PUBLISHED

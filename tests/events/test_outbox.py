@@ -130,3 +130,37 @@ def test_payloads_are_checked_against_the_registered_schema(db):
     with pytest.raises(registry.UnknownEventType):
         services.publish("job.status.changed", version=2, aggregate_type="x", aggregate_id=1, payload={})
     assert OutboxEvent.objects.count() == 0
+
+
+@pytest.fixture
+def choosy_recorder():
+    """A subscriber that acts only on changes made by the ERP."""
+    seen = []
+    registry.subscribe("job.status.changed", seen.append, key="test.choosy", wants=lambda p: p["source"] == "erp")
+    yield seen
+    registry.subscribe("job.status.changed", lambda e: None, key="test.choosy", wants=lambda p: False)
+
+
+def test_a_subscriber_is_handed_only_the_events_it_wants(job, choosy_recorder, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        jobs.change_status(job, JobStatus.RUNNING, source="admin")
+        jobs.change_status(job, JobStatus.RUNNING, progress=30, source="erp")
+    assert services.relay() == 2
+    assert [e.payload["source"] for e in choosy_recorder] == ["erp"]
+
+
+def test_an_event_no_subscriber_wants_is_recorded_as_published_with_nothing_enqueued(
+    job, settings, django_capture_on_commit_callbacks
+):
+    saved = registry._subscribers.get("job.status.changed", [])[:]
+    registry._subscribers["job.status.changed"] = [(k, h, lambda p: False) for k, h, _w in saved]
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            jobs.change_status(job, JobStatus.RUNNING, progress=20)
+    finally:
+        registry._subscribers["job.status.changed"] = saved
+    event = OutboxEvent.objects.get()
+    assert event.status == OutboxStatus.PUBLISHED and event.processed_at is not None
+    assert event.payload["progress"] == 20, "kept in the outbox like any event"
+    assert callbacks == [], "no dispatch task for an event nobody acts on"
+    assert services.relay() == 0
