@@ -167,6 +167,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        # Parameters bound by the server and statements prepared after 5 uses per connection: PostgreSQL then
+        # parses and plans a hot query once, not on every request (half its CPU on the ERP inbound path,
+        # docs/benchmarks.md). Turn off behind a transaction-mode PgBouncer without max_prepared_statements.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 
 # ---------------------------------------------------------------- CACHES
 REDIS_URL = env.str("REDIS_URL", default="")

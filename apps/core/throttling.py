@@ -9,6 +9,23 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
+def count_in_window(cache, key: str, ttl: int) -> int:
+    """Add one to the counter `key` (created with expiry `ttl` seconds) and return its new value, atomically."""
+    if getattr(cache, "client", None) is not None and hasattr(cache.client, "get_client"):
+        # django-redis: INCR and EXPIRE in one round trip (Django's cache API needs an add and an incr).
+        full_key = cache.make_key(key)
+        pipe = cache.client.get_client(write=True).pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, ttl)
+        return int(pipe.execute()[0])
+    cache.add(key, 0, ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, ttl)
+        return 1
+
+
 class _LiveRateThrottle(SimpleRateThrottle):
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
@@ -65,15 +82,8 @@ class ProfileRateThrottle(_LiveRateThrottle):
         now = self.timer()
         window = int(now // self.duration)
         self._window_end = (window + 1) * self.duration
-        window_key = f"{key}:{window}"
-        self.cache.add(window_key, 0, self.duration + 1)
-        try:
-            count = self.cache.incr(window_key)
-        except ValueError:  # expired between add and incr
-            self.cache.add(window_key, 1, self.duration + 1)
-            count = 1
         self._now = now
-        return count <= self.num_requests
+        return count_in_window(self.cache, f"{key}:{window}", self.duration + 1) <= self.num_requests
 
     def wait(self):
         return max(1.0, self._window_end - self._now)

@@ -150,17 +150,21 @@ def test_a_subscriber_is_handed_only_the_events_it_wants(job, choosy_recorder, d
 
 
 def test_an_event_no_subscriber_wants_is_recorded_as_published_with_nothing_enqueued(
-    job, settings, django_capture_on_commit_callbacks
+    job, monkeypatch, django_capture_on_commit_callbacks
 ):
-    saved = registry._subscribers.get("job.status.changed", [])[:]
-    registry._subscribers["job.status.changed"] = [(k, h, lambda p: False) for k, h, _w in saved]
-    try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            jobs.change_status(job, JobStatus.RUNNING, progress=20)
-    finally:
-        registry._subscribers["job.status.changed"] = saved
+    monkeypatch.setattr(registry, "wanted", lambda name, payload: False)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        jobs.change_status(job, JobStatus.RUNNING, progress=20)
     event = OutboxEvent.objects.get()
     assert event.status == OutboxStatus.PUBLISHED and event.processed_at is not None
     assert event.payload["progress"] == 20, "kept in the outbox like any event"
     assert callbacks == [], "no dispatch task for an event nobody acts on"
     assert services.relay() == 0
+
+
+def test_wanted_asks_every_subscriber(choosy_recorder):
+    assert registry.wanted("job.status.changed", {"source": "erp"})
+    assert registry.wanted("job.status.changed", {"source": "admin"}), "the ERP subscriber wants portal changes"
+    assert registry.subscribers("job.status.changed", {"source": "erp"}) == [
+        (key, handler) for key, handler in registry.subscribers("job.status.changed") if key != "erp.outbound"
+    ], "the ERP subscriber does not want the ERP's own changes"
