@@ -294,7 +294,7 @@ def apply_progress(
             if locked is None:
                 raise InboundRefused(404, "not-found", "Not found", "No such job.")
             last = locked.last_ext_ts
-            stale = last is not None and ext_ts < last
+            stale = ext_ts is not None and last is not None and ext_ts < last
             unchanged = locked.status == data["status"] and locked.progress == data["progress"]
             if not stale and not unchanged:
                 locked = job_services.change_locked_status(

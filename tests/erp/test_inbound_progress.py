@@ -185,6 +185,24 @@ def test_an_older_message_is_acknowledged_and_recorded_but_does_not_move_the_job
     assert job.progress == 80
 
 
+def test_a_message_without_ext_ts_after_one_with_it_is_applied(client, profile, job):
+    assert send(client, running(job, progress=60, ext_ts=timezone.now().isoformat())).status_code == 200
+    response = send(client, running(job, progress=70))
+    assert response.status_code == 200 and response.json() == {"ok": True}
+    job.refresh_from_db()
+    assert job.progress == 70, "without its time a message cannot be older: it applies"
+    assert list(inbound_rows().order_by("id").values_list("applied", flat=True)) == [True, True]
+
+
+def test_a_repeat_whose_transition_is_now_illegal_still_gets_its_first_answer(client, profile, job):
+    assert send(client, running(job, progress=10), x_request_id="erp-msg-000009").status_code == 200
+    assert send(client, {"job_id": job.external_id, "status": "succeeded", "progress": 100}).status_code == 200
+    again = send(client, running(job, progress=10), x_request_id="erp-msg-000009")
+    assert again.status_code == 200 and again.json() == {"ok": True}, "running after succeeded is illegal now"
+    job.refresh_from_db()
+    assert job.status == "succeeded" and inbound_rows().count() == 2
+
+
 def test_the_same_request_id_twice_returns_the_first_answer_and_applies_once(client, profile, job):
     first = send(client, running(job, progress=10), x_request_id="erp-msg-000001")
     again = send(client, running(job, progress=10), x_request_id="erp-msg-000001")

@@ -59,6 +59,8 @@ def _prepare(jobs: int) -> list[str]:
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {BARE_TABLE} (id bigserial PRIMARY KEY, body text, created_at timestamptz)"
         )
+        # Planner statistics as autovacuum would keep them (it may be off on a scratch server).
+        cursor.execute(f"ANALYZE jobs_job, erp_mes_sync, audit_logs, event_outbox, {BARE_TABLE}")
     running = Job.objects.filter(tenant=tenant, status__in=[JobStatus.RUNNING, JobStatus.PAUSED])
     return list(running.order_by("id").values_list("external_id", flat=True)[:jobs])
 
