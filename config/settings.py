@@ -344,7 +344,8 @@ def _cidr_list(name):
 INCIDENT_LOCK_ENABLED = env.bool("INCIDENT_LOCK_ENABLED", default=False)
 # Emergency operations that still run while locked (docs/incident-lock.md lists the names).
 INCIDENT_LOCK_EMERGENCY_OPS = env.list(
-    "INCIDENT_LOCK_EMERGENCY_OPS", default=["incident_lock", "auth.token_revoke", "erp.rotate_keys"]
+    "INCIDENT_LOCK_EMERGENCY_OPS",
+    default=["incident_lock", "auth.token_revoke", "erp.rotate_keys", "accounts.unlock"],
 )
 if env.bool("INCIDENT_LOCK_ALLOW_ERP_INBOUND", default=False):
     INCIDENT_LOCK_EMERGENCY_OPS = [*INCIDENT_LOCK_EMERGENCY_OPS, "erp.inbound"]

@@ -14,6 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.admin import GuardedModelAdminMixin
 
 from apps.audit.admin_mixins import AuditedAdminMixin
+from apps.core.incident_lock import OP_UNLOCK_ACCOUNT
 
 from . import mfa_session, selectors, services
 from .capabilities import ROLES
@@ -85,9 +86,27 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("username", "first_name", "last_name", "email")
     readonly_fields = ("last_login", "date_joined")
+    actions = ["unlock_sign_in"]
+    # Still offered while the incident lock is on (when INCIDENT_LOCK_EMERGENCY_OPS lists it).
+    emergency_actions = {"unlock_sign_in": OP_UNLOCK_ACCOUNT}
 
     def get_queryset(self, request):
         return selectors.users_visible_to(request.user).prefetch_related("groups")
+
+    # Not "change": that permission is withdrawn while the incident lock is on, and this is an emergency op.
+    def has_unlock_permission(self, request):
+        return request.user.has_perm("accounts.change_user")
+
+    @admin.action(permissions=["unlock"], description=_("Unlock sign-in (clear wrong-code lockouts)"))
+    def unlock_sign_in(self, request, queryset):
+        if not request.user.is_superuser:
+            queryset = queryset.filter(is_superuser=False)  # as for changes: only a superuser acts on one
+        unlocked = [user for user in queryset if services.unlock_sign_in(user, actor=request.user)]
+        if unlocked:
+            names = ", ".join(user.get_username() for user in unlocked)
+            messages.success(request, _("Sign-in unlocked for: %(names)s.") % {"names": names})
+        else:
+            messages.info(request, _("None of the selected users was locked out."))
 
     # A tenant admin who shares a tenant with a superuser sees them, but must not reset their password,
     # demote them or delete them: only a superuser changes a superuser.

@@ -110,6 +110,21 @@ def verify_second_factor(user, token: str, *, allow_backup_codes=True):
     return None
 
 
+def unlock_sign_in(user, *, actor=None) -> int:
+    """Lift the wrong-code lockout of every second factor of `user` (django-otp throttles a device after
+    failed codes, for longer after each); audited. Returns how many devices were locked out."""
+    with transaction.atomic():
+        devices = [
+            *TOTPDevice.objects.select_for_update().filter(user=user),
+            *StaticDevice.objects.select_for_update().filter(user=user),
+        ]
+        locked_out = [d for d in devices if d.throttling_failure_count]
+        for device in locked_out:
+            device.throttle_reset(commit=True)
+        audit.record(actor, "accounts.sign_in_unlocked", user, {"devices": [d.persistent_id for d in locked_out]})
+    return len(locked_out)
+
+
 # ---------------------------------------------------------------- sign-in events
 def note_sign_in_event(action: str, *, user=None, **details) -> None:
     """Audit one step of signing in or out (auth.login, auth.login_failed, auth.mfa_enrolled, ...).

@@ -15,13 +15,15 @@ class IncidentLockAdminMixin:
 
     A ModelAdmin names the emergency operation it performs (`emergency_op`) or maps action names to
     operations (`emergency_actions`); TezgahAdminSite.register adds this mixin to every ModelAdmin.
+    Both are read with defaults rather than declared here: register() puts this mixin first in the
+    class's bases, where a default would hide the ModelAdmin's own.
     """
 
-    emergency_op = None
-    emergency_actions: dict = {}
+    def _emergency_op(self):
+        return getattr(self, "emergency_op", None)
 
     def _frozen(self) -> bool:
-        return incident_lock.is_locked() and not incident_lock.emergency_allowed(self.emergency_op)
+        return incident_lock.is_locked() and not incident_lock.emergency_allowed(self._emergency_op())
 
     def has_add_permission(self, request, *args):
         return not self._frozen() and super().has_add_permission(request, *args)
@@ -34,12 +36,13 @@ class IncidentLockAdminMixin:
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        if not incident_lock.is_locked() or incident_lock.emergency_allowed(self.emergency_op):
+        if not incident_lock.is_locked() or incident_lock.emergency_allowed(self._emergency_op()):
             return actions
+        emergency_actions = getattr(self, "emergency_actions", {})
         return {
             name: action
             for name, action in actions.items()
-            if incident_lock.emergency_allowed(self.emergency_actions.get(name))
+            if incident_lock.emergency_allowed(emergency_actions.get(name))
         }
 
 

@@ -33,6 +33,7 @@ _ALWAYS_OPEN = frozenset({"django.views.i18n.set_language"})
 OP_LIFT_LOCK = "incident_lock"
 OP_REVOKE_TOKEN = "auth.token_revoke"
 OP_ERP_INBOUND = "erp.inbound"
+OP_UNLOCK_ACCOUNT = "accounts.unlock"
 # Sending: enabled, reason, actor, source ("admin", "command"), inside the transaction of the change.
 lock_changed = Signal()
 
