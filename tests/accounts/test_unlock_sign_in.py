@@ -1,4 +1,4 @@
-"""Unlocking an account: the wrong-code lockout of its second factors, an emergency operation under the incident lock."""
+"""Unlocking an account: the wrong-code lockout of its second factors; an emergency op under the incident lock."""
 
 import pytest
 from django.urls import reverse
