@@ -131,6 +131,8 @@ def test_an_empty_allowlist_admits_nobody(client, profile, job, settings):
         ({"job_id": "ERP-100", "status": "running", "progress": 5, "ext_ts": "yesterday"}, "ext_ts"),
         (b"{not json", "non_field_errors"),
         ([1, 2], "non_field_errors"),
+        (b"null", "non_field_errors"),
+        (b"", "non_field_errors"),
     ],
 )
 def test_a_schema_error_is_422_with_the_field_errors(client, profile, job, payload, field):
