@@ -12,14 +12,12 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from apps.audit import services as audit
 from apps.audit.models import ActorType
@@ -229,13 +227,14 @@ def _find_and_lock_job(caller: Caller, job_id: str) -> Job | None:
 
 
 def _locked_jobs(column: str, value, tenant_id: int | None, *, limit: int) -> list[Job]:
-    # Hand-written SQL: compiling this query through the ORM costs more than the rest of the lookup
-    # (about 2 ms a message on the benchmark machine; docs/benchmarks.md "ERP inbound progress").
+    # Hand-written SQL read by hand: compiling this query through the ORM, or mapping it through
+    # Job.objects.raw(), costs more than the rest of the lookup (docs/benchmarks.md "ERP inbound progress").
     job, sync = Job._meta, ErpSync._meta
+    columns = ", ".join(f"j.{connection.ops.quote_name(f.column)}" for f in job.concrete_fields)
     # Names come from the models' _meta and the two columns above; every value is a parameter.
     sql = (
-        f"SELECT j.*, (SELECT s.ext_ts FROM {sync.db_table} s WHERE s.job_id = j.id AND s.direction = %s"  # noqa: S608
-        f" AND s.applied AND s.ext_ts IS NOT NULL ORDER BY s.ext_ts DESC LIMIT 1) AS last_ext_ts"
+        f"SELECT {columns}, (SELECT s.ext_ts FROM {sync.db_table} s WHERE s.job_id = j.id AND s.direction = %s"  # noqa: S608
+        f" AND s.applied AND s.ext_ts IS NOT NULL ORDER BY s.ext_ts DESC LIMIT 1)"
         f" FROM {job.db_table} j WHERE j.{column} = %s"
     )
     params = [Direction.INBOUND.value, job.get_field(column).get_db_prep_value(value, connection)]
@@ -245,17 +244,40 @@ def _locked_jobs(column: str, value, tenant_id: int | None, *, limit: int) -> li
     sql += f" LIMIT {int(limit)}"
     if connection.features.has_select_for_update_of:
         sql += " FOR UPDATE OF j"
-    jobs = list(Job.objects.raw(sql, params))
-    for found in jobs:
-        found.last_ext_ts = _aware(found.last_ext_ts)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    attnames, converters = _row_converters()
+    jobs = []
+    for row in rows:
+        values = [_converted(value, convert) for value, convert in zip(row, converters, strict=True)]
+        found = Job.from_db(connection.alias, attnames, values[:-1])
+        found.last_ext_ts = values[-1]
+        jobs.append(found)
     return jobs
 
 
-def _aware(value):
-    # SQLite hands a raw query's timestamps back as text or naive datetimes, both in UTC.
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return timezone.make_aware(value, UTC) if value is not None and timezone.is_naive(value) else value
+_converters_by_vendor: dict[str, tuple] = {}
+
+
+def _row_converters() -> tuple[list[str], list]:
+    """Job's attribute names, and per column of _locked_jobs' row the database's value converters (the
+    ones a queryset applies: SQLite hands back timestamps as text, UUIDs as hex), built once per vendor."""
+    if connection.vendor not in _converters_by_vendor:
+        columns = [f.get_col(Job._meta.db_table) for f in Job._meta.concrete_fields]
+        columns.append(ErpSync._meta.get_field("ext_ts").get_col(ErpSync._meta.db_table))
+        _converters_by_vendor[connection.vendor] = (
+            [f.attname for f in Job._meta.concrete_fields],
+            [(col, [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]) for col in columns],
+        )
+    return _converters_by_vendor[connection.vendor]
+
+
+def _converted(value, convert):
+    column, functions = convert
+    for function in functions:
+        value = function(value, column, connection)
+    return value
 
 
 def apply_progress(

@@ -4,13 +4,14 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditLog
 from apps.core import incident_lock
 from apps.erp import inbound_services
 from apps.erp.models import Direction, ErpSync, IntegrationProfile
-from apps.jobs.models import JobStatus, JobStatusChange
+from apps.jobs.models import Job, JobStatus, JobStatusChange
 from tests import factories
 
 from . import inbound_helpers
@@ -280,3 +281,19 @@ def test_the_token_is_stored_only_as_its_hash(profile):
     profile.refresh_from_db()
     assert TOKEN not in profile.inbound_token_sha256 and len(profile.inbound_token_sha256) == 64
     assert URL == "/api/v1/erp/inbound/job/progress"
+
+
+def test_the_hand_read_job_row_is_the_one_the_orm_reads(client, profile, job):
+    """_find_and_lock_job reads the row with its own SQL: every field must come back as the ORM gives it."""
+    sent_at = timezone.now().replace(microsecond=0)
+    assert send(client, running(job, progress=40, ext_ts=sent_at.isoformat())).status_code == 200
+    with transaction.atomic():
+        by_erp_id = inbound_services._find_and_lock_job(inbound_services.Caller(profile), job.external_id)
+        by_portal_id = inbound_services._find_and_lock_job(inbound_services.Caller(profile), str(job.public_id))
+    fresh = Job.objects.get(pk=job.pk)
+    for found in (by_erp_id, by_portal_id):
+        assert {f.attname: getattr(found, f.attname) for f in Job._meta.concrete_fields} == {
+            f.attname: getattr(fresh, f.attname) for f in Job._meta.concrete_fields
+        }
+        assert found.last_ext_ts == sent_at and found.last_ext_ts.tzinfo is not None
+        assert found._state.adding is False
