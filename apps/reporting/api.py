@@ -10,7 +10,7 @@ from apps.accounts.permissions import VerifiedSessionOrToken, capability
 from apps.core.problems import Problem
 
 from . import selectors, services
-from .export_formats import CONTENT_TYPES
+from .export_formats import CONTENT_TYPES, FILE_EXTENSIONS
 from .schemas import EXPORT_JSON_SCHEMA
 from .serializers import DetailQuerySerializer, ExportCreateSerializer, ExportOutputSerializer, ReportFilterSerializer
 
@@ -146,7 +146,7 @@ class ReportExportDownloadApi(APIView):
         response = FileResponse(
             storages["exports"].open(export.file_name, "rb"),
             as_attachment=True,
-            filename=f"tezgah-rapor-{export.created_at:%Y%m%d-%H%M%S}.{export.format}",
+            filename=f"tezgah-rapor-{export.created_at:%Y%m%d-%H%M%S}.{FILE_EXTENSIONS[export.format]}",
             content_type=CONTENT_TYPES[export.format],
         )
         response["X-Checksum-SHA256"] = export.sha256

@@ -28,6 +28,25 @@ EXPORT_COLUMNS = [
     ("duration_ms", _("Duration (ms)")),
 ]
 
+# Columns of the spreadsheet exports (CSV, XLSX), written for people: the tenant's name and the status's
+# Turkish label, each beside its code (which JSON exports and the API carry alone).
+SPREADSHEET_COLUMNS = [
+    ("id", _("Job id")),
+    ("external_id", _("ERP id")),
+    ("tenant_name", _("Tenant")),
+    ("tenant", _("Tenant code")),
+    ("model_type", _("Model type")),
+    ("machine", _("Machine")),
+    ("post", _("Post")),
+    ("status_label", _("Status")),
+    ("status", _("Status code")),
+    ("progress", _("Progress")),
+    ("created_at", _("Created at")),
+    ("started_at", _("Started at")),
+    ("finished_at", _("Finished at")),
+    ("duration_ms", _("Duration (ms)")),
+]
+
 # Alert channel circuit breaker: this many failed deliveries in a row open it for this many minutes;
 # then one attempt is let through (half-open), and a success closes it.
 ALERT_BREAKER_FAILURES = 3

@@ -1,15 +1,23 @@
-"""Writers for exported report files: CSV, XLSX and JSON, each streaming rows to a binary file.
+"""Writers for exported report files: CSV (two dialects), XLSX and JSON, each streaming rows to a binary file.
 
 Every file states its context (filters, time zone, data-as-of time, who asked, generator version)
 and its row count, so a file found later still says what it is and that nothing was cut off.
+
+Spreadsheets (CSV, XLSX) are written for people: the status as its Turkish label beside its code, the
+tenant's name beside its code, exact durations in ms. Every cell goes through the one formula-safe
+writer (`apps.core.spreadsheet_safety`). JSON is written for programs: codes only (schema: report-export).
 """
 
-import csv
 import datetime as dt
 import io
 import json
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.utils.translation import gettext as _
+
+from apps.core.spreadsheet_safety import FormulaSafeCSVWriter, xlsx_cell
+from apps.jobs.models import JobStatus
 
 from . import constants
 from .selectors import REPORT_TZ
@@ -20,9 +28,36 @@ def _local(value):
 
 
 def _plain(row):
-    """A values_list row as JSON-ready values: the UUID as text, times in Istanbul with their offset."""
-    public_id, *rest = row
+    """An export row as JSON-ready values in EXPORT_COLUMNS order: the UUID as text, Istanbul times with offset."""
+    public_id, *rest = row[: len(constants.EXPORT_COLUMNS)]
     return [str(public_id), *((_local(v).isoformat() if isinstance(v, dt.datetime) else v) for v in rest)]
+
+
+def _spreadsheet_row(row, status_labels: dict) -> list:
+    """An export row (selectors.EXPORT_ROW_FIELDS) in SPREADSHEET_COLUMNS order, with the Turkish labels added."""
+    public_id, external_id, tenant, model_type, machine, post, status, progress, created, started, finished = row[:11]
+    duration_ms, tenant_name = row[11], row[12]
+    return [
+        str(public_id),
+        external_id,
+        tenant_name,
+        tenant,
+        model_type,
+        machine,
+        post,
+        status_labels.get(status, status),
+        status,
+        progress,
+        created,
+        started,
+        finished,
+        duration_ms,
+    ]
+
+
+def _status_labels() -> dict:
+    # Read under the writer's translation.override("tr"): the labels are Turkish whoever runs the worker.
+    return {code: str(label) for code, label in JobStatus.choices}
 
 
 def context_lines(meta: dict) -> list[tuple[str, str]]:
@@ -38,16 +73,44 @@ def context_lines(meta: dict) -> list[tuple[str, str]]:
     ]
 
 
-def write_csv(rows, out, meta: dict, progress) -> int:
-    """UTF-8 CSV: `#` context lines, the Turkish column header, the rows, and a closing `#` row-count line."""
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-    writer = csv.writer(text)
+@dataclass(frozen=True)
+class CSVDialect:
+    """How a CSV file is spelled: the encoding (BOM or not), separators, and how times and decimals read."""
+
+    encoding: str
+    delimiter: str
+    decimal_comma: bool
+    # strftime pattern for times (Istanbul wall clock), or None for ISO 8601 with the offset.
+    time_format: str | None
+
+    def cell(self, value):
+        if isinstance(value, dt.datetime):
+            local = _local(value)
+            return local.strftime(self.time_format) if self.time_format else local.isoformat()
+        if isinstance(value, float | Decimal) and self.decimal_comma:
+            return str(value).replace(".", ",")
+        return value
+
+
+# RFC 4180: UTF-8 without a BOM, comma-separated, CRLF, ISO 8601 times; for programs and most tools.
+RFC4180 = CSVDialect(encoding="utf-8", delimiter=",", decimal_comma=False, time_format=None)
+# Excel with a Turkish locale: the BOM makes it read UTF-8 (ş, ğ, İ), ";" is its list separator, decimals
+# take a comma, and day-first times without an offset are recognised as dates.
+EXCEL_TR = CSVDialect(encoding="utf-8-sig", delimiter=";", decimal_comma=True, time_format="%d.%m.%Y %H:%M:%S")
+
+
+def _write_csv(rows, out, meta: dict, progress, dialect: CSVDialect) -> int:
+    """CSV: `#` context lines, the Turkish column header, the rows, and a closing `#` row-count line."""
+    text = io.TextIOWrapper(out, encoding=dialect.encoding, newline="")
+    writer = FormulaSafeCSVWriter(text, delimiter=dialect.delimiter, lineterminator="\r\n")
     for label, value in context_lines(meta):
         writer.writerow([f"# {label}", value])
-    writer.writerow([str(header) for _key, header in constants.EXPORT_COLUMNS])
+    writer.writerow([str(header) for _key, header in constants.SPREADSHEET_COLUMNS])
+    labels = _status_labels()
+    cell = dialect.cell
     count = 0
     for row in rows:
-        writer.writerow(_plain(row))
+        writer.writerow([cell(v) for v in _spreadsheet_row(row, labels)])
         count += 1
         progress(count)
     writer.writerow([f"# {_('Row count')}", count])
@@ -56,41 +119,52 @@ def write_csv(rows, out, meta: dict, progress) -> int:
     return count
 
 
+def write_csv(rows, out, meta: dict, progress) -> int:
+    """RFC 4180 CSV (UTF-8, comma, ISO 8601 times with their offset)."""
+    return _write_csv(rows, out, meta, progress, RFC4180)
+
+
+def write_csv_excel(rows, out, meta: dict, progress) -> int:
+    """CSV that Excel with a Turkish locale opens as it is (BOM, `;`, decimal comma, dd.mm.yyyy times)."""
+    return _write_csv(rows, out, meta, progress, EXCEL_TR)
+
+
 # Cell number formats: thousands-grouped integers and day-first dates, the Turkish conventions.
 XLSX_INT_FORMAT = "#,##0"
 XLSX_DATETIME_FORMAT = "dd.mm.yyyy hh:mm:ss"
 
 
+def _xlsx_format(value):
+    if isinstance(value, dt.datetime):
+        return XLSX_DATETIME_FORMAT
+    if isinstance(value, int) and not isinstance(value, bool):
+        return XLSX_INT_FORMAT
+    return None
+
+
 def write_xlsx(rows, out, meta: dict, progress) -> int:
-    """XLSX with typed cells (numbers, dates) on the data sheet and the context on a second sheet."""
+    """XLSX with typed cells (numbers, dates, text that is never a formula) and the context on a second sheet."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Jobs"))
     info = workbook.create_sheet(_("Export info"))
-    sheet.append([str(header) for _key, header in constants.EXPORT_COLUMNS])
+    sheet.append([xlsx_cell(sheet, str(header)) for _key, header in constants.SPREADSHEET_COLUMNS])
+    labels = _status_labels()
     count = 0
     for row in rows:
         cells = []
-        for key, value in zip((k for k, _h in constants.EXPORT_COLUMNS), row, strict=True):
-            if key == "id":
-                value = str(value)
-            elif isinstance(value, dt.datetime):
+        for value in _spreadsheet_row(row, labels):
+            if isinstance(value, dt.datetime):
                 # Excel has no time zones: write the Istanbul wall-clock time, which the info sheet names.
                 value = _local(value).replace(tzinfo=None)
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, dt.datetime):
-                cell.number_format = XLSX_DATETIME_FORMAT
-            elif isinstance(value, int):
-                cell.number_format = XLSX_INT_FORMAT
-            cells.append(cell)
+            cells.append(xlsx_cell(sheet, value, number_format=_xlsx_format(value)))
         sheet.append(cells)
         count += 1
         progress(count)
     for label, value in context_lines(meta):
-        info.append([str(label), str(value)])
-    info.append([_("Row count"), count])
+        info.append([xlsx_cell(info, str(label)), xlsx_cell(info, str(value))])
+    info.append([xlsx_cell(info, _("Row count")), xlsx_cell(info, count)])
     workbook.save(out)
     return count
 
@@ -111,9 +185,11 @@ def write_json(rows, out, meta: dict, progress) -> int:
     return count
 
 
-WRITERS = {"csv": write_csv, "xlsx": write_xlsx, "json": write_json}
+WRITERS = {"csv": write_csv, "csv_excel": write_csv_excel, "xlsx": write_xlsx, "json": write_json}
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
+    "csv_excel": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
 }
+FILE_EXTENSIONS = {"csv": "csv", "csv_excel": "csv", "xlsx": "xlsx", "json": "json"}

@@ -8,7 +8,8 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ExportFormat(models.TextChoices):
-    CSV = "csv", "CSV"
+    CSV = "csv", _("CSV (RFC 4180: UTF-8, comma)")
+    CSV_EXCEL = "csv_excel", _("CSV for Excel (Turkish: BOM, semicolon, decimal comma)")
     XLSX = "xlsx", "Excel (XLSX)"
     JSON = "json", "JSON"
 
@@ -27,7 +28,7 @@ class ReportExport(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
     )
-    format = models.CharField(_("format"), max_length=8, choices=ExportFormat.choices)
+    format = models.CharField(_("format"), max_length=16, choices=ExportFormat.choices)
     filters = models.JSONField(_("filters"), default=dict)
     single_use = models.BooleanField(_("single-use link"), default=False)
     status = models.CharField(_("status"), max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED)

@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from apps.audit.services import record
 
 from . import constants, selectors
-from .export_formats import WRITERS
+from .export_formats import FILE_EXTENSIONS, WRITERS
 from .models import ExportFormat, ExportStatus, ReportExport
 from .serializers import filters_to_json
 
@@ -137,7 +137,8 @@ def write_export(export_id) -> ReportExport:
             # A server-side cursor on PostgreSQL: rows arrive EXPORT_CHUNK_ROWS at a time, memory stays flat.
             count = WRITERS[export.format](rows.iterator(chunk_size=constants.EXPORT_CHUNK_ROWS), tmp, meta, progress)
             size, digest = _size_and_sha256(tmp)
-            name = storages["exports"].save(f"{export.created_at:%Y/%m}/{export.id}.{export.format}", File(tmp))
+            stored_as = f"{export.created_at:%Y/%m}/{export.id}.{FILE_EXTENSIONS[export.format]}"
+            name = storages["exports"].save(stored_as, File(tmp))
     except Exception as exc:
         logger.exception("Report export %s failed", export.pk)
         ReportExport.objects.filter(pk=export.pk).update(

@@ -11,3 +11,54 @@ def test_formula_triggers_are_quoted(cell):
 @pytest.mark.parametrize("cell", ["-5", "+3.25", "-1e3", "Torna", "", 12, None, "a=b"])
 def test_numbers_and_plain_text_are_left_alone(cell):
     assert neutralise(cell) == cell
+
+
+def _xlsx_values(data: bytes):
+    import io
+
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    return [[(c.value, c.data_type, c.quotePrefix) for c in row] for row in sheet.iter_rows()]
+
+
+def test_the_csv_writer_quotes_every_cell_that_would_run():
+    import io
+
+    from apps.core.spreadsheet_safety import FormulaSafeCSVWriter
+
+    out = io.StringIO()
+    writer = FormulaSafeCSVWriter(out, delimiter=";")
+    writer.writerow(["=1+1", "Torna", -5, "-5", "@x"])
+    assert out.getvalue() == "'=1+1;Torna;-5;-5;'@x\r\n"
+
+
+def test_an_xlsx_cell_keeps_the_text_exactly_and_never_becomes_a_formula():
+    import io
+
+    from openpyxl import Workbook
+
+    from apps.core.spreadsheet_safety import xlsx_cell
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("s")
+    sheet.append([xlsx_cell(sheet, v) for v in ("=HYPERLINK(1)", "Torna", 42, "bell\x07", None)])
+    out = io.BytesIO()
+    workbook.save(out)
+    (row,) = _xlsx_values(out.getvalue())
+    assert row[0] == ("=HYPERLINK(1)", "s", True)
+    assert row[1] == ("Torna", "s", False)
+    assert row[2][:2] == (42, "n")
+    assert row[3][0] == "bell\ufffd", "a character XLSX cannot hold is replaced, not a failed file"
+
+
+def test_admin_xlsx_exports_write_formula_text_as_text():
+    import tablib
+
+    from apps.core.spreadsheet_safety import SafeXLSX
+
+    dataset = tablib.Dataset(headers=["code", "name"], title="machines")
+    dataset.append(["M1", '=HYPERLINK("http://x")'])
+    rows = _xlsx_values(SafeXLSX().export_data(dataset))
+    assert rows[0] == [("code", "s", False), ("name", "s", False)]
+    assert rows[1][1] == ('=HYPERLINK("http://x")', "s", True)

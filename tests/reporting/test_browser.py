@@ -104,7 +104,9 @@ def test_an_analyst_reads_filters_and_exports_in_chromium(live_server, browser_a
     download_info.value.save_as(target)
     rows = [r for r in csv.reader(io.StringIO(target.read_text(encoding="utf-8"))) if not r[0].startswith("#")]
     assert rows[0][0] == "İş kimliği"
-    assert sorted(r[6] for r in rows[1:]) == ["failed", "failed"]
+    status_code, status_label = rows[0].index("Durum kodu"), rows[0].index("Durum")
+    assert sorted(r[status_code] for r in rows[1:]) == ["failed", "failed"]
+    assert {r[status_label] for r in rows[1:]} == {"Başarısız"}
 
     # A tablet: the overview fits without sideways scrolling.
     page.set_viewport_size({"width": 768, "height": 1024})

