@@ -358,6 +358,28 @@ ERP_INBOUND_AUTH_CACHE_SECONDS = env.int("ERP_INBOUND_AUTH_CACHE_SECONDS", defau
 # /admin/* only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
 ADMIN_IP_ALLOWLIST = _cidr_list("ADMIN_IP_ALLOWLIST")
 
+
+# ---------------------------------------------------------------- OUTBOUND CALLS (issue 11)
+def _outbound_allowlist(name):
+    """Hosts a guarded outbound call may reach although they are not public (apps/core/outbound_url.py)."""
+    from apps.core.outbound_url import parse_entry
+
+    values = [v.strip() for v in env.list(name, default=[]) if v.strip()]
+    for value in values:
+        try:
+            parse_entry(value)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {value!r} is not a host name, IP address or CIDR network (optionally with :port)"
+            ) from None
+    return values
+
+
+# Alert webhooks and ERP base URLs reach only public addresses, except the hosts listed here (names,
+# addresses or CIDRs, each optionally with :port). `make run`'s .env allows the mock ERP on 127.0.0.1:8081.
+ALERT_WEBHOOK_ALLOWED_HOSTS = _outbound_allowlist("ALERT_WEBHOOK_ALLOWED_HOSTS")
+ERP_ALLOWED_HOSTS = _outbound_allowlist("ERP_ALLOWED_HOSTS")
+
 # ---------------------------------------------------------------- EVENTS (transactional outbox)
 # A relay holding an event for longer than this has died; the sweep takes the event over.
 OUTBOX_CLAIM_SECONDS = env.int("OUTBOX_CLAIM_SECONDS", default=60)

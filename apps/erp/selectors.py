@@ -7,6 +7,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from apps.accounts.selectors import scope_to_tenants
+from apps.core import outbound_url
 from apps.events import selectors as event_selectors
 
 from . import services
@@ -44,9 +45,9 @@ def erp_reachable(profile) -> tuple[bool, str]:
     if not url:
         return False, "no base URL"
     try:
-        reply = requests.get(url + services.HEALTH_PATH, timeout=(2, 2))
-    except requests.RequestException as exc:
-        return False, type(exc).__name__
+        reply = services.http().get(url + services.HEALTH_PATH, timeout=(2, 2))
+    except (requests.RequestException, outbound_url.OutboundRefused) as exc:
+        return False, outbound_url.failure_text(exc)
     return reply.status_code == 200, f"HTTP {reply.status_code}"
 
 

@@ -37,8 +37,10 @@ class _Recorder(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def webhook_server():
-    """A real HTTP server on an ephemeral port that records every POST (like a Slack incoming webhook)."""
+def webhook_server(settings):
+    """A real HTTP server on an ephemeral port that records every POST (like a Slack incoming webhook);
+    loopback is allowlisted for it (the outbound-URL guard refuses it otherwise)."""
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     server.received = []
     server.answer = 200
