@@ -48,7 +48,7 @@ TIMEOUT_TEXT = "timeout"
 CONNECTION_TEXT = "connection failed"
 
 
-class OutboundRefused(Exception):  # noqa: N818 (a refusal, not an error of ours)
+class OutboundRefused(Exception):
     """The policy refuses this URL or the address its host resolves to; `str()` is the admin-facing reason.
 
     Deliberately not an OSError: urllib3 would take it for a network error, retry and wrap it.
@@ -78,7 +78,9 @@ class _Entry:
 
 def _split_port(text: str) -> tuple[str, int | None]:
     if text.startswith("["):  # [v6] or [v6]:port
-        host, _, rest = text[1:].partition("]")
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            raise ValueError(text)
         if not rest:
             return host, None
         if not rest.startswith(":") or not rest[1:].isdigit():
@@ -223,8 +225,8 @@ def resolve(host: str, port: int) -> list:
     if hit is not None and hit[0] > now:
         return hit[1]
     addresses = []
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+    for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
         if address not in addresses:
             addresses.append(address)
     if len(_resolved) >= _RESOLVE_CACHE_MAX:
@@ -243,7 +245,7 @@ def _refused_host(host: str, kind: str, setting: str, *, named: bool) -> Outboun
     return OutboundRefused(kind, _lazy_format(message, params))
 
 
-class _lazy_format:  # noqa: N801 (reads like the function it stands for)
+class _lazy_format:
     """`message % params`, formatted when shown, so the active language applies."""
 
     def __init__(self, message, params):
@@ -262,9 +264,7 @@ def checked_addresses(host: str, port: int, allowlist: Allowlist, setting: str) 
     host = host.lower().rstrip(".")
     literal = ip_literal(host)
     if literal is None and _ambiguous_number(host):
-        raise OutboundRefused(
-            "notation", _("Write an IP address in its usual dotted decimal form, like 192.0.2.10.")
-        )
+        raise OutboundRefused("notation", _("Write an IP address in its usual dotted decimal form, like 192.0.2.10."))
     addresses = [literal] if literal is not None else resolve(host, port)
     if literal is None and allowlist.admits_name(host, port):
         return addresses
@@ -372,7 +372,6 @@ class GuardedSession(requests.Session):
     def __init__(self, allowlist: Allowlist, setting: str):
         super().__init__()
         self.trust_env = False
-        self.max_redirects = 0
         self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         for prefix in ("http://", "https://"):
             self.mount(prefix, _GuardedAdapter(allowlist, setting))
@@ -420,5 +419,5 @@ def failure_text(exc: BaseException) -> str:
 
 
 def status_text(code: int) -> str:
-    """"HTTP 503": what a host the guard admitted answered (it tells nothing of the network behind it)."""
+    """ "HTTP 503": what a host the guard admitted answered (it tells nothing of the network behind it)."""
     return f"HTTP {code}"

@@ -51,7 +51,6 @@ IN_FLIGHT = (SyncStatus.QUEUED, SyncStatus.SENT)
 OUTAGE_CLASSES = (ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.SERVER, ErrorClass.UNACKNOWLEDGED)
 
 
-
 def http():
     """The worker's keep-alive session to the ERP, through the outbound-URL guard (ERP_ALLOWED_HOSTS)."""
     return outbound_url.session(settings.ERP_ALLOWED_HOSTS, setting="ERP_ALLOWED_HOSTS")

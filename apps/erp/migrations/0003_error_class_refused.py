@@ -4,25 +4,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erp', '0002_role_capabilities'),
+        ("erp", "0002_role_capabilities"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='erpoutbounddeadletter',
-            name='error_class',
-            field=models.CharField(blank=True, choices=[('timeout', 'Timeout'), ('connection', 'Connection error'), ('server', '5xx from the ERP'), ('rate_limited', '408/429 from the ERP'), ('credentials', '401/403 from the ERP'), ('rejected', 'Other 4xx from the ERP'), ('unacknowledged', 'Never acknowledged'), ('refused', 'Refused by the outbound policy')], max_length=16, verbose_name='error class'),
+            model_name="erpoutbounddeadletter",
+            name="error_class",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("timeout", "Timeout"),
+                    ("connection", "Connection error"),
+                    ("server", "5xx from the ERP"),
+                    ("rate_limited", "408/429 from the ERP"),
+                    ("credentials", "401/403 from the ERP"),
+                    ("rejected", "Other 4xx from the ERP"),
+                    ("unacknowledged", "Never acknowledged"),
+                    ("refused", "Refused by the outbound policy"),
+                ],
+                max_length=16,
+                verbose_name="error class",
+            ),
         ),
         migrations.AlterField(
-            model_name='erpsync',
-            name='error_class',
-            field=models.CharField(blank=True, choices=[('timeout', 'Timeout'), ('connection', 'Connection error'), ('server', '5xx from the ERP'), ('rate_limited', '408/429 from the ERP'), ('credentials', '401/403 from the ERP'), ('rejected', 'Other 4xx from the ERP'), ('unacknowledged', 'Never acknowledged'), ('refused', 'Refused by the outbound policy')], max_length=16, verbose_name='error class'),
+            model_name="erpsync",
+            name="error_class",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("timeout", "Timeout"),
+                    ("connection", "Connection error"),
+                    ("server", "5xx from the ERP"),
+                    ("rate_limited", "408/429 from the ERP"),
+                    ("credentials", "401/403 from the ERP"),
+                    ("rejected", "Other 4xx from the ERP"),
+                    ("unacknowledged", "Never acknowledged"),
+                    ("refused", "Refused by the outbound policy"),
+                ],
+                max_length=16,
+                verbose_name="error class",
+            ),
         ),
         migrations.AlterField(
-            model_name='erpsyncattempt',
-            name='error_class',
-            field=models.CharField(blank=True, choices=[('timeout', 'Timeout'), ('connection', 'Connection error'), ('server', '5xx from the ERP'), ('rate_limited', '408/429 from the ERP'), ('credentials', '401/403 from the ERP'), ('rejected', 'Other 4xx from the ERP'), ('unacknowledged', 'Never acknowledged'), ('refused', 'Refused by the outbound policy')], max_length=16, verbose_name='error class'),
+            model_name="erpsyncattempt",
+            name="error_class",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("timeout", "Timeout"),
+                    ("connection", "Connection error"),
+                    ("server", "5xx from the ERP"),
+                    ("rate_limited", "408/429 from the ERP"),
+                    ("credentials", "401/403 from the ERP"),
+                    ("rejected", "Other 4xx from the ERP"),
+                    ("unacknowledged", "Never acknowledged"),
+                    ("refused", "Refused by the outbound policy"),
+                ],
+                max_length=16,
+                verbose_name="error class",
+            ),
         ),
     ]
