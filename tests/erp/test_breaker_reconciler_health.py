@@ -153,6 +153,7 @@ def test_health_is_not_ok_without_a_reachable_erp(client, db, erp_settings):
     IntegrationProfile.objects.create(name="nowhere", base_url="http://127.0.0.1:9")
     body = client.get("/internal/erp/health").json()
     assert body["ok"] is False and body["profiles"][0]["reachable"] is False
+    assert body["profiles"][0]["detail"] == "connection failed"  # not the socket error (issue 11)
 
 
 def test_metrics_expose_delivery_counters_and_queue_gauges(
