@@ -355,6 +355,9 @@ IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS",
 # Seconds a process remembers which ERP profile and keys an inbound bearer token stands for (changes made
 # through the app take effect at once; see apps/erp/inbound_services.py).
 ERP_INBOUND_AUTH_CACHE_SECONDS = env.int("ERP_INBOUND_AUTH_CACHE_SECONDS", default=5)
+# issue 11: /metrics and the details of /internal/erp/health need this bearer token or one of these addresses.
+INTERNAL_TOKEN = env.str("INTERNAL_TOKEN", default="")
+INTERNAL_ALLOWED_IPS = _cidr_list("INTERNAL_ALLOWED_IPS")
 # /admin/* only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
 ADMIN_IP_ALLOWLIST = _cidr_list("ADMIN_IP_ALLOWLIST")
 
