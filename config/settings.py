@@ -358,8 +358,11 @@ ERP_INBOUND_AUTH_CACHE_SECONDS = env.int("ERP_INBOUND_AUTH_CACHE_SECONDS", defau
 # issue 11: /metrics and the details of /internal/erp/health need this bearer token or one of these addresses.
 INTERNAL_TOKEN = env.str("INTERNAL_TOKEN", default="")
 INTERNAL_ALLOWED_IPS = _cidr_list("INTERNAL_ALLOWED_IPS")
-# /admin/* only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
+# Every staff surface (/admin, /panel, the reports API, API tokens, /forensics; apps/security/middleware.py)
+# only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
 ADMIN_IP_ALLOWLIST = _cidr_list("ADMIN_IP_ALLOWLIST")
+# issue 11: one audit entry per refused address per this many seconds (all refusals are counted in /metrics).
+ADMIN_IP_REFUSAL_AUDIT_SECONDS = env.int("ADMIN_IP_REFUSAL_AUDIT_SECONDS", default=300)
 
 
 # ---------------------------------------------------------------- OUTBOUND CALLS (issue 11)
