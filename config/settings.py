@@ -7,6 +7,7 @@ A `.env` file in the project root is read when present (`make run` writes one).
 import os
 from pathlib import Path
 
+import csp.constants as _csp
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -99,6 +100,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "csp",
     "apps.core",
     "apps.accounts",
     "apps.audit",
@@ -114,6 +116,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # issue 11: Content-Security-Policy on every page (nonces for the few inline blocks), and no-store on
+    # authenticated and API answers; static files (WhiteNoise, below) keep their long cache.
+    "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.NoStoreMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -210,6 +216,26 @@ CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
+# issue 11: Content-Security-Policy (django-csp). Scripts and style sheets only from our own origin (static
+# files) or an element carrying the request's nonce (`nonce="{{ request.csp_nonce }}"`); inline style
+# *attributes* are allowed (the admin's widgets, ECharts tooltips), inline event handlers and javascript:
+# URLs are not. docs/architecture.md lists what this asks of templates.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_csp.SELF],
+        "script-src": [_csp.SELF, _csp.NONCE],
+        "style-src": [_csp.SELF, _csp.NONCE],
+        "style-src-elem": [_csp.SELF, _csp.NONCE],
+        "style-src-attr": [_csp.UNSAFE_INLINE],
+        "img-src": [_csp.SELF, "data:"],
+        "font-src": [_csp.SELF, "data:"],
+        "connect-src": [_csp.SELF],
+        "object-src": [_csp.NONE],
+        "base-uri": [_csp.SELF],
+        "form-action": [_csp.SELF],
+        "frame-ancestors": [_csp.NONE],
+    }
+}
 # Addresses of reverse proxies whose X-Forwarded-For is believed (CIDR list); empty trusts none.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
