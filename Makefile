@@ -32,7 +32,7 @@ install: $(BIN)/.installed node_modules/.installed
 # A local .env with random secrets and DEBUG on, pointing the ERP sync at the mock ERP that `make run`
 # starts; production sets real environment variables instead.
 .env:
-	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50) + "\nERP_BASE_URL=http://127.0.0.1:8081\nERP_SHARED_SECRET=" + secrets.token_urlsafe(32))' > $@
+	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50) + "\nERP_BASE_URL=http://127.0.0.1:8081\nERP_ALLOWED_HOSTS=127.0.0.1:8081\nERP_SHARED_SECRET=" + secrets.token_urlsafe(32))' > $@
 
 # Compiling needs no secret; a placeholder lets it run before any .env exists (fresh clone, CI).
 translations: install
@@ -43,6 +43,8 @@ messages: install
 	$(BIN)/python manage.py makemessages -l tr --ignore=.venv --ignore=var --ignore=tests
 
 run: install .env translations
+	@# A .env from before issue 11 lacks the allowlist entry the mock ERP on loopback needs.
+	@grep -q '^ERP_ALLOWED_HOSTS=' .env || echo 'ERP_ALLOWED_HOSTS=127.0.0.1:8081' >> .env
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo --if-empty --tenants $(DEMO_TENANTS) --jobs $(DEMO_JOBS)
 	@$(BIN)/python manage.py welcome --port $(PORT)

@@ -7,6 +7,7 @@ A `.env` file in the project root is read when present (`make run` writes one).
 import os
 from pathlib import Path
 
+import csp.constants as _csp
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -99,6 +100,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "csp",
     "apps.core",
     "apps.accounts",
     "apps.audit",
@@ -114,6 +116,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # issue 11: Content-Security-Policy on every page (nonces for the few inline blocks), and no-store on
+    # authenticated and API answers; static files (WhiteNoise, below) keep their long cache.
+    "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.NoStoreMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -210,6 +216,26 @@ CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
+# issue 11: Content-Security-Policy (django-csp). Scripts and style sheets only from our own origin (static
+# files) or an element carrying the request's nonce (`nonce="{{ request.csp_nonce }}"`); inline style
+# *attributes* are allowed (the admin's widgets, ECharts tooltips), inline event handlers and javascript:
+# URLs are not. docs/architecture.md lists what this asks of templates.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_csp.SELF],
+        "script-src": [_csp.SELF, _csp.NONCE],
+        "style-src": [_csp.SELF, _csp.NONCE],
+        "style-src-elem": [_csp.SELF, _csp.NONCE],
+        "style-src-attr": [_csp.UNSAFE_INLINE],
+        "img-src": [_csp.SELF, "data:"],
+        "font-src": [_csp.SELF, "data:"],
+        "connect-src": [_csp.SELF],
+        "object-src": [_csp.NONE],
+        "base-uri": [_csp.SELF],
+        "form-action": [_csp.SELF],
+        "frame-ancestors": [_csp.NONE],
+    }
+}
 # Addresses of reverse proxies whose X-Forwarded-For is believed (CIDR list); empty trusts none.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
@@ -355,8 +381,36 @@ IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS",
 # Seconds a process remembers which ERP profile and keys an inbound bearer token stands for (changes made
 # through the app take effect at once; see apps/erp/inbound_services.py).
 ERP_INBOUND_AUTH_CACHE_SECONDS = env.int("ERP_INBOUND_AUTH_CACHE_SECONDS", default=5)
-# /admin/* only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
+# issue 11: /metrics and the details of /internal/erp/health need this bearer token or one of these addresses.
+INTERNAL_TOKEN = env.str("INTERNAL_TOKEN", default="")
+INTERNAL_ALLOWED_IPS = _cidr_list("INTERNAL_ALLOWED_IPS")
+# Every staff surface (/admin, /panel, the reports API, API tokens, /forensics; apps/security/middleware.py)
+# only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
 ADMIN_IP_ALLOWLIST = _cidr_list("ADMIN_IP_ALLOWLIST")
+# issue 11: one audit entry per refused address per this many seconds (all refusals are counted in /metrics).
+ADMIN_IP_REFUSAL_AUDIT_SECONDS = env.int("ADMIN_IP_REFUSAL_AUDIT_SECONDS", default=300)
+
+
+# ---------------------------------------------------------------- OUTBOUND CALLS (issue 11)
+def _outbound_allowlist(name):
+    """Hosts a guarded outbound call may reach although they are not public (apps/core/outbound_url.py)."""
+    from apps.core.outbound_url import parse_entry
+
+    values = [v.strip() for v in env.list(name, default=[]) if v.strip()]
+    for value in values:
+        try:
+            parse_entry(value)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {value!r} is not a host name, IP address or CIDR network (optionally with :port)"
+            ) from None
+    return values
+
+
+# Alert webhooks and ERP base URLs reach only public addresses, except the hosts listed here (names,
+# addresses or CIDRs, each optionally with :port). `make run`'s .env allows the mock ERP on 127.0.0.1:8081.
+ALERT_WEBHOOK_ALLOWED_HOSTS = _outbound_allowlist("ALERT_WEBHOOK_ALLOWED_HOSTS")
+ERP_ALLOWED_HOSTS = _outbound_allowlist("ERP_ALLOWED_HOSTS")
 
 # ---------------------------------------------------------------- EVENTS (transactional outbox)
 # A relay holding an event for longer than this has died; the sweep takes the event over.

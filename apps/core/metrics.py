@@ -16,6 +16,19 @@ def register_collector(collector) -> None:
 
 
 def metrics_view(request):
+    """Every counter, for INTERNAL_TOKEN or INTERNAL_ALLOWED_IPS only (labels name ERP profiles): else 401."""
+    from .internal_access import has_internal_access
+    from .problems import problem_response
+
+    if not has_internal_access(request):
+        response = problem_response(
+            status_code=401,
+            slug="not-authenticated",
+            title="Authentication is required",
+            detail="Send Authorization: Bearer <INTERNAL_TOKEN>, or scrape from an address in INTERNAL_ALLOWED_IPS.",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     for collector in _collectors:

@@ -1,4 +1,7 @@
-"""Request context: a request id on every request, response and log line, and the resolved client IP."""
+"""Request context: a request id on every request, response and log line, and the resolved client IP;
+`Cache-Control: no-store` on what must not be kept by a browser or a proxy."""
+
+from django.utils.cache import patch_cache_control
 
 from . import request_context
 from .client_ip import client_ip
@@ -23,4 +26,22 @@ class RequestContextMiddleware:
         finally:
             request_context.deactivate(token)
         response[self.header] = request.request_id
+        return response
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response to a signed-in user and on every API, report and forensic
+    answer (tokens, signed export links, report data), whoever asked: no browser history, back button or
+    shared proxy may keep them. Responses that set their own Cache-Control keep it, plus no-store."""
+
+    prefixes = ("/api/", "/reports/", "/forensics/", "/admin/", "/panel/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if request.path.startswith(self.prefixes) or (user is not None and user.is_authenticated):
+            patch_cache_control(response, no_store=True, private=True)
         return response

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import VerifiedSessionOrToken, capability
+from apps.core.internal_access import has_internal_access
 
 from . import selectors, services
 from .models import DeadLetterCause, ErrorClass
@@ -76,7 +77,8 @@ class ErpReplayApi(APIView):
 
 
 class ErpHealthApi(APIView):
-    """GET /internal/erp/health: aggregates only, for monitoring; 503 with the same body when not ok."""
+    """GET /internal/erp/health: aggregates for anyone (monitoring); the per-profile list only with
+    INTERNAL_TOKEN or from INTERNAL_ALLOWED_IPS. 503 with the same body when not ok."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -94,14 +96,20 @@ class ErpHealthApi(APIView):
                     "queue_depth": serializers.IntegerField(),
                     "dlq_depth": serializers.IntegerField(),
                     "outbox_lag_seconds": serializers.FloatField(),
-                    "profiles": serializers.ListField(child=serializers.DictField()),
+                    "profiles_total": serializers.IntegerField(),
+                    "profiles_unhealthy": serializers.IntegerField(),
+                    "profiles": serializers.ListField(
+                        child=serializers.DictField(),
+                        required=False,
+                        help_text="Only with Authorization: Bearer <INTERNAL_TOKEN> or from INTERNAL_ALLOWED_IPS",
+                    ),
                 },
             ),
             503: OpenApiResponse(description="Same body, with ok false"),
         },
     )
     def get(self, request):
-        report = selectors.health()
+        report = selectors.health(details=has_internal_access(request))
         response = Response(report, status=200 if report["ok"] else 503)
         add_never_cache_headers(response)
         return response

@@ -1,5 +1,6 @@
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -48,6 +49,19 @@ class IntegrationProfile(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        if self.base_url:
+            from django.conf import settings
+
+            from apps.core import outbound_url
+
+            error = outbound_url.validation_error(
+                self.base_url, allowed_hosts=settings.ERP_ALLOWED_HOSTS, setting="ERP_ALLOWED_HOSTS"
+            )
+            if error is not None:
+                raise ValidationError({"base_url": error})
 
     @property
     def is_paused(self) -> bool:
@@ -111,6 +125,8 @@ class ErrorClass(models.TextChoices):
     CREDENTIALS = "credentials", _("401/403 from the ERP")
     REJECTED = "rejected", _("Other 4xx from the ERP")
     UNACKNOWLEDGED = "unacknowledged", _("Never acknowledged")
+    # The base URL's host is not public and not in ERP_ALLOWED_HOSTS: no call was made; the profile pauses.
+    REFUSED = "refused", _("Refused by the outbound policy")
 
 
 class ErpSync(models.Model):

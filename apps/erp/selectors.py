@@ -7,6 +7,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from apps.accounts.selectors import scope_to_tenants
+from apps.core import outbound_url
 from apps.events import selectors as event_selectors
 
 from . import services
@@ -44,14 +45,17 @@ def erp_reachable(profile) -> tuple[bool, str]:
     if not url:
         return False, "no base URL"
     try:
-        reply = requests.get(url + services.HEALTH_PATH, timeout=(2, 2))
-    except requests.RequestException as exc:
-        return False, type(exc).__name__
+        reply = services.http().get(url + services.HEALTH_PATH, timeout=(2, 2))
+    except (requests.RequestException, outbound_url.OutboundRefused) as exc:
+        return False, outbound_url.failure_text(exc)
     return reply.status_code == 200, f"HTTP {reply.status_code}"
 
 
-def health() -> dict:
-    """What /internal/erp/health reports: ok when every enabled profile is reachable, unpaused and closed."""
+def health(*, details: bool = True) -> dict:
+    """What /internal/erp/health reports: ok when every enabled profile is reachable, unpaused and closed.
+
+    Without `details` only aggregates: no profile names, tenant slugs or pause reasons (issue 11).
+    """
     profiles = list(IntegrationProfile.objects.filter(enabled=True).select_related("tenant"))
     report_profiles = []
     ok = True
@@ -77,15 +81,19 @@ def health() -> dict:
     for p in report_profiles:
         if p["breaker"]["state"] != "closed":
             worst_breaker = p["breaker"]["state"]
-    return {
+    report = {
         "ok": ok and bool(profiles),
         "last_acked_at": last_acked.isoformat() if last_acked else None,
         "failure_rate": failure_rate(),
         "breaker": worst_breaker,
         **{f"{k}_depth": v for k, v in depths().items()},
         "outbox_lag_seconds": round(outbox_lag(), 3),
-        "profiles": report_profiles,
+        "profiles_total": len(report_profiles),
+        "profiles_unhealthy": sum(1 for p in report_profiles if not p["ok"]),
     }
+    if details:
+        report["profiles"] = report_profiles
+    return report
 
 
 def dead_letters_for_replay(*, sync_ids=None, since=None, until=None, error_class=None, cause=None, user=None):

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.core import outbound_url
 from apps.core.circuit_breaker import CircuitBreaker
 from apps.events import selectors as event_selectors
 from apps.jobs.models import Job
@@ -49,7 +50,10 @@ IN_FLIGHT = (SyncStatus.QUEUED, SyncStatus.SENT)
 # Transport trouble an outage causes: these DLQ entries are re-driven when the breaker closes again.
 OUTAGE_CLASSES = (ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.SERVER, ErrorClass.UNACKNOWLEDGED)
 
-_http = requests.Session()  # keep-alive to the ERP across attempts of one worker process
+
+def http():
+    """The worker's keep-alive session to the ERP, through the outbound-URL guard (ERP_ALLOWED_HOSTS)."""
+    return outbound_url.session(settings.ERP_ALLOWED_HOSTS, setting="ERP_ALLOWED_HOSTS")
 
 
 # ---------------------------------------------------------------- profiles
@@ -332,18 +336,23 @@ def send(row: ErpSync) -> Response:
                 secrets, msg_id=row.idempotency_key, timestamp=int(time.time()), body=body
             )
         )
+    # Stored messages say what kind of failure it was, never the socket error (addresses, ports: issue 11).
     try:
-        reply = _http.post(
+        reply = http().post(
             base_url(profile) + UPDATE_PATH,
             data=body,
             headers=headers,
             timeout=timeouts(profile),
             allow_redirects=False,
         )
-    except requests.Timeout as exc:
-        error, message, code, excerpt, retry_after = ErrorClass.TIMEOUT, str(exc), None, "", None
-    except requests.RequestException as exc:
-        error, message, code, excerpt, retry_after = ErrorClass.CONNECTION, str(exc), None, "", None
+    except outbound_url.OutboundRefused:
+        error, message, code, excerpt, retry_after = ErrorClass.REFUSED, outbound_url.REFUSED_TEXT, None, "", None
+    except requests.Timeout:
+        error, message, code, excerpt, retry_after = ErrorClass.TIMEOUT, outbound_url.TIMEOUT_TEXT, None, "", None
+    except requests.RequestException:
+        error, message, code, excerpt, retry_after = (
+            ErrorClass.CONNECTION, outbound_url.CONNECTION_TEXT, None, "", None
+        )  # fmt: skip
     else:
         code, excerpt = reply.status_code, reply.text[:500]
         error = classify(code)
@@ -397,7 +406,8 @@ def _record_outcome(row: ErpSync, response: Response, started_at) -> str:
         outcome = "acked"
         row.status, row.acked_at, row.next_attempt_at = SyncStatus.ACKED, now, None
         row.error_message = ""
-    elif response.error_class == ErrorClass.CREDENTIALS:
+    elif response.error_class in (ErrorClass.CREDENTIALS, ErrorClass.REFUSED):
+        # Both need an operator (credentials, or the base URL / ERP_ALLOWED_HOSTS): wait, do not dead-letter.
         outcome = "paused"
         row.status, row.next_attempt_at = SyncStatus.QUEUED, None
     elif response.error_class == ErrorClass.REJECTED:

@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from apps.core import outbound_url
 from apps.jobs.models import Job, JobStatus
 
 from . import constants
@@ -140,9 +141,11 @@ def deliver_due(rule: AlertRule, now: dt.datetime) -> list[AlertNotice]:
         try:
             send_notice(notice, now)
         except Exception as exc:  # a channel that is down must not stop the others; retried next minute
-            logger.warning("Alert notice %s to %s failed: %s", notice.dedup_key, channel, exc)
+            # The stored error is shown in the admin: only its kind, never the socket error, or a webhook
+            # target would tell its editor which internal ports answer (issue 11).
+            logger.warning("Alert notice %s to channel %s failed: %s", notice.dedup_key, channel.pk, exc)
             notice.status = NoticeStatus.FAILED
-            notice.last_error = str(exc)[:2000]
+            notice.last_error = _failure_text(exc)
             notice.save(update_fields=["status", "last_error"])
             _channel_failed(channel, now)
             continue
@@ -165,6 +168,19 @@ def _channel_failed(channel: AlertChannel, now: dt.datetime) -> None:
     if channel.consecutive_failures >= constants.ALERT_BREAKER_FAILURES:
         channel.open_until = now + dt.timedelta(minutes=constants.ALERT_BREAKER_COOLDOWN_MINUTES)
     channel.save(update_fields=["consecutive_failures", "open_until"])
+
+
+def _failure_text(exc: Exception) -> str:
+    if isinstance(exc, outbound_url.OutboundRefused | requests.RequestException):
+        return outbound_url.failure_text(exc)
+    if isinstance(exc, OSError):  # SMTP and other socket errors carry addresses too
+        return outbound_url.CONNECTION_TEXT
+    return "delivery failed"
+
+
+def webhook_session():
+    """Keep-alive session for webhooks, through the outbound-URL guard (ALERT_WEBHOOK_ALLOWED_HOSTS)."""
+    return outbound_url.session(settings.ALERT_WEBHOOK_ALLOWED_HOSTS, setting="ALERT_WEBHOOK_ALLOWED_HOSTS")
 
 
 def notice_text(notice: AlertNotice) -> str:
@@ -213,13 +229,14 @@ def send_notice(notice: AlertNotice, now: dt.datetime) -> None:
         "dedup_key": notice.dedup_key,
         "sent_at": now.isoformat(),
     }
-    response = requests.post(
+    response = webhook_session().post(
         channel.target,
         data=json.dumps(body, ensure_ascii=False).encode(),
         headers={"Content-Type": "application/json", "X-Tezgah-Dedup-Key": notice.dedup_key},
         timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS,
     )
-    response.raise_for_status()
+    if not 200 <= response.status_code < 300:  # a redirect is not followed, so it is a failure too
+        raise requests.HTTPError(outbound_url.status_text(response.status_code), response=response)
 
 
 def evaluate_all(now: dt.datetime | None = None) -> int:

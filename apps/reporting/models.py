@@ -117,6 +117,19 @@ class AlertChannel(models.Model):
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
 
+    def clean(self):
+        super().clean()
+        if self.kind == ChannelKind.WEBHOOK and self.target:
+            from apps.core import outbound_url
+
+            error = outbound_url.validation_error(
+                self.target,
+                allowed_hosts=settings.ALERT_WEBHOOK_ALLOWED_HOSTS,
+                setting="ALERT_WEBHOOK_ALLOWED_HOSTS",
+            )
+            if error is not None:
+                raise ValidationError({"target": error})
+
 
 class AlertRule(models.Model):
     """A tenant's threshold on a metric over a trailing window, with a severity and a repeat interval."""

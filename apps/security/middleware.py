@@ -1,4 +1,10 @@
-"""ADMIN_IP_ALLOWLIST: /admin/* only from these networks (client IP by the trusted-proxy rule); 403 elsewhere."""
+"""ADMIN_IP_ALLOWLIST: every staff surface only from these networks (client IP by the trusted-proxy rule).
+
+The surfaces (STAFF_SURFACES) are the admin, the analysts' panel, the reports API under both of its
+prefixes, the API token endpoints and the forensic audit export: a session or token from a refused
+address reaches none of them. Not covered: the job API with a token (/api/v1/jobs/, machine clients),
+ERP inbound (its own ERP_IP_ALLOWLIST), /metrics and /internal/ (INTERNAL_*), health probes, API docs.
+"""
 
 from django.conf import settings
 from django.db import transaction
@@ -8,29 +14,66 @@ from django.urls import reverse
 
 from apps.core.client_ip import address_in, client_ip
 
-from . import services
+from . import metrics, services
+
+# (path prefix, surface name for the counter, answers problem+json rather than a page)
+STAFF_SURFACES = (
+    ("/admin/", "admin", False),
+    ("/panel/", "panel", False),
+    ("/reports/", "reports", True),
+    ("/api/v1/reports/", "reports", True),
+    ("/api/v1/auth/token/", "token", True),
+    ("/forensics/", "forensics", True),
+)
+
+
+def staff_surface(path: str):
+    """The (prefix, surface, json) entry `path` belongs to, or None; `/panel` counts as `/panel/`."""
+    for entry in STAFF_SURFACES:
+        if path.startswith(entry[0]) or path == entry[0].rstrip("/"):
+            return entry
+    return None
 
 
 class AdminIPAllowlistMiddleware:
     """Put it after AuthenticationMiddleware (so the audit entry names a signed-in user) and before the MFA
-    redirect (so a refused address never even reaches the login page). An empty list restricts nothing."""
+    redirect (so a refused address never even reaches the login page). An empty list restricts nothing.
+
+    Every refusal counts in `tezgah_admin_ip_refused_total`; the audit gets one entry per address per
+    ADMIN_IP_REFUSAL_AUDIT_SECONDS, so a flood of requests cannot flood the audit trail.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self._prefix = None
 
     def __call__(self, request):
         allowlist = settings.ADMIN_IP_ALLOWLIST
         if allowlist:
-            if self._prefix is None:
-                self._prefix = reverse("admin:index")
-            if request.path.startswith(self._prefix):
+            surface = staff_surface(request.path)
+            if surface is not None:
                 ip = getattr(request, "client_ip", None) or client_ip(request.META)
                 if not address_in(ip, allowlist):
-                    with transaction.atomic():
-                        services.record_admin_ip_refused(request, path=request.path)
-                    return HttpResponseForbidden(render_to_string("security/admin_ip_refused.html", request=request))
+                    return self._refuse(request, ip, surface)
         return self.get_response(request)
+
+    def _refuse(self, request, ip, surface):
+        _prefix, name, wants_json = surface
+        metrics.ADMIN_IP_REFUSED.labels(name).inc()
+        if services.first_admin_ip_refusal_in_window(ip):
+            with transaction.atomic():
+                services.record_admin_ip_refused(request, path=request.path)
+        if wants_json:
+            from django.utils.translation import gettext as _
+
+            from apps.core.problems import problem_response
+
+            return problem_response(
+                status_code=403,
+                slug="ip-not-allowed",
+                title=_("Access refused"),
+                detail=_("The operations console is not reachable from your network address."),
+            )
+        return HttpResponseForbidden(render_to_string("security/admin_ip_refused.html", request=request))
 
 
 class RateLimitMiddleware:

@@ -427,3 +427,23 @@ def test_every_app_process_shares_the_prometheus_folder():
         service = services()[name]
         assert service["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/app/var/prometheus"
         assert "prometheus-data:/app/var/prometheus" in service["volumes"]
+
+
+def test_the_app_allowlists_only_the_mock_erp_for_outbound_calls():
+    env = services()["web"]["environment"]
+    assert env["ERP_ALLOWED_HOSTS"] == "${ERP_ALLOWED_HOSTS:-mock-erp:8081}"
+    assert env["ALERT_WEBHOOK_ALLOWED_HOSTS"] == "${ALERT_WEBHOOK_ALLOWED_HOSTS:-}"
+
+
+def test_prometheus_scrapes_metrics_with_the_internal_token():
+    prometheus = services()["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    assert compose()["secrets"]["internal_token"] == {"environment": "INTERNAL_TOKEN"}
+    assert "internal_token" in prometheus["secrets"]
+    assert services()["web"]["environment"]["INTERNAL_TOKEN"] == "${INTERNAL_TOKEN:-}"
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"] if v.startswith("./")}
+    config = yaml.safe_load((ROOT / mounted["/etc/prometheus/prometheus.yml"]).read_text())
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics" and resolve("/metrics").url_name == "metrics"
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/internal_token"}
+    assert job["static_configs"][0]["targets"] == ["web:8000"]

@@ -95,6 +95,8 @@ def erp_settings(settings):
     settings.KEYRING_CURRENT = ""
     settings.KEYRING_NEXT = ""
     settings.ERP_READ_TIMEOUT_SECONDS = 5
+    # The mock ERP is on loopback, which the outbound-URL guard refuses unless allowlisted.
+    settings.ERP_ALLOWED_HOSTS = ["127.0.0.1"]
     return settings
 
 

@@ -126,12 +126,25 @@ def test_the_reconciler_requeues_unacknowledged_rows_then_dead_letters_them(
     assert ErpOutboundDeadLetter.objects.get().cause == DeadLetterCause.UNACKNOWLEDGED
 
 
-def test_health_reports_the_erp_and_the_queues(client, erp_profile, mock_erp, job, django_capture_on_commit_callbacks):
+INTERNAL_TOKEN = "internal-token-for-tests-0123456789"
+BEARER = {"HTTP_AUTHORIZATION": f"Bearer {INTERNAL_TOKEN}"}
+
+
+@pytest.fixture
+def internal_token(settings):
+    settings.INTERNAL_TOKEN = INTERNAL_TOKEN
+    settings.INTERNAL_ALLOWED_IPS = []
+    return settings
+
+
+def test_health_reports_the_erp_and_the_queues(
+    client, erp_profile, mock_erp, job, internal_token, django_capture_on_commit_callbacks
+):
     mock_erp.plan(status=400)
     with django_capture_on_commit_callbacks(execute=True):
         jobs.change_status(job, JobStatus.RUNNING)
         jobs.change_status(job, JobStatus.PAUSED)
-    response = client.get("/internal/erp/health")
+    response = client.get("/internal/erp/health", **BEARER)
     body = response.json()
     assert response.status_code == 200, body
     assert body["ok"] is True and body["breaker"] == "closed"
@@ -142,21 +155,22 @@ def test_health_reports_the_erp_and_the_queues(client, erp_profile, mock_erp, jo
     assert body["profiles"][0]["reachable"] is True
 
     mock_erp.set_health(False)
-    response = client.get("/internal/erp/health")
+    response = client.get("/internal/erp/health", **BEARER)
     assert response.status_code == 503
     assert response.json()["ok"] is False and response.json()["profiles"][0]["detail"] == "HTTP 503"
 
 
-def test_health_is_not_ok_without_a_reachable_erp(client, db, erp_settings):
+def test_health_is_not_ok_without_a_reachable_erp(client, db, erp_settings, internal_token):
     from apps.erp.models import IntegrationProfile
 
     IntegrationProfile.objects.create(name="nowhere", base_url="http://127.0.0.1:9")
-    body = client.get("/internal/erp/health").json()
+    body = client.get("/internal/erp/health", **BEARER).json()
     assert body["ok"] is False and body["profiles"][0]["reachable"] is False
+    assert body["profiles"][0]["detail"] == "connection failed"  # not the socket error (issue 11)
 
 
 def test_metrics_expose_delivery_counters_and_queue_gauges(
-    client, erp_profile, mock_erp, job, django_capture_on_commit_callbacks
+    client, erp_profile, mock_erp, job, internal_token, django_capture_on_commit_callbacks
 ):
     def sample(text, name):
         for line in text.splitlines():
@@ -164,12 +178,12 @@ def test_metrics_expose_delivery_counters_and_queue_gauges(
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
-    before = client.get("/metrics").content.decode()
+    before = client.get("/metrics", **BEARER).content.decode()
     mock_erp.plan(status=400)
     with django_capture_on_commit_callbacks(execute=True):
         jobs.change_status(job, JobStatus.RUNNING)
         jobs.change_status(job, JobStatus.PAUSED)
-    after = client.get("/metrics").content.decode()
+    after = client.get("/metrics", **BEARER).content.decode()
     assert (
         sample(after, "tezgah_erp_delivery_successes_total")
         == sample(before, "tezgah_erp_delivery_successes_total") + 1
@@ -180,6 +194,42 @@ def test_metrics_expose_delivery_counters_and_queue_gauges(
     assert sample(after, "tezgah_outbox_lag_seconds") == 0
     assert "tezgah_erp_publish_latency_seconds_bucket" in after
     assert 'tezgah_erp_breaker_open{profile="default"} 0.0' in after
+
+
+def test_without_credentials_health_gives_aggregates_only(client, tenant_a, mock_erp, erp_settings, internal_token):
+    from apps.erp.models import IntegrationProfile
+
+    IntegrationProfile.objects.create(name="Anadolu MES", tenant=tenant_a, base_url=mock_erp.url)
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong-token"}, {"HTTP_AUTHORIZATION": INTERNAL_TOKEN}):
+        response = client.get("/internal/erp/health", **headers)
+        body = response.json()
+        assert response.status_code == 200 and "profiles" not in body
+        assert (body["profiles_total"], body["profiles_unhealthy"]) == (1, 0) and body["ok"] is True
+        assert "Anadolu MES" not in response.content.decode() and tenant_a.slug not in response.content.decode()
+    detailed = client.get("/internal/erp/health", **BEARER).json()
+    assert detailed["profiles"][0]["name"] == "Anadolu MES" and detailed["profiles"][0]["tenant"] == tenant_a.slug
+
+
+def test_an_address_in_internal_allowed_ips_gets_the_details(client, erp_profile, internal_token):
+    internal_token.INTERNAL_ALLOWED_IPS = ["10.1.0.0/16"]
+    assert "profiles" not in client.get("/internal/erp/health").json()  # the test client is 127.0.0.1
+    assert "profiles" in client.get("/internal/erp/health", REMOTE_ADDR="10.1.2.3").json()
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+
+
+def test_metrics_need_the_internal_token(client, db, internal_token):
+    for headers in (
+        {},
+        {"HTTP_AUTHORIZATION": "Bearer wrong-token"},
+        {"HTTP_AUTHORIZATION": f"Token {INTERNAL_TOKEN}"},
+    ):
+        response = client.get("/metrics", **headers)
+        assert response.status_code == 401 and response["Content-Type"] == "application/problem+json"
+        assert response["WWW-Authenticate"].startswith("Bearer")
+        assert "tezgah_" not in response.content.decode()
+    assert client.get("/metrics", **BEARER).status_code == 200
+    internal_token.INTERNAL_TOKEN = ""  # unset: closed to every token
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
 
 
 def test_the_admin_shows_the_breaker_state(client, superuser, erp_profile):

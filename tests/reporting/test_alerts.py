@@ -37,8 +37,10 @@ class _Recorder(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def webhook_server():
-    """A real HTTP server on an ephemeral port that records every POST (like a Slack incoming webhook)."""
+def webhook_server(settings):
+    """A real HTTP server on an ephemeral port that records every POST (like a Slack incoming webhook);
+    loopback is allowlisted for it (the outbound-URL guard refuses it otherwise)."""
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     server.received = []
     server.answer = 200
@@ -305,3 +307,127 @@ def test_one_broken_rule_does_not_stop_the_others(tenant_a, line):
         finish_jobs(line, now, failed=5)
         evaluate_alert_rules()
     assert [m.to for m in mail.outbox] == [["ok@example.com"]]
+
+
+# ---------------------------------------------------------------- outbound-URL guard (issue 11)
+
+
+def _webhook_form(tenant, target):
+    """The admin's form for a channel: a ModelForm, so the model's clean() runs on it."""
+    from django.forms import modelform_factory
+
+    form_class = modelform_factory(AlertChannel, fields=["tenant", "name", "kind", "target", "quiet_tz", "is_active"])
+    data = {"tenant": tenant.pk, "name": "Kanca", "kind": "webhook", "target": target, "quiet_tz": "Europe/Istanbul"}
+    return form_class(data={**data, "is_active": "on"})
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:6379/",
+        "http://localhost:8000/hook",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.8/hook",
+        "http://2130706433/",
+    ],
+)
+def test_a_webhook_channel_to_an_internal_address_is_refused_at_save_time(tenant_a, settings, target):
+    from django.core.exceptions import ValidationError
+
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = []
+    channel = AlertChannel(tenant=tenant_a, name="Kanca", kind="webhook", target=target)
+    with pytest.raises(ValidationError) as caught:
+        channel.full_clean()
+    assert list(caught.value.message_dict) == ["target"]
+
+
+def test_the_admin_form_says_why_and_names_the_setting(tenant_a, settings):
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = []
+    form = _webhook_form(tenant_a, "http://127.0.0.1:6379/")
+    assert not form.is_valid()
+    with translation_override("en"):
+        message = str(form.errors["target"][0])
+    assert "loopback" in message and "ALERT_WEBHOOK_ALLOWED_HOSTS" in message
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1:6379"]
+    assert _webhook_form(tenant_a, "http://127.0.0.1:6379/").is_valid()
+
+
+def translation_override(language):
+    from django.utils import translation
+
+    return translation.override(language)
+
+
+def test_an_e_mail_channel_is_not_checked_as_a_url(tenant_a, settings):
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = []
+    AlertChannel(tenant=tenant_a, name="Posta", kind="email", target="amir@example.com").full_clean()
+
+
+def test_a_stored_webhook_to_loopback_is_refused_at_send_time_without_a_connection(tenant_a, line, webhook_server):
+    # A channel saved before the guard (or written around the admin) is checked again when it sends.
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = []
+    hook = AlertChannel.objects.create(tenant=tenant_a, name="Kanca", kind="webhook", target=webhook_server.url)
+    rule_with([hook], tenant_a, severity="critical")
+    now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+    with time_machine.travel(now, tick=False):
+        finish_jobs(line, now, failed=5)
+        evaluate_alert_rules()
+    notice = AlertNotice.objects.get()
+    assert notice.status == NoticeStatus.FAILED and notice.last_error == "refused by outbound policy"
+    assert webhook_server.received == []
+
+
+def test_a_delivery_error_names_its_kind_and_not_the_port_that_refused(tenant_a, line, settings):
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    hook = AlertChannel.objects.create(
+        tenant=tenant_a, name="Kanca", kind="webhook", target=f"http://127.0.0.1:{port}/"
+    )
+    rule_with([hook], tenant_a, severity="critical")
+    now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+    with time_machine.travel(now, tick=False):
+        finish_jobs(line, now, failed=5)
+        evaluate_alert_rules()
+    notice = AlertNotice.objects.get()
+    assert notice.status == NoticeStatus.FAILED and notice.last_error == "connection failed"
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.paths.append(self.path)
+        self.send_response(307)
+        self.send_header("Location", "/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_webhook_redirect_is_not_followed_and_counts_as_a_failure(tenant_a, line, settings):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    server.paths = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.ALERT_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        hook = AlertChannel.objects.create(tenant=tenant_a, name="Kanca", kind="webhook", target=url)
+        rule_with([hook], tenant_a, severity="critical")
+        now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=IST)
+        with time_machine.travel(now, tick=False):
+            finish_jobs(line, now, failed=5)
+            evaluate_alert_rules()
+    finally:
+        server.shutdown()
+        server.server_close()
+    notice = AlertNotice.objects.get()
+    assert server.paths == ["/hook"]
+    assert notice.status == NoticeStatus.FAILED and notice.last_error == "HTTP 307"

@@ -88,6 +88,8 @@ class Command(BaseCommand):
 
     def _start(self, argv):
         env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false"}
+        # The benchmark's mock ERP listens on loopback, which the outbound-URL guard refuses unless allowlisted.
+        env["ERP_ALLOWED_HOSTS"] = ",".join(filter(None, [os.environ.get("ERP_ALLOWED_HOSTS", ""), "127.0.0.1"]))
         # Our own interpreter running our own modules: no untrusted input.
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
