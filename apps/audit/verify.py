@@ -179,14 +179,14 @@ def _lines(path: Path):
 def _records(path: Path):
     """(line number, type, item) for every line after the header, each checked for its type's fields and its
     place: header, entries and hash lines, checkpoints, end, nothing after."""
-    stage = "entries"
+    stage, end_at = "entries", None
     for number, item in _lines(path):
         if number == 1:
             yield number, "header", _header(number, item)
             continue
         kind = item.get("type")
         if stage == "end":
-            raise Malformed(f"line {number}: a line after the end line")
+            raise Malformed(f"line {number}: a line after the end line (line {end_at}): the end line must be last")
         if not isinstance(kind, str) or kind not in LINE_CHECKS:
             raise Malformed(
                 f"line {number}: unknown line type {kind!r} (an export has entry, hash, checkpoint and end lines)"
@@ -200,7 +200,7 @@ def _records(path: Path):
         if kind == "checkpoint":
             stage = "checkpoints"
         if kind == "end":
-            stage = "end"
+            stage, end_at = "end", number
         yield number, kind, item
 
 
