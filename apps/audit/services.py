@@ -230,6 +230,18 @@ def checkpoint_witness(checkpoint: AuditCheckpoint) -> dict:
     return witness.document(checkpoint.statement_fields())
 
 
+def held_witness() -> dict | None:
+    """The checkpoint in AUDIT_WITNESS_FILE, or None when there is no such file; ImproperlyConfigured when
+    it is there but unusable (an unreadable witness must not pass as no witness)."""
+    path = settings.AUDIT_WITNESS_FILE
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        return witness.read(path)
+    except (OSError, ValueError) as exc:
+        raise ImproperlyConfigured(f"the audit witness file {path} is unusable: {exc}") from None
+
+
 def witness_file_problem(path, checkpoint: AuditCheckpoint) -> str | None:
     """Why `checkpoint` must not replace the witness in `path` (the chain no longer reaches it), or None."""
     try:

@@ -276,3 +276,21 @@ def test_a_walk_split_across_processes_checks_the_witness(settings, witness_file
     with pytest.raises(CommandError, match="witnessed checkpoint"):
         call_command("verify_audit_chain", processes=3)
     assert AuditLog.objects.count() == 12
+
+
+@pytest.mark.django_db
+def test_the_admins_verify_now_page_checks_the_witness_file_too(client, role_users, witness_file):
+    from django.urls import reverse
+
+    from tests.conftest import verified_client
+
+    _two_checkpoints()
+    verified_client(client, role_users["auditor"])
+    verify = reverse("admin:audit_auditlog_verify")
+    assert "Intact: 6 entries" in client.get(verify, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    _cut_database_tail_and_its_checkpoint()
+    page = client.get(verify, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Broken at seq 3" in page and "missing tail before the witnessed checkpoint" in page
+    witness_file.write_text("garbage")
+    page = client.get(verify, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "audit witness file" in page and "unusable" in page

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
@@ -59,10 +57,12 @@ class Command(BaseCommand):
 
     def _witness(self, given):
         """The trusted checkpoint named by --trusted-checkpoint, else the sealer's witness file when present."""
-        path = given or settings.AUDIT_WITNESS_FILE
-        if not path or (not given and not Path(path).exists()):
-            return None, None
         try:
-            return witness.read(path), path
+            if not given:
+                held = services.held_witness()
+                return held, settings.AUDIT_WITNESS_FILE if held else None
+            return witness.read(given), given
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         except (OSError, ValueError) as exc:
-            raise CommandError(f"cannot read the trusted checkpoint {path}: {exc}") from None
+            raise CommandError(f"cannot read the trusted checkpoint {given}: {exc}") from None
