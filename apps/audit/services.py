@@ -251,12 +251,19 @@ def witness_file_problem(path, checkpoint: AuditCheckpoint) -> str | None:
     except (OSError, ValueError) as exc:
         logger.warning("the audit witness file %s is unreadable (%s): replacing it", path, exc)
         return None
-    if held["tree_size"] > checkpoint.tree_size:
-        return f"the witness covers {held['tree_size']} entries, the chain only {checkpoint.tree_size}"
     at = AuditLog.objects.filter(seq=held["tree_size"]).values_list("chain_hash", flat=True).first()
+    if at is None:
+        return f"the witness covers {held['tree_size']} entries, the chain only {checkpoint.tree_size}"
     if at != held["head_hash"]:
         return f"the chain's head hash at {held['tree_size']} entries differs from the witness's"
     return None
+
+
+def _witness_is_newer(path, checkpoint: AuditCheckpoint) -> bool:
+    try:
+        return witness.read(path)["tree_size"] >= checkpoint.tree_size
+    except (OSError, ValueError):
+        return False
 
 
 def _update_witness_file(checkpoint: AuditCheckpoint) -> None:
@@ -272,6 +279,8 @@ def _update_witness_file(checkpoint: AuditCheckpoint) -> None:
             "kept; run verify_audit_chain", checkpoint.tree_size, path, problem,
         )  # fmt: skip
         return
+    if _witness_is_newer(path, checkpoint):
+        return  # another sealer (or the beat task) wrote a later checkpoint that the chain reaches
     try:
         witness.write(path, checkpoint.statement_fields())
     except OSError as exc:
