@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from apps.audit import services, signatures
+from apps.audit.models import AuditLog
 from apps.audit.verify import main
 from tests.audit.test_export_and_offline_verifier import _offline_verify
 
@@ -199,3 +200,28 @@ def test_an_unreadable_file_or_key_cannot_verify(export, tmp_path):
         assert main([str(path), "--public-key", str(bad_key)]) == 2
         assert main([str(path), "--public-key", "not base64!"]) == 2
     assert "Traceback" not in err.getvalue() and "cannot verify" in err.getvalue()
+
+
+def test_every_key_of_a_proof_with_a_wrong_json_type_is_refused(export, capsys):
+    path, key = export
+    call_command("audit_proof", str(AuditLog.objects.get(seq=2).pk))
+    bundle = json.loads(capsys.readouterr().out)
+    target = path.with_name("proof.json")
+    code, text = _verify(target, key, json.dumps(bundle, indent=2).encode())
+    assert code == 0, text
+    places = [(bundle, k) for k in bundle if k != "format"]
+    places += [(bundle["entry"], k) for k in bundle["entry"]] + [
+        (bundle["checkpoint"], k) for k in bundle["checkpoint"]
+    ]
+    for holder, field in places:
+        for value in REPLACEMENTS:
+            original = holder[field]
+            if _kind(value) == _kind(original):
+                continue
+            holder[field] = value
+            code, text = _verify(target, key, json.dumps(bundle, indent=2).encode())
+            holder[field] = original
+            assert code == 1 and "FAILED" in text and "Traceback" not in text, f"{field}={value!r}: {code} {text}"
+    for cut in range(0, len(json.dumps(bundle)), 7):
+        code, text = _verify(target, key, json.dumps(bundle).encode()[:cut])
+        assert code in (1, 2) and "Traceback" not in text, f"proof cut at {cut}: {text}"
