@@ -71,6 +71,9 @@ def _witness_finding(witness, public_key) -> Finding | None:
     if head < witness["tree_size"]:
         return cut_before_witness(witness, head)
     row = AuditLog.objects.filter(seq=witness["tree_size"]).values("id", "chain_hash").first()
+    if row is None:
+        return Finding(witness["tree_size"], None, f"gap or reorder: no entry at seq {witness['tree_size']}, the "
+                       "witnessed checkpoint's size", witnessed=True)  # fmt: skip
     if row["chain_hash"] != witness["head_hash"]:
         return Finding(witness["tree_size"], row["id"], f"the witnessed checkpoint at {witness['tree_size']} "
                        "entries: the chain's head hash differs (a rewritten chain)", witnessed=True)  # fmt: skip

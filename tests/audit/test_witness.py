@@ -307,3 +307,12 @@ def test_a_later_witness_written_by_another_sealer_is_kept_without_an_alarm(witn
         services._update_witness_file(older)  # the slower of two writers comes second
     assert witness.read(witness_file)["tree_size"] == 4
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.django_db
+def test_the_entry_at_the_witnessed_size_deleted_is_caught():
+    _two_checkpoints()
+    _append(1)
+    tamper("DELETE FROM audit_logs WHERE seq = 6")
+    with pytest.raises(CommandError, match="no entry at seq 6"):
+        call_command("verify_audit_chain", resume=True)
