@@ -59,7 +59,7 @@ RUN export DJANGO_SECRET_KEY=build-only-not-a-secret DJANGO_DEBUG=false TEZGAH_V
     && python manage.py compile_translations \
     && python manage.py collectstatic --noinput -v0 \
     && rm -rf /tmp/build-var \
-    && mkdir -p /app/var/prometheus \
+    && mkdir -p /app/var/prometheus /app/var/audit-witness \
     && chown -R tezgah:tezgah /app/var
 
 # 10001 is the tezgah user created above (numeric, so runAsNonRoot-style checks can verify it).

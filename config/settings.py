@@ -351,6 +351,9 @@ AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=10)
 # RFC 3161 time-stamping authority for checkpoints (empty: none) and how long to wait for it.
 AUDIT_TSA_URL = env.str("AUDIT_TSA_URL", default="")
 AUDIT_TSA_TIMEOUT_SECONDS = env.int("AUDIT_TSA_TIMEOUT_SECONDS", default=10)
+# The latest signed checkpoint, written by the sealer and read by verify_audit_chain, so a tail cut off the
+# database (checkpoints included) still fails verification; keep a copy off this host. Empty: none.
+AUDIT_WITNESS_FILE = env.str("AUDIT_WITNESS_FILE", default=str(VAR_DIR / "audit-witness.json"))
 
 
 # ---------------------------------------------------------------- INCIDENT LOCK, IDEMPOTENCY, ADMIN ADDRESSES (issue 5)

@@ -1,74 +1,132 @@
-"""Triggers that make audit_logs append-only on PostgreSQL and SQLite (see docs/audit.md for their limits).
+"""Triggers that make audit_logs and audit_checkpoints append-only on PostgreSQL and SQLite (see docs/audit.md
+for their limits).
 
-Allowed: INSERT, and the one UPDATE that seals an unsealed row (seq NULL -> set) without touching its
-content. Refused: every other UPDATE, DELETE, and (PostgreSQL) TRUNCATE.
+audit_logs: allowed are INSERT and the one UPDATE that seals an unsealed row (seq NULL -> set) without
+touching its content. audit_checkpoints: allowed are INSERT and the one UPDATE that stores the RFC 3161
+token of a checkpoint that has none yet (tsa_token '' -> set), nothing else changed. Refused: every other
+UPDATE, DELETE, and (PostgreSQL) TRUNCATE.
 """
 
 CONTENT_COLUMNS = (
     "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "payload", "payload_sha256",
     "tenant_id", "request_id", "client_ip", "version",
 )  # fmt: skip
+CHECKPOINT_COLUMNS = ("id", "tree_size", "head_hash", "merkle_root", "ts", "key_id", "signature", "frontier")
 MESSAGE = "audit_logs is append-only"
-
-_old = ", ".join(f"OLD.{c}" for c in CONTENT_COLUMNS)
-_new = ", ".join(f"NEW.{c}" for c in CONTENT_COLUMNS)
-
-POSTGRES_INSTALL = [
-    f"""
-    CREATE OR REPLACE FUNCTION audit_logs_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'UPDATE' AND OLD.seq IS NULL AND NEW.seq IS NOT NULL
-           AND ROW({_new}) IS NOT DISTINCT FROM ROW({_old}) THEN
-            RETURN NEW;
-        END IF;
-        RAISE EXCEPTION '{MESSAGE}: % refused', TG_OP USING ERRCODE = '42501';
-    END $$;
-    """,
-    "CREATE OR REPLACE TRIGGER audit_logs_guard_rows BEFORE UPDATE OR DELETE ON audit_logs "
-    "FOR EACH ROW EXECUTE FUNCTION audit_logs_guard();",
-    "CREATE OR REPLACE TRIGGER audit_logs_guard_truncate BEFORE TRUNCATE ON audit_logs "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_guard();",
-]
-POSTGRES_REMOVE = [
-    "DROP TRIGGER IF EXISTS audit_logs_guard_rows ON audit_logs;",
-    "DROP TRIGGER IF EXISTS audit_logs_guard_truncate ON audit_logs;",
-    "DROP FUNCTION IF EXISTS audit_logs_guard();",
-]
-
-_changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in CONTENT_COLUMNS)
-SQLITE_INSTALL = [
-    f"""
-    CREATE TRIGGER IF NOT EXISTS audit_logs_no_update BEFORE UPDATE ON audit_logs
-    WHEN OLD.seq IS NOT NULL OR NEW.seq IS NULL OR {_changed}
-    BEGIN SELECT RAISE(ABORT, '{MESSAGE}: UPDATE refused'); END;
-    """,
-    f"""
-    CREATE TRIGGER IF NOT EXISTS audit_logs_no_delete BEFORE DELETE ON audit_logs
-    BEGIN SELECT RAISE(ABORT, '{MESSAGE}: DELETE refused'); END;
-    """,
-]
-SQLITE_REMOVE = [
-    "DROP TRIGGER IF EXISTS audit_logs_no_update;",
-    "DROP TRIGGER IF EXISTS audit_logs_no_delete;",
-]
+CHECKPOINT_MESSAGE = "audit_checkpoints is append-only"
+TABLES = ("audit_logs", "audit_checkpoints")
 
 
-def _statements(connection, *, install: bool):
+def _rows(prefix, columns):
+    return ", ".join(f"{prefix}.{c}" for c in columns)
+
+
+POSTGRES_INSTALL = {
+    "audit_logs": [
+        f"""
+        CREATE OR REPLACE FUNCTION audit_logs_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'UPDATE' AND OLD.seq IS NULL AND NEW.seq IS NOT NULL
+               AND ROW({_rows("NEW", CONTENT_COLUMNS)}) IS NOT DISTINCT FROM ROW({_rows("OLD", CONTENT_COLUMNS)}) THEN
+                RETURN NEW;
+            END IF;
+            RAISE EXCEPTION '{MESSAGE}: % refused', TG_OP USING ERRCODE = '42501';
+        END $$;
+        """,
+        "CREATE OR REPLACE TRIGGER audit_logs_guard_rows BEFORE UPDATE OR DELETE ON audit_logs "
+        "FOR EACH ROW EXECUTE FUNCTION audit_logs_guard();",
+        "CREATE OR REPLACE TRIGGER audit_logs_guard_truncate BEFORE TRUNCATE ON audit_logs "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_guard();",
+    ],
+    "audit_checkpoints": [
+        f"""
+        CREATE OR REPLACE FUNCTION audit_checkpoints_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'UPDATE' AND OLD.tsa_token = '' AND NEW.tsa_token <> ''
+               AND ROW({_rows("NEW", CHECKPOINT_COLUMNS)}) IS NOT DISTINCT FROM
+                   ROW({_rows("OLD", CHECKPOINT_COLUMNS)}) THEN
+                RETURN NEW;
+            END IF;
+            RAISE EXCEPTION '{CHECKPOINT_MESSAGE}: % refused', TG_OP USING ERRCODE = '42501';
+        END $$;
+        """,
+        "CREATE OR REPLACE TRIGGER audit_checkpoints_guard_rows BEFORE UPDATE OR DELETE ON audit_checkpoints "
+        "FOR EACH ROW EXECUTE FUNCTION audit_checkpoints_guard();",
+        "CREATE OR REPLACE TRIGGER audit_checkpoints_guard_truncate BEFORE TRUNCATE ON audit_checkpoints "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_checkpoints_guard();",
+    ],
+}
+POSTGRES_REMOVE = {
+    "audit_logs": [
+        "DROP TRIGGER IF EXISTS audit_logs_guard_rows ON audit_logs;",
+        "DROP TRIGGER IF EXISTS audit_logs_guard_truncate ON audit_logs;",
+        "DROP FUNCTION IF EXISTS audit_logs_guard();",
+    ],
+    "audit_checkpoints": [
+        "DROP TRIGGER IF EXISTS audit_checkpoints_guard_rows ON audit_checkpoints;",
+        "DROP TRIGGER IF EXISTS audit_checkpoints_guard_truncate ON audit_checkpoints;",
+        "DROP FUNCTION IF EXISTS audit_checkpoints_guard();",
+    ],
+}
+
+
+def _changed(columns):
+    return " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in columns)
+
+
+SQLITE_INSTALL = {
+    "audit_logs": [
+        f"""
+        CREATE TRIGGER IF NOT EXISTS audit_logs_no_update BEFORE UPDATE ON audit_logs
+        WHEN OLD.seq IS NOT NULL OR NEW.seq IS NULL OR {_changed(CONTENT_COLUMNS)}
+        BEGIN SELECT RAISE(ABORT, '{MESSAGE}: UPDATE refused'); END;
+        """,
+        f"""
+        CREATE TRIGGER IF NOT EXISTS audit_logs_no_delete BEFORE DELETE ON audit_logs
+        BEGIN SELECT RAISE(ABORT, '{MESSAGE}: DELETE refused'); END;
+        """,
+    ],
+    "audit_checkpoints": [
+        f"""
+        CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+        WHEN OLD.tsa_token IS NOT '' OR NEW.tsa_token IS '' OR NEW.tsa_token IS NULL
+             OR {_changed(CHECKPOINT_COLUMNS)}
+        BEGIN SELECT RAISE(ABORT, '{CHECKPOINT_MESSAGE}: UPDATE refused'); END;
+        """,
+        f"""
+        CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, '{CHECKPOINT_MESSAGE}: DELETE refused'); END;
+        """,
+    ],
+}
+SQLITE_REMOVE = {
+    "audit_logs": ["DROP TRIGGER IF EXISTS audit_logs_no_update;", "DROP TRIGGER IF EXISTS audit_logs_no_delete;"],
+    "audit_checkpoints": [
+        "DROP TRIGGER IF EXISTS audit_checkpoints_no_update;",
+        "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;",
+    ],
+}
+
+
+def _statements(connection, tables, *, install: bool):
     if connection.vendor == "postgresql":
-        return POSTGRES_INSTALL if install else POSTGRES_REMOVE
-    if connection.vendor == "sqlite":
-        return SQLITE_INSTALL if install else SQLITE_REMOVE
-    raise NotImplementedError(f"no audit guards for {connection.vendor}")
+        by_table = POSTGRES_INSTALL if install else POSTGRES_REMOVE
+    elif connection.vendor == "sqlite":
+        by_table = SQLITE_INSTALL if install else SQLITE_REMOVE
+    else:
+        raise NotImplementedError(f"no audit guards for {connection.vendor}")
+    return [sql for table in tables for sql in by_table[table]]
 
 
-def install(connection) -> None:
+def install(connection, tables=TABLES) -> None:
+    """Install the guards of `tables` (both audit tables unless a migration that predates one says otherwise)."""
     with connection.cursor() as cursor:
-        for sql in _statements(connection, install=True):
+        for sql in _statements(connection, tables, install=True):
             cursor.execute(sql)
 
 
-def remove(connection) -> None:
-    """Only for tests that must empty the table (and the documented break-glass procedure)."""
+def remove(connection, tables=TABLES) -> None:
+    """Only for tests that must empty the tables (and the documented break-glass procedure)."""
     with connection.cursor() as cursor:
-        for sql in _statements(connection, install=False):
+        for sql in _statements(connection, tables, install=False):
             cursor.execute(sql)

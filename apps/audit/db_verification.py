@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 from django.db import connections
 
-from . import hashing, selectors
+from . import hashing, selectors, signatures
 from .merkle import Frontier
-from .models import AuditCheckpoint
-from .verification import ChainReport, verify_entries
+from .models import AuditCheckpoint, AuditLog
+from .verification import ChainReport, Finding, cut_before_witness, verify_entries
 
 
 @dataclass
@@ -18,6 +18,7 @@ class Segment:
     prev_hash: str
     frontier: dict | None
     checkpoints: list
+    witness: dict | None = None
 
 
 def _start(from_seq):
@@ -39,6 +40,7 @@ def _verify_segment(segment: Segment):
             prev_hash=segment.prev_hash,
             checkpoints=segment.checkpoints,
             frontier=Frontier.from_json(segment.frontier) if segment.frontier is not None else None,
+            witness=segment.witness,
         )
     finally:
         connections.close_all()
@@ -60,11 +62,39 @@ def _segments(checkpoints, processes, from_seq, to_seq):
     return cuts
 
 
-def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1) -> ChainReport:
-    """The whole check behind `verify_audit_chain` and the admin's "verify now"."""
+def _witness_finding(witness, public_key) -> Finding | None:
+    """Whether the database still reaches the witnessed checkpoint, whatever range the walk covers."""
+    if public_key is not None and not signatures.verify(public_key, witness):
+        return Finding(witness["tree_size"], None, "the witnessed checkpoint's signature does not verify with "
+                       "this key", witnessed=True)  # fmt: skip
+    head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", flat=True).first() or 0
+    if head < witness["tree_size"]:
+        return cut_before_witness(witness, head)
+    row = AuditLog.objects.filter(seq=witness["tree_size"]).values("id", "chain_hash").first()
+    if row is None:
+        return Finding(witness["tree_size"], None, f"gap or reorder: no entry at seq {witness['tree_size']}, the "
+                       "witnessed checkpoint's size", witnessed=True)  # fmt: skip
+    if row["chain_hash"] != witness["head_hash"]:
+        return Finding(witness["tree_size"], row["id"], f"the witnessed checkpoint at {witness['tree_size']} "
+                       "entries: the chain's head hash differs (a rewritten chain)", witnessed=True)  # fmt: skip
+    return None
+
+
+def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1, witness=None) -> ChainReport:
+    """The whole check behind `verify_audit_chain` and the admin's "verify now".
+
+    `witness` is a trusted checkpoint kept outside the database (apps/audit/witness.py): the chain must
+    reach its size with its head hash (and Merkle root, when the walk passes it), or the check fails.
+    """
     from_seq = from_seq or 1
+    if witness is not None:
+        finding = _witness_finding(witness, public_key)
+        if finding:
+            return ChainReport(finding=finding)
     all_checkpoints = selectors.checkpoints()
     expected, prev, frontier = _start(from_seq)
+    if witness is not None and not expected <= witness["tree_size"] <= (to_seq or witness["tree_size"]):
+        witness = None  # outside this walk: checked above by its head hash alone
     if public_key is not None:
         # Every checkpoint's signature first, once, so workers trust the heads and frontiers they start from.
         signed = verify_entries(iter(()), checkpoints=all_checkpoints, public_key=public_key)
@@ -76,7 +106,7 @@ def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1)
         return verify_entries(
             selectors.chain_entries(from_seq=expected, to_seq=to_seq, chunk_size=20000),
             expected_seq=expected, prev_hash=prev, checkpoints=[c for c in checkpoints if c["tree_size"] >= expected],
-            frontier=frontier,
+            frontier=frontier, witness=witness,
         )  # fmt: skip
     frontiers = dict(AuditCheckpoint.objects.filter(tree_size__in=[c["tree_size"] for c in cuts]).values_list(
         "tree_size", "frontier"))  # fmt: skip
@@ -84,7 +114,9 @@ def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1)
     for cut in [*cuts, None]:
         end = cut["tree_size"] if cut else to_seq
         owned = [c for c in checkpoints if c["tree_size"] >= start and (end is None or c["tree_size"] <= end)]
-        segments.append(Segment(start, end, start_prev, start_frontier, owned))
+        covers = witness and witness["tree_size"] >= start and (end is None or witness["tree_size"] <= end)
+        inside = witness if covers else None
+        segments.append(Segment(start, end, start_prev, start_frontier, owned, inside))
         if cut:
             start, start_prev, start_frontier = cut["tree_size"] + 1, cut["head_hash"], frontiers[cut["tree_size"]]
     connections.close_all()

@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from apps.core import request_context
 
-from . import hashing, signatures
+from . import hashing, signatures, witness
 from .merkle import Frontier
 from .models import ActorType, AuditCheckpoint, AuditLog
 
 logger = logging.getLogger(__name__)
-# Checkpoints also go to the application log, so they exist outside the database.
-checkpoint_log = logging.getLogger("apps.audit.checkpoints")
+# Checkpoints also go to the application log (and the witness file), so they exist outside the database.
+checkpoint_log = logging.getLogger(witness.CHECKPOINT_LOGGER)
 
 # Key of the PostgreSQL advisory lock that lets one sealer at a time extend the chain.
 SEALER_LOCK_KEY = 0x7E5A_A0D1
@@ -219,8 +219,72 @@ def make_checkpoint(*, force=False, now=None) -> AuditCheckpoint | None:
         checkpoint.save()
     if settings.AUDIT_TSA_URL:
         _timestamp(checkpoint)
-    checkpoint_log.info("audit checkpoint %s", json.dumps(checkpoint.statement_fields(), sort_keys=True))
+    checkpoint_log.info("%s", witness.log_message(checkpoint.statement_fields()))
+    _update_witness_file(checkpoint)
     return checkpoint
+
+
+def checkpoint_witness(checkpoint: AuditCheckpoint) -> dict:
+    """The witness JSON of a signed checkpoint: what the sealer logs and writes to AUDIT_WITNESS_FILE, what
+    `verify_audit_chain --trusted-checkpoint` reads, and what to ship to a SIEM to keep outside the database."""
+    return witness.document(checkpoint.statement_fields())
+
+
+def held_witness() -> dict | None:
+    """The checkpoint in AUDIT_WITNESS_FILE, or None when there is no such file; ImproperlyConfigured when
+    it is there but unusable (an unreadable witness must not pass as no witness)."""
+    path = settings.AUDIT_WITNESS_FILE
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        return witness.read(path)
+    except (OSError, ValueError) as exc:
+        raise ImproperlyConfigured(f"the audit witness file {path} is unusable: {exc}") from None
+
+
+def witness_file_problem(path, checkpoint: AuditCheckpoint) -> str | None:
+    """Why `checkpoint` must not replace the witness in `path` (the chain no longer reaches it), or None."""
+    try:
+        held = witness.read(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        logger.warning("the audit witness file %s is unreadable (%s): replacing it", path, exc)
+        return None
+    at = AuditLog.objects.filter(seq=held["tree_size"]).values_list("chain_hash", flat=True).first()
+    if at is None:
+        return f"the witness covers {held['tree_size']} entries, the chain only {checkpoint.tree_size}"
+    if at != held["head_hash"]:
+        return f"the chain's head hash at {held['tree_size']} entries differs from the witness's"
+    return None
+
+
+def _witness_is_newer(path, checkpoint: AuditCheckpoint) -> bool:
+    try:
+        return witness.read(path)["tree_size"] >= checkpoint.tree_size
+    except (OSError, ValueError):
+        return False
+
+
+def _update_witness_file(checkpoint: AuditCheckpoint) -> None:
+    """Move the witness file forward to `checkpoint`, but never back or sideways: a chain cut or rewritten
+    below the witness keeps failing verification against it (and is logged as an error here)."""
+    path = settings.AUDIT_WITNESS_FILE
+    if not path:
+        return
+    problem = witness_file_problem(path, checkpoint)
+    if problem:
+        checkpoint_log.error(
+            "checkpoint at %s entries does not extend the witnessed checkpoint in %s (%s): the witness file is "
+            "kept; run verify_audit_chain", checkpoint.tree_size, path, problem,
+        )  # fmt: skip
+        return
+    if _witness_is_newer(path, checkpoint):
+        return  # another sealer (or the beat task) wrote a later checkpoint that the chain reaches
+    try:
+        witness.write(path, checkpoint.statement_fields())
+    except OSError as exc:
+        checkpoint_log.error("the audit witness file %s could not be written: %s", path, exc)
 
 
 def _timestamp(checkpoint: AuditCheckpoint) -> None:

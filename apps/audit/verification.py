@@ -14,6 +14,8 @@ class Finding:
     seq: int | None
     entry_id: int | None
     problem: str
+    checkpoint: int | None = None  # tree_size of the checkpoint the problem is about, if any
+    witnessed: bool = False  # the problem is about the witnessed (trusted) checkpoint
 
 
 @dataclass
@@ -30,15 +32,24 @@ class ChainReport:
         return self.finding is None
 
 
+def _content_problem(entry):
+    try:
+        if hashing.payload_sha256(entry["payload"]) != entry["payload_sha256"]:
+            return "changed content: the payload does not match payload_sha256"
+        if hashing.record_sha256(entry) != entry["record_sha256"]:
+            return "changed content: the record hash does not match the entry's fields"
+    except (ValueError, RecursionError) as exc:  # e.g. a lone surrogate, or an unknown schema version
+        return f"changed content: the entry cannot be hashed ({exc})"
+    return None
+
+
 def _entry_problem(entry, expected_seq, prev_hash):
     if entry["seq"] != expected_seq:
         return f"gap or reorder: expected seq {expected_seq}, found {entry['seq']}"
-    if entry.get("type") == "hash":
-        pass  # left out of a filtered export: only its hashes are there to link
-    elif "payload" in entry and hashing.payload_sha256(entry["payload"]) != entry["payload_sha256"]:
-        return "changed content: the payload does not match payload_sha256"
-    if entry.get("type") != "hash" and hashing.record_sha256(entry) != entry["record_sha256"]:
-        return "changed content: the record hash does not match the entry's fields"
+    if entry.get("type") != "hash":  # a hash stub (left out of a filtered export) has only its hashes to link
+        problem = _content_problem(entry)
+        if problem:
+            return problem
     if entry["prev_hash"] != prev_hash:
         return "broken link: prev_hash is not the previous entry's chain_hash"
     if hashing.chain_hash(prev_hash, entry["record_sha256"]) != entry["chain_hash"]:
@@ -51,19 +62,43 @@ def _bad_signature(checkpoints, public_key):
 
     for cp in checkpoints:
         if not signatures.verify(public_key, cp):
-            return Finding(cp["tree_size"], None, f"bad checkpoint signature (checkpoint at {cp['tree_size']} entries)")
+            return Finding(
+                cp["tree_size"], None, f"bad checkpoint signature (checkpoint at {cp['tree_size']} entries)",
+                checkpoint=cp["tree_size"],
+            )  # fmt: skip
     return None
 
 
+def _witness_problem(witness, seq, head_hash, frontier):
+    if witness["head_hash"] != head_hash:
+        return f"the witnessed checkpoint at {seq} entries: the chain's head hash differs (a rewritten chain)"
+    if frontier is not None and witness["merkle_root"] != frontier.root().hex():
+        return f"the witnessed checkpoint at {seq} entries: the Merkle root differs (a rewritten chain)"
+    return None
+
+
+def cut_before_witness(witness, last_seq) -> Finding:
+    """The finding for data that ends before the witnessed checkpoint: its tail was cut off."""
+    return Finding(
+        last_seq or 0, None,
+        f"missing tail before the witnessed checkpoint: the witness covers {witness['tree_size']} entries, the "
+        f"chain ends at {last_seq or 0} (entries, and the checkpoints after them, were cut off)",
+        witnessed=True,
+    )  # fmt: skip
+
+
 def verify_entries(
-    entries, *, expected_seq=1, prev_hash=hashing.GENESIS_HASH, checkpoints=(), public_key=None, frontier=None
-):
+    entries, *, expected_seq=1, prev_hash=hashing.GENESIS_HASH, checkpoints=(), public_key=None, frontier=None,
+    witness=None,
+):  # fmt: skip
     """Check consecutive entries (dicts with the record fields, `payload`, `id` and the three hashes).
 
     With `checkpoints` (dicts as AuditCheckpoint.statement_fields) each one's signature is checked with
     `public_key`, and its head hash is compared; its Merkle root too when the walk starts at seq 1 or is
     given the `frontier` of the tree before `expected_seq`. A checkpoint beyond the last entry means the
-    tail was cut off. Stops at the first problem.
+    tail was cut off. `witness` is a trusted checkpoint kept outside the data (its signature checked by the
+    caller): the walk must reach it with the same head hash (and root), else the tail was cut off or the
+    chain rewritten. Stops at the first problem.
     """
     report = ChainReport()
     checkpoints = sorted(checkpoints, key=lambda cp: cp["tree_size"])
@@ -88,14 +123,23 @@ def verify_entries(
         expected_seq += 1
         if frontier is not None:
             frontier.append(bytes.fromhex(entry["record_sha256"]))
+        if witness is not None and seq == witness["tree_size"]:
+            problem = _witness_problem(witness, seq, prev_hash, frontier)
+            if problem:
+                report.finding = Finding(seq, entry.get("id"), problem, witnessed=True)
+                return report
         checkpoint = pending.pop(seq, None)
         if checkpoint is not None:
             report.checkpoints_checked += 1
             if checkpoint["head_hash"] != prev_hash:
-                report.finding = Finding(seq, entry.get("id"), f"checkpoint at {seq}: the chain's head hash differs")
+                report.finding = Finding(
+                    seq, entry.get("id"), f"checkpoint at {seq}: the chain's head hash differs", checkpoint=seq
+                )
                 return report
             if frontier is not None and checkpoint["merkle_root"] != frontier.root().hex():
-                report.finding = Finding(seq, entry.get("id"), f"checkpoint at {seq}: the Merkle root differs")
+                report.finding = Finding(
+                    seq, entry.get("id"), f"checkpoint at {seq}: the Merkle root differs", checkpoint=seq
+                )
                 return report
     report.head_hash = prev_hash
     beyond = [size for size in pending if report.last_seq is None or size > report.last_seq]
@@ -103,6 +147,9 @@ def verify_entries(
         report.finding = Finding(
             max(beyond), None,
             f"missing tail after a checkpoint: a checkpoint covers {max(beyond)} entries, the chain ends at "
-            f"{report.last_seq or 0}",
+            f"{report.last_seq or 0}", checkpoint=max(beyond),
         )  # fmt: skip
+        return report
+    if witness is not None and (report.last_seq or expected_seq - 1) < witness["tree_size"]:
+        report.finding = cut_before_witness(witness, report.last_seq or expected_seq - 1)
     return report

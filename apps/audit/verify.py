@@ -1,81 +1,292 @@
 """Offline verifier for audit exports and inclusion proofs: the Python standard library plus `cryptography`.
 
-    python -m apps.audit.verify EXPORT.jsonl --public-key audit-public.pem
+    python -m apps.audit.verify EXPORT.jsonl --public-key audit-public.pem [--trusted-checkpoint WITNESS.json]
     python -m apps.audit.verify PROOF.json --public-key audit-public.pem
 
-Exit status 0: intact; 1: a problem (printed); 2: the file or key cannot be read. Needs no Django and no
-database, only this folder (apps/audit) and a copy of the public key.
+Exit status 0: intact; 1: a problem in the file (printed with its line); 2: the file, the key or the trusted
+checkpoint cannot be read (or the export's format version is not one this verifier knows). Needs no Django
+and no database, only this folder (apps/audit) and a copy of the public key.
 """
 
 import argparse
 import json
+import math
+import re
 import sys
 from pathlib import Path
 
-from . import hashing, merkle, signatures
+from cryptography.exceptions import UnsupportedAlgorithm
+
+from . import hashing, merkle, signatures, witness
 from .verification import verify_entries
 
 EXPORT_FORMAT = "tezgah-audit-export"
 PROOF_FORMAT = "tezgah-audit-inclusion-proof"
+PROOF_SIZE_LIMIT = 16 * 1024 * 1024  # a proof is a few KiB; anything bigger is not one
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_TEXT_FIELDS = ("actor_type", "actor_id", "action", "object_type", "object_id", "request_id", "client_ip")
+_HASH_FIELDS = ("record_sha256", "prev_hash", "chain_hash")
+ENTRY_FIELDS = frozenset(
+    {"type", "id", "seq", "ts", "payload", "payload_sha256", "tenant_id", "version", *_TEXT_FIELDS, *_HASH_FIELDS}
+)
+HASH_STUB_FIELDS = frozenset({"type", "seq", *_HASH_FIELDS})
+END_FIELDS = frozenset({"type", "entries", "hashes"})
 
 
 class Unreadable(Exception):
-    """The input is not something this verifier understands."""
+    """The file, key or trusted checkpoint cannot be used at all: exit 2."""
 
 
-def _lines(path: Path):
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    yield number, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise Unreadable(f"line {number} is not JSON: {exc}") from None
+class Malformed(Exception):
+    """The file is not an intact export or proof: exit 1. The message names the line."""
 
 
-def verify_export(path: Path, public_key) -> str | None:
-    """None when the export is intact, else the first problem. Reads the file twice; never all of it at once."""
-    checkpoints, end, header = [], None, None
-    for number, item in _lines(path):
-        if number == 1:
-            header = item
-            if header.get("format") != EXPORT_FORMAT or header.get("version") != 1:
-                raise Unreadable("not a version-1 Tezgah audit export")
-        elif item.get("type") == "checkpoint":
-            checkpoints.append(item)
-        elif item.get("type") == "end":
-            end = item
-    if end is None:
-        return "the export has no end line: it was cut short"
-    counted = {"entry": 0, "hash": 0}
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
-    def entries():
-        for number, item in _lines(path):
-            if number > 1 and item.get("type") in counted:
-                counted[item["type"]] += 1
-                yield item
 
-    report = verify_entries(entries(), checkpoints=checkpoints, public_key=public_key)
-    if not report.ok:
-        return f"seq {report.finding.seq}: {report.finding.problem}"
-    if (counted["entry"], counted["hash"]) != (end["entries"], end["hashes"]):
-        return "the entry counts do not match the end line"
-    if report.last_seq != header.get("last_seq", report.last_seq):
-        return f"the header says the chain ends at {header['last_seq']}, the file at {report.last_seq}"
+def _no_duplicate_keys(pairs):
+    item = {}
+    for key, value in pairs:
+        if key in item:
+            raise ValueError(f"the key {key!r} appears twice")
+        item[key] = value
+    return item
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def loads(text):
+    """Strict JSON: no NaN or Infinity, no duplicate keys (a reader could pick either value)."""
+    return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant, parse_float=_finite)
+
+
+def entry_problem(item, *, typed=True) -> str | None:
+    """What is wrong with the fields of a full entry (an export's `entry` line, or a proof's `entry`), or None."""
+    fields = ENTRY_FIELDS if typed else ENTRY_FIELDS - {"type"}
+    missing, unknown = sorted(fields - item.keys()), sorted(item.keys() - fields)
+    if missing:
+        return f"entry without {', '.join(missing)}"
+    if unknown:
+        return f"entry with unknown fields {', '.join(unknown)}"
+    if not _integer(item["id"]):
+        return "id must be an integer"
+    if not _integer(item["seq"]) or item["seq"] < 1:
+        return "seq must be an integer of at least 1"
+    if not isinstance(item["ts"], str) or not _TS.fullmatch(item["ts"]):
+        return "ts must be a UTC time like 2026-11-22T21:30:00.000000Z"
+    for name in _TEXT_FIELDS:
+        if not isinstance(item[name], str):
+            return f"{name} must be a string"
+    for name in ("payload_sha256", *_HASH_FIELDS):
+        if not isinstance(item[name], str) or not _HEX64.fullmatch(item[name]):
+            return f"{name} must be 64 lower-case hex digits"
+    if item["tenant_id"] is not None and not _integer(item["tenant_id"]):
+        return "tenant_id must be an integer or null"
+    if item["version"] != hashing.SCHEMA_VERSION or not _integer(item["version"]):
+        return f"version must be {hashing.SCHEMA_VERSION} (the only record schema version)"
     return None
 
 
-def verify_proof(path: Path, public_key) -> str | None:
-    try:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise Unreadable(f"not JSON: {exc}") from None
-    if bundle.get("format") != PROOF_FORMAT:
-        raise Unreadable("not a Tezgah inclusion proof")
+def _stub_problem(item) -> str | None:
+    missing, unknown = sorted(HASH_STUB_FIELDS - item.keys()), sorted(item.keys() - HASH_STUB_FIELDS)
+    if missing:
+        return f"hash line without {', '.join(missing)}"
+    if unknown:
+        return f"hash line with unknown fields {', '.join(unknown)} (a left-out entry has only its hashes)"
+    if not _integer(item["seq"]) or item["seq"] < 1:
+        return "seq must be an integer of at least 1"
+    for name in _HASH_FIELDS:
+        if not isinstance(item[name], str) or not _HEX64.fullmatch(item[name]):
+            return f"{name} must be 64 lower-case hex digits"
+    return None
+
+
+def _end_problem(item) -> str | None:
+    missing, unknown = sorted(END_FIELDS - item.keys()), sorted(item.keys() - END_FIELDS)
+    if missing:
+        return f"end line without {', '.join(missing)}"
+    if unknown:
+        return f"end line with unknown fields {', '.join(unknown)}"
+    for name in ("entries", "hashes"):
+        if not _integer(item[name]) or item[name] < 0:
+            return f"{name} must be a non-negative integer"
+    return None
+
+
+LINE_CHECKS = {
+    "entry": entry_problem,
+    "hash": _stub_problem,
+    "checkpoint": witness.checkpoint_problem,
+    "end": _end_problem,
+}
+
+
+def _header(number, item):
+    if item.get("format") != EXPORT_FORMAT:
+        raise Malformed(f"line {number}: not the header of a Tezgah audit export (format {EXPORT_FORMAT!r})")
+    version = item.get("version")
+    if _integer(version) and version != 1:
+        raise Unreadable(f"line {number}: export format version {version}; this verifier reads version 1")
+    if version != 1 or not _integer(version):
+        raise Malformed(f"line {number}: the header's version must be the integer 1")
+    if not _integer(item.get("last_seq")) or item["last_seq"] < 0:
+        raise Malformed(f"line {number}: the header's last_seq must be a non-negative integer")
+    if not isinstance(item.get("filters", {}), dict):
+        raise Malformed(f"line {number}: the header's filters must be an object")
+    if not isinstance(item.get("generated_at", ""), str):
+        raise Malformed(f"line {number}: the header's generated_at must be a string")
+    return item
+
+
+def _lines(path: Path):
+    """(line number, JSON object) for every line; Malformed for a line that is cut off, blank or not an object."""
+    with path.open("rb") as handle:
+        number = 0
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                raise Malformed(f"line {number} is cut off (no newline at its end): the file was cut short")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise Malformed(f"line {number} is not UTF-8: {exc}") from None
+            if not text.strip():
+                raise Malformed(f"line {number} is blank")
+            try:
+                item = loads(text)
+            except RecursionError:
+                raise Malformed(f"line {number} is nested too deeply") from None
+            except ValueError as exc:
+                raise Malformed(f"line {number} is not JSON: {exc}") from None
+            if not isinstance(item, dict):
+                raise Malformed(f"line {number} is not a JSON object")
+            yield number, item
+        if number == 0:
+            raise Malformed("line 1: the file is empty: no header")
+
+
+def _records(path: Path):
+    """(line number, type, item) for every line after the header, each checked for its type's fields and its
+    place: header, entries and hash lines, checkpoints, end, nothing after."""
+    stage, end_at = "entries", None
+    for number, item in _lines(path):
+        if number == 1:
+            yield number, "header", _header(number, item)
+            continue
+        kind = item.get("type")
+        if stage == "end":
+            raise Malformed(f"line {number}: a line after the end line (line {end_at}): the end line must be last")
+        if not isinstance(kind, str) or kind not in LINE_CHECKS:
+            raise Malformed(
+                f"line {number}: unknown line type {kind!r} (an export has entry, hash, checkpoint and end lines)"
+            )
+        problem = LINE_CHECKS[kind](item)
+        if problem:
+            raise Malformed(f"line {number}: {problem}")
+        if kind in ("entry", "hash") and stage != "entries":
+            raise Malformed(f"line {number}: an {kind} line after the checkpoints (the order is header, entries, "
+                            "checkpoints, end)")  # fmt: skip
+        if kind == "checkpoint":
+            stage = "checkpoints"
+        if kind == "end":
+            stage, end_at = "end", number
+        yield number, kind, item
+
+
+def verify_export(path: Path, public_key, trusted=None) -> str | None:
+    """None when the export is intact (and reaches `trusted`, a witnessed checkpoint), else the first problem.
+
+    Reads the file twice (structure and checkpoints, then the chain); never all of it at once.
+    """
+    header, end, checkpoints, cp_lines, last_line = None, None, [], {}, 1
+    for number, kind, item in _records(path):
+        last_line = number
+        if kind == "header":
+            header = item
+        elif kind == "checkpoint":
+            if checkpoints and item["tree_size"] <= checkpoints[-1]["tree_size"]:
+                return (f"line {number}: the checkpoint at {item['tree_size']} entries is not after the one before it "
+                        f"(at {checkpoints[-1]['tree_size']})")  # fmt: skip
+            checkpoints.append(item)
+            cp_lines[item["tree_size"]] = number
+        elif kind == "end":
+            end = item, number
+    if end is None:
+        return f"the export has no end line: it was cut short after line {last_line}"
+    counted = {"entry": 0, "hash": 0}
+    at = {"line": 1}
+
+    def entries():
+        for number, kind, item in _records(path):
+            if kind in counted:
+                counted[kind] += 1
+                at["line"] = number
+                yield item
+
+    report = verify_entries(entries(), checkpoints=checkpoints, public_key=public_key, witness=trusted)
+    if not report.ok:
+        f = report.finding
+        if f.witnessed:
+            return f"line {at['line']} (seq {f.seq}): {f.problem} (--trusted-checkpoint)"
+        line = cp_lines[f.checkpoint] if f.checkpoint in cp_lines else at["line"]
+        return f"line {line} (seq {f.seq}): {f.problem}"
+    (end_line, end_number), last_seq = end, report.last_seq or 0
+    if (counted["entry"], counted["hash"]) != (end_line["entries"], end_line["hashes"]):
+        return (f"line {end_number}: the end line counts {end_line['entries']} entries and {end_line['hashes']} "
+                f"hashes, the file has {counted['entry']} and {counted['hash']}")  # fmt: skip
+    if last_seq != header["last_seq"]:
+        return f"line 1: the header says the chain ends at seq {header['last_seq']}, the file at {last_seq}"
+    return None
+
+
+def _proof_problem(bundle) -> str | None:
+    expected = {"format", "version", "entry", "leaf_index", "tree_size", "proof", "checkpoint"}
+    missing, unknown = sorted(expected - bundle.keys()), sorted(bundle.keys() - expected)
+    if missing:
+        return f"the proof has no {', '.join(missing)}"
+    if unknown:
+        return f"the proof has unknown keys {', '.join(unknown)}"
+    if bundle["version"] != 1 or not _integer(bundle["version"]):
+        return "the proof's version must be the integer 1"
+    if not isinstance(bundle["entry"], dict):
+        return "entry must be an object"
+    problem = entry_problem(bundle["entry"], typed=False)
+    if problem:
+        return f"entry: {problem}"
+    problem = witness.checkpoint_problem(bundle["checkpoint"], typed=False)
+    if problem:
+        return f"checkpoint: {problem}"
+    for name in ("leaf_index", "tree_size"):
+        if not _integer(bundle[name]) or bundle[name] < 0:
+            return f"{name} must be a non-negative integer"
+    proof = bundle["proof"]
+    if not isinstance(proof, list) or not all(isinstance(h, str) and _HEX64.fullmatch(h) for h in proof):
+        return "proof must be a list of 64-hex-digit hashes"
+    return None
+
+
+def verify_proof(bundle: dict, public_key) -> str | None:
+    problem = _proof_problem(bundle)
+    if problem:
+        return problem
     entry, checkpoint = bundle["entry"], bundle["checkpoint"]
-    if hashing.payload_sha256(entry["payload"]) != entry["payload_sha256"]:
-        return "the entry's payload does not match its payload_sha256"
-    record = hashing.record_sha256(entry)
+    try:
+        if hashing.payload_sha256(entry["payload"]) != entry["payload_sha256"]:
+            return "the entry's payload does not match its payload_sha256"
+        record = hashing.record_sha256(entry)
+    except (ValueError, RecursionError) as exc:
+        return f"the entry cannot be hashed: {exc}"
     if record != entry["record_sha256"]:
         return "the entry's fields do not match its record hash"
     if not signatures.verify(public_key, checkpoint):
@@ -89,26 +300,84 @@ def verify_proof(path: Path, public_key) -> str | None:
     return None
 
 
+def _as_proof(path: Path):
+    """The file as an inclusion proof bundle, or None when it is not one (then it is read as an export).
+
+    An export's first line is a JSON object of its own; a proof is one JSON document, usually indented."""
+    with path.open("rb") as handle:
+        first = handle.readline()
+    try:
+        item = loads(first.decode("utf-8"))
+    except (ValueError, RecursionError):
+        item = None
+    if isinstance(item, dict) and item.get("format") != PROOF_FORMAT:
+        return None  # an export's header, or something the export reader will name
+    if path.stat().st_size > PROOF_SIZE_LIMIT:
+        return None
+    try:
+        item = loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(item, dict) and item.get("format") == PROOF_FORMAT:
+        return item
+    return None
+
+
+def _load_key(text):
+    key_text = Path(text).read_text(encoding="utf-8") if Path(text).is_file() else text
+    try:
+        return signatures.load_public_key(key_text)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise Unreadable(f"the public key is not an Ed25519 public key (PEM, or base64 of 32 bytes): {exc}") from None
+
+
+def _load_trusted(path, public_key):
+    try:
+        trusted = witness.read(path)
+    except OSError as exc:
+        raise Unreadable(f"the trusted checkpoint cannot be read: {exc}") from None
+    except ValueError as exc:
+        raise Unreadable(f"the trusted checkpoint {path} is not a checkpoint: {exc}") from None
+    if not signatures.verify(public_key, trusted):
+        raise Unreadable(f"the trusted checkpoint {path} is not signed by this public key")
+    return trusted
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apps.audit.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("file", type=Path, help="an export (.jsonl) or an inclusion proof (.json)")
     parser.add_argument("--public-key", required=True, help="PEM file, or base64 of the raw Ed25519 public key")
+    parser.add_argument(
+        "--trusted-checkpoint", metavar="FILE", help="a signed checkpoint kept outside the database (the sealer's "
+        "witness file, `manage.py audit_checkpoint`, or a checkpoint line of an earlier export): the export must "
+        "reach it",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    is_proof = False
     try:
-        key_text = Path(args.public_key).read_text() if Path(args.public_key).is_file() else args.public_key
-        public_key = signatures.load_public_key(key_text)
-        with args.file.open(encoding="utf-8") as handle:
-            first = handle.read(200)
-        is_proof = PROOF_FORMAT in first
-        problem = verify_proof(args.file, public_key) if is_proof else verify_export(args.file, public_key)
-    except (OSError, ValueError, KeyError, Unreadable) as exc:
+        public_key = _load_key(args.public_key)
+        trusted = _load_trusted(args.trusted_checkpoint, public_key) if args.trusted_checkpoint else None
+        bundle = _as_proof(args.file)
+        is_proof = bundle is not None
+        if is_proof:
+            if trusted is not None:
+                print("note: a trusted checkpoint is checked against exports, not proofs", file=sys.stderr)
+            problem = verify_proof(bundle, public_key)
+        else:
+            problem = verify_export(args.file, public_key, trusted)
+    except Malformed as exc:
+        problem = str(exc)
+    except (OSError, Unreadable) as exc:
         print(f"cannot verify: {exc}", file=sys.stderr)
         return 2
     if problem:
         print(f"FAILED: {problem}")
         return 1
     print(
-        "OK: inclusion proven in a signed checkpoint" if is_proof else "OK: export intact and matches its checkpoints"
+        "OK: inclusion proven in a signed checkpoint"
+        if is_proof
+        else "OK: export intact and matches its checkpoints"
+        + (f", and reaches the trusted checkpoint at {trusted['tree_size']} entries" if trusted else "")
     )
     return 0
 

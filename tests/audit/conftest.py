@@ -14,3 +14,11 @@ def signing_key(settings):
     key = Ed25519PrivateKey.generate()
     settings.AUDIT_SIGNING_KEY = pem(key)
     return key
+
+
+@pytest.fixture(autouse=True)
+def witness_file(settings, tmp_path):
+    """Each test its own witness file: one left by another test's database would (rightly) fail verification."""
+    path = tmp_path / "audit-witness.json"
+    settings.AUDIT_WITNESS_FILE = str(path)
+    return path

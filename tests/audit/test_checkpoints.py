@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 
 from apps.audit import hashing, selectors, services, signatures
 from apps.audit.merkle import root
-from apps.audit.models import AuditCheckpoint, AuditLog
+from apps.audit.models import AuditLog
 from apps.audit.verification import verify_entries
 from tests.audit.tampering import tamper
 
@@ -87,7 +87,8 @@ def test_a_checkpoint_re_signed_with_another_key_is_caught(signing_key):
     checkpoint = services.make_checkpoint(force=True)
     forged = Ed25519PrivateKey.generate()
     statement = checkpoint.statement_fields()
-    AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(signature=signatures.sign(forged, statement))
+    forged_signature = signatures.sign(forged, statement)
+    tamper("UPDATE audit_checkpoints SET signature = %s WHERE id = %s", [forged_signature, checkpoint.pk])
     report = _verify(signing_key.public_key())
     assert "bad checkpoint signature" in report.finding.problem
 
@@ -121,7 +122,7 @@ def test_verification_resumes_after_a_checkpoint_and_still_checks_merkle_roots(s
         services.make_checkpoint()
     report = verify_database(from_seq=4, public_key=signing_key.public_key())
     assert report.ok and report.first_seq == 4 and report.checkpoints_checked == 2
-    AuditCheckpoint.objects.filter(tree_size=9).update(merkle_root="0" * 64)
+    tamper("UPDATE audit_checkpoints SET merkle_root = %s WHERE tree_size = 9", ["0" * 64])
     # A changed root also breaks its signature, so check the walk itself with the key check left out.
     report = verify_database(from_seq=4)
     assert "Merkle root differs" in report.finding.problem

@@ -15,14 +15,14 @@ from apps.audit.models import AuditLog
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _offline_verify(path, public_pem):
+def _offline_verify(path, public_pem, *extra):
     key_file = path.parent / "public.pem"
     key_file.write_text(public_pem)
     # The verifier may only use the standard library and cryptography: no Django settings in its environment.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
     code = "import sys, runpy; sys.modules['django'] = None; runpy.run_module('apps.audit.verify', run_name='__main__')"
     return subprocess.run(
-        [sys.executable, "-c", code, str(path), "--public-key", str(key_file)],
+        [sys.executable, "-c", code, str(path), "--public-key", str(key_file), *extra],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
 

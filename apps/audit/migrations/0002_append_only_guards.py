@@ -6,11 +6,11 @@ from apps.audit import db_guards
 
 
 def install(apps, schema_editor):
-    db_guards.install(schema_editor.connection)
+    db_guards.install(schema_editor.connection, tables=("audit_logs",))
 
 
 def remove(apps, schema_editor):
-    db_guards.remove(schema_editor.connection)
+    db_guards.remove(schema_editor.connection, tables=("audit_logs",))
 
 
 class Migration(migrations.Migration):

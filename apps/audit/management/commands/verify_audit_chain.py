@@ -1,7 +1,8 @@
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.audit import selectors, services
+from apps.audit import selectors, services, witness
 from apps.audit.db_verification import verify_database
 
 
@@ -16,6 +17,11 @@ class Command(BaseCommand):
             "--resume", action="store_true", help="check only what came after the latest signed checkpoint"
         )
         parser.add_argument("--processes", type=int, default=1, help="split the walk at checkpoints (PostgreSQL)")
+        parser.add_argument(
+            "--trusted-checkpoint", metavar="FILE", help="a checkpoint kept outside the database (JSON, as "
+            "`audit_checkpoint` prints it or the sealer logs it) that the chain must still reach; default: "
+            "AUDIT_WITNESS_FILE when it exists",
+        )  # fmt: skip
 
     def handle(self, *args, from_seq=None, to_seq=None, processes=1, resume=False, **options):
         if resume:
@@ -27,19 +33,36 @@ class Command(BaseCommand):
             raise CommandError("--from must not be after --to")
         if processes < 1:
             raise CommandError("--processes must be at least 1")
+        trusted, source = self._witness(options.get("trusted_checkpoint"))
         try:
             public_key = services.signing_key().public_key()
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
-        report = verify_database(from_seq=from_seq, to_seq=to_seq, public_key=public_key, processes=processes)
+        report = verify_database(
+            from_seq=from_seq, to_seq=to_seq, public_key=public_key, processes=processes, witness=trusted
+        )
         if not report.ok:
             f = report.finding
-            raise CommandError(f"audit chain broken at seq {f.seq} (entry id {f.entry_id}): {f.problem}")
+            where = f" (witness {source})" if f.witnessed else ""
+            raise CommandError(f"audit chain broken at seq {f.seq} (entry id {f.entry_id}): {f.problem}{where}")
         pending = selectors.unsealed_count()
+        witnessed = f"; reaches the witnessed checkpoint at {trusted['tree_size']} ({source})" if trusted else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"audit chain intact: {report.checked} entries (seq {report.first_seq}..{report.last_seq}), "
-                f"head {report.head_hash}; {report.checkpoints_checked} checkpoints match; "
+                f"head {report.head_hash}; {report.checkpoints_checked} checkpoints match{witnessed}; "
                 f"{pending} awaiting sealing"
             )
         )
+
+    def _witness(self, given):
+        """The trusted checkpoint named by --trusted-checkpoint, else the sealer's witness file when present."""
+        try:
+            if not given:
+                held = services.held_witness()
+                return held, settings.AUDIT_WITNESS_FILE if held else None
+            return witness.read(given), given
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot read the trusted checkpoint {given}: {exc}") from None
