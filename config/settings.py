@@ -1,7 +1,8 @@
 """Tezgah settings: one module, every knob an environment variable (README lists them all).
 
 Secrets may come from files: `NAME_FILE=/run/secrets/name` is read instead of `NAME`.
-A `.env` file in the project root is read when present (`make run` writes one).
+A `.env` file in the project root is read when present (`make run` writes one); `TEZGAH_DOTENV` names
+another file, or none when empty (the test suite sets it empty: config/pytest_environment.py).
 """
 
 import os
@@ -67,8 +68,10 @@ class StrictEnv(environ.FileAwareEnv):
 
 
 env = StrictEnv()
-if (BASE_DIR / ".env").is_file():
-    env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables already in the environment win over the file's.
+_DOTENV = env.str("TEZGAH_DOTENV", default=str(BASE_DIR / ".env"))
+if _DOTENV and Path(_DOTENV).is_file():
+    env.read_env(_DOTENV, overwrite=False)
 
 
 # ---------------------------------------------------------------- GENERAL
