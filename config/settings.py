@@ -112,6 +112,8 @@ INSTALLED_APPS = [
     "apps.erp",
     "apps.reporting",
     "apps.security",
+    # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
