@@ -456,8 +456,10 @@ IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 IMPORT_EXPORT_FORMATS = [SafeCSV, SafeXLSX]
 
 # ---------------------------------------------------------------- CELERY
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-if CELERY_BROKER_URL == "filesystem://":
+# "localhost" only so that kombu does not warn "No hostname was supplied" in every process: the
+# filesystem transport ignores it.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
+if CELERY_BROKER_URL.startswith("filesystem://"):
     # The zero-setup broker: a folder every local process shares, so no Redis or RabbitMQ is needed.
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -469,6 +471,8 @@ if CELERY_BROKER_URL == "filesystem://":
     }
     for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+# Celery logs through LOGGING below (config/celery.py), so worker, beat and web write the same JSON lines.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
