@@ -60,9 +60,10 @@ def _suite_settings(tmp_path, name, extra_env):
     probe.write_text(textwrap.dedent(PROBE))
     out = tmp_path / f"{name}.json"
     env = {**os.environ, **extra_env, "PROBE_OUT": str(out)}
+    command = [sys.executable, "-m", "pytest", str(probe), "-q", "-c", str(ROOT / "pyproject.toml")]
+    command += ["--rootdir", str(ROOT), "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(probe), "-q", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
-        + ["-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"],
+        command,
         cwd=ROOT,
         env=env,
         capture_output=True,
