@@ -109,14 +109,16 @@ def _behaviour(machines, model_types, rng, start, now):
     speed = {m.pk: rng.uniform(0.7, 1.4) for m in machines}
     failure = {m.pk: rng.uniform(0.02, 0.09) for m in machines}
     # One machine that fails far more often than the others: the breakdowns should show it.
-    failure[rng.choice(machines).pk] = rng.uniform(0.18, 0.28)
+    if machines:
+        failure[rng.choice(machines).pk] = rng.uniform(0.18, 0.28)
     down = {}
-    for machine in rng.sample(machines, 2):
+    for machine in rng.sample(machines, min(2, len(machines) - 1)):
         since = rng.uniform(start, now - 3 * DAY)
         down[machine.pk] = [(since, since + rng.uniform(1.5, 4) * DAY)]
     # ... and one that is down right now, its queue growing.
-    current = rng.choice([m for m in machines if m.pk not in down])
-    down[current.pk] = [(now - rng.uniform(4, 20) * HOUR, now + DAY)]
+    up = [m for m in machines if m.pk not in down]
+    if len(machines) > 1 and up:
+        down[rng.choice(up).pk] = [(now - rng.uniform(4, 20) * HOUR, now + DAY)]
     typical = dict(MODEL_TYPES)
     minutes = {t.pk: typical.get(t.name, 30) * rng.uniform(0.85, 1.15) for t in model_types}
     return speed, failure, down, minutes
