@@ -1,12 +1,14 @@
 # Tezgah: `make run` starts everything on SQLite with demo data; `make test` runs the whole suite.
+# `make setup` is everything `make run` does before starting the processes (CI runs it before `make test`).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_JOBS ?= 100000
 DEMO_TENANTS ?= 3
 PORT ?= 8000
+MOCK_ERP_PORT ?= 8081
 
-.PHONY: install run test lint check-deploy translations messages clean
+.PHONY: install setup run test lint check-deploy translations messages clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Tezgah needs Python 3.11, found " + sys.version'
@@ -32,7 +34,7 @@ install: $(BIN)/.installed node_modules/.installed
 # A local .env with random secrets and DEBUG on, pointing the ERP sync at the mock ERP that `make run`
 # starts; production sets real environment variables instead.
 .env:
-	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50) + "\nERP_BASE_URL=http://127.0.0.1:8081\nERP_ALLOWED_HOSTS=127.0.0.1:8081\nERP_SHARED_SECRET=" + secrets.token_urlsafe(32))' > $@
+	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50) + "\nERP_BASE_URL=http://127.0.0.1:$(MOCK_ERP_PORT)\nERP_ALLOWED_HOSTS=127.0.0.1:$(MOCK_ERP_PORT)\nERP_SHARED_SECRET=" + secrets.token_urlsafe(32))' > $@
 
 # Compiling needs no secret; a placeholder lets it run before any .env exists (fresh clone, CI).
 translations: install
@@ -42,14 +44,17 @@ translations: install
 messages: install
 	$(BIN)/python manage.py makemessages -l tr --ignore=.venv --ignore=var --ignore=tests
 
-run: install .env translations
+setup: install .env translations
 	@# A .env from before issue 11 lacks the allowlist entry the mock ERP on loopback needs.
-	@grep -q '^ERP_ALLOWED_HOSTS=' .env || echo 'ERP_ALLOWED_HOSTS=127.0.0.1:8081' >> .env
+	@grep -q '^ERP_ALLOWED_HOSTS=' .env || echo 'ERP_ALLOWED_HOSTS=127.0.0.1:$(MOCK_ERP_PORT)' >> .env
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo --if-empty --tenants $(DEMO_TENANTS) --jobs $(DEMO_JOBS)
 	@$(BIN)/python manage.py welcome --port $(PORT)
+
+# The supervisor (apps/demo/procfile.py) stops every process cleanly on Ctrl-C or SIGTERM and exits 0.
+run: setup
 	rm -rf var/prometheus  # counters start from zero with the processes
-	PORT=$(PORT) $(BIN)/honcho start -f Procfile
+	PORT=$(PORT) MOCK_ERP_PORT=$(MOCK_ERP_PORT) $(BIN)/python -m apps.demo.procfile Procfile
 
 test: install translations
 	$(BIN)/pytest

@@ -1,7 +1,8 @@
 """Tezgah settings: one module, every knob an environment variable (README lists them all).
 
 Secrets may come from files: `NAME_FILE=/run/secrets/name` is read instead of `NAME`.
-A `.env` file in the project root is read when present (`make run` writes one).
+A `.env` file in the project root is read when present (`make run` writes one); `TEZGAH_DOTENV` names
+another file, or none when empty (the test suite sets it empty: config/pytest_environment.py).
 """
 
 import os
@@ -68,8 +69,10 @@ class StrictEnv(environ.FileAwareEnv):
 
 
 env = StrictEnv()
-if (BASE_DIR / ".env").is_file():
-    env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables already in the environment win over the file's.
+_DOTENV = env.str("TEZGAH_DOTENV", default=str(BASE_DIR / ".env"))
+if _DOTENV and Path(_DOTENV).is_file():
+    env.read_env(_DOTENV, overwrite=False)
 
 
 # ---------------------------------------------------------------- GENERAL
@@ -111,6 +114,8 @@ INSTALLED_APPS = [
     "apps.erp",
     "apps.reporting",
     "apps.security",
+    # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -508,8 +513,10 @@ IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 IMPORT_EXPORT_FORMATS = [SafeCSV, SafeXLSX]
 
 # ---------------------------------------------------------------- CELERY
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-if CELERY_BROKER_URL == "filesystem://":
+# "localhost" only so that kombu does not warn "No hostname was supplied" in every process: the
+# filesystem transport ignores it.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
+if CELERY_BROKER_URL.startswith("filesystem://"):
     # The zero-setup broker: a folder every local process shares, so no Redis or RabbitMQ is needed.
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -521,6 +528,8 @@ if CELERY_BROKER_URL == "filesystem://":
     }
     for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+# Celery logs through LOGGING below (config/celery.py), so worker, beat and web write the same JSON lines.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
