@@ -8,7 +8,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.throttling import ScopedRateThrottle
 
-from .permissions import VerifiedSessionOrToken
+from apps.core.permissions import VerifiedSessionOrToken
 
 
 class VerifiedSessionOnly(VerifiedSessionOrToken):

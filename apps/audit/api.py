@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import VerifiedSessionOrToken, capability
+from apps.core.permissions import VerifiedSessionOrToken, capability
 
 from . import selectors, services
 
