@@ -46,6 +46,12 @@ def scope_to_tenants(queryset: QuerySet, user, *, tenant_field: str = "tenant") 
     return queryset.filter(_tenant_grant(user, OuterRef(f"{tenant_field}_id")))
 
 
+def granted_tenant_condition(user, *, tenant_field: str = "tenant") -> Q:
+    """The condition scope_to_tenants filters by (user not a superuser), to combine with others in one WHERE:
+    true when the row's `tenant_field` is a tenant granted to `user`."""
+    return _tenant_grant(user, OuterRef(f"{tenant_field}_id"))
+
+
 def can_access_tenant(user, tenant) -> bool:
     if tenant is None:
         return False
