@@ -190,3 +190,23 @@ def note_permission_change(actor, tenant, *, kind, holder_id, before, after) -> 
             tenant,
             {"holder": f"{kind}:{holder_id}", "added": sorted(after - before), "removed": sorted(before - after)},
         )
+
+
+# ---------------------------------------------------------------- API tokens
+def note_token_issued(user, token) -> None:
+    """Audit a new API token (knox AuthToken `token`); call inside the transaction that created it.
+
+    The entry names the token by its key prefix (knox's `token_key`, stored in clear anyway), never the token."""
+    expiry = token.expiry.isoformat() if token.expiry else None
+    audit.record(user, "auth.token_issued", None, {"token_key": token.token_key, "expiry": expiry},
+                 object_type="knox.authtoken", object_id=token.token_key)  # fmt: skip
+
+
+def note_token_revoked(user, token_key: str) -> None:
+    audit.record(user, "auth.token_revoked", None, {"token_key": token_key},
+                 object_type="knox.authtoken", object_id=token_key)  # fmt: skip
+
+
+def note_tokens_revoked_all(user, *, token_keys: list[str]) -> None:
+    audit.record(user, "auth.tokens_revoked_all", None, {"token_keys": sorted(token_keys), "count": len(token_keys)},
+                 object_type="knox.authtoken")  # fmt: skip

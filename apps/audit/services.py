@@ -1,5 +1,6 @@
 """The one way into the audit log (`record`) and the sealer that chains entries in commit order."""
 
+import contextlib
 import json
 import logging
 import os
@@ -74,6 +75,38 @@ def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type
         version=hashing.SCHEMA_VERSION,
     )
     return entry
+
+
+# Refusals an outsider can cause at will (bad tokens, throttled sign-ins) are recorded once per window.
+REFUSAL_WINDOW_SECONDS = 60
+_SUPPRESSED_TTL = 24 * 3600
+
+
+def record_once_per_window(actor, action, obj=None, payload=None, *, key: str, window=REFUSAL_WINDOW_SECONDS, **kw):
+    """Like `record`, but at most one entry per (`action`, `key`) per `window` seconds; returns it, or None.
+
+    For events anybody can cause at will (a refused request, a throttled sign-in) so that a flood cannot
+    fill the audit table: `key` is what to count by (the client address and the reason). The ones not
+    recorded are counted in the cache, and the next entry for the same key carries that count as
+    `suppressed_before` (how many were refused and not recorded since the previous entry).
+    """
+    from django.core.cache import cache
+
+    from apps.core.throttling import count_in_window
+
+    gate = f"audit-once:{action}:{key}"
+    pending = f"audit-suppressed:{action}:{key}"
+    if not cache.add(gate, 1, window):
+        count_in_window(cache, pending, _SUPPRESSED_TTL)
+        return None
+    suppressed = cache.get(pending) or 0
+    if suppressed:
+        # decr, not delete: a refusal counted meanwhile stays counted for the next entry.
+        with contextlib.suppress(ValueError):
+            cache.decr(pending, suppressed)
+    body = {**(payload or {}), "window_seconds": window, "suppressed_before": suppressed}
+    with transaction.atomic():
+        return record(actor, action, obj, body, **kw)
 
 
 def entry_fields(row: AuditLog) -> dict:
