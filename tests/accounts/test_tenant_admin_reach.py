@@ -274,3 +274,18 @@ def test_a_new_users_first_password_given_by_an_admin_counts_as_set_by_somebody_
     newcomer = User.objects.get(username="yeni")
     assert newcomer.password_set_by_other
     assert AuditLog.objects.filter(action="accounts.password_set_by_other", object_id=str(newcomer.pk)).exists()
+
+
+def test_a_tenant_admin_cannot_make_an_auditor_who_would_read_the_tenantless_audit_entries(admin_client, local):
+    data = change_form_data(admin_client.get(user_change_url(local))) | {"roles": ["auditor"]}
+
+    response = admin_client.post(user_change_url(local), data)
+
+    assert response.status_code == 200
+    assert "roles" in response.context["adminform"].form.errors
+    assert role_names(local) == {"operator"}
+    assert selectors.grantable_roles(local.__class__.objects.get(username="yonetici_a")) == [
+        "admin",
+        "analyst",
+        "operator",
+    ]
