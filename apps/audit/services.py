@@ -4,6 +4,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -83,7 +84,7 @@ _SUPPRESSED_TTL = 24 * 3600
 
 
 def record_once_per_window(actor, action, obj=None, payload=None, *, key: str, window=REFUSAL_WINDOW_SECONDS, **kw):
-    """Like `record`, but at most one entry per (`action`, `key`) per `window` seconds; returns it, or None.
+    """Like `record`, but at most one entry per (`action`, `key`) per `window`-second clock window; returns it or None.
 
     For events anybody can cause at will (a refused request, a throttled sign-in) so that a flood cannot
     fill the audit table: `key` is what to count by (the client address and the reason). The ones not
@@ -94,9 +95,10 @@ def record_once_per_window(actor, action, obj=None, payload=None, *, key: str, w
 
     from apps.core.throttling import count_in_window
 
-    gate = f"audit-once:{action}:{key}"
+    # Fixed windows by the clock (like the throttles' counters): the gate key names the window it is for.
+    gate = f"audit-once:{action}:{key}:{int(time.time() // window)}"
     pending = f"audit-suppressed:{action}:{key}"
-    if not cache.add(gate, 1, window):
+    if not cache.add(gate, 1, window + 1):
         count_in_window(cache, pending, _SUPPRESSED_TTL)
         return None
     suppressed = cache.get(pending) or 0
