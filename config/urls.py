@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from knox import views as knox_views
 
-from apps.accounts.api import TokenCreateApi
+from apps.accounts.api import TokenCreateApi, TokenRevokeAllApi, TokenRevokeApi
 from apps.audit.api import ForensicAuditExportApi
 from apps.core import views as core_views
 from apps.core.metrics import metrics_view
@@ -17,11 +16,9 @@ from apps.reporting.urls import panel_urlpatterns as reporting_panel
 
 # knox's logout views have no serializer; describe them so the schema is complete.
 _no_content = {204: OpenApiResponse(description="Revoked"), 401: OpenApiResponse(description="No valid token")}
-token_revoke = extend_schema(summary="Revoke this API token", request=None, responses=_no_content)(
-    type("TokenRevokeApi", (knox_views.LogoutView,), {"emergency_op": "auth.token_revoke"})
-)
+token_revoke = extend_schema(summary="Revoke this API token", request=None, responses=_no_content)(TokenRevokeApi)
 token_revoke_all = extend_schema(summary="Revoke all your API tokens", request=None, responses=_no_content)(
-    type("TokenRevokeAllApi", (knox_views.LogoutAllView,), {"emergency_op": "auth.token_revoke"})
+    TokenRevokeAllApi
 )
 
 api_v1 = [

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -46,9 +47,13 @@ class UserRolesForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "tenants" in self.fields:
+            # Only the editor's own tenants are offered, so a tenant admin cannot hand out another tenant.
             self.fields["tenants"].queryset = selectors.tenants_for(self.request.user)
             if self.instance.pk:
                 self.fields["tenants"].initial = selectors.tenant_ids_of(self.instance)
+        if "roles" in self.fields:
+            # Only roles whose every capability the editor holds: a grant never passes on more than they have.
+            self.fields["roles"].choices = [(r, r) for r in selectors.grantable_roles(self.request.user)]
         if "roles" in self.fields and self.instance.pk:
             self.fields["roles"].initial = list(
                 self.instance.groups.filter(name__in=ROLES).values_list("name", flat=True)
@@ -61,6 +66,10 @@ class UserRolesForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        editor = self.request.user
+        if not self.instance.pk and "tenants" in self.fields and not editor.is_superuser and not cleaned.get("tenants"):
+            # A user without a tenant is out of a tenant admin's reach (selectors.users_visible_to).
+            self.add_error("tenants", _("Choose at least one of your tenants for the new user."))
         if self.roles_changed() and not mfa_session.stepped_up_recently(self.request):
             code = (cleaned.get("confirm_code") or "").strip()
             if not code or not services.verify_second_factor(self.request.user, code, allow_backup_codes=False):
@@ -91,6 +100,7 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     emergency_actions = {"unlock_sign_in": OP_UNLOCK_ACCOUNT}
 
     def get_queryset(self, request):
+        # A tenant admin sees only users whose every tenant is theirs; anybody else is "doesn't exist".
         return selectors.users_visible_to(request.user).prefetch_related("groups")
 
     # Not "change": that permission is withdrawn while the incident lock is on, and this is an emergency op.
@@ -99,26 +109,38 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
 
     @admin.action(permissions=["unlock"], description=_("Unlock sign-in (clear wrong-code lockouts)"))
     def unlock_sign_in(self, request, queryset):
-        if not request.user.is_superuser:
-            queryset = queryset.filter(is_superuser=False)  # as for changes: only a superuser acts on one
-        unlocked = [user for user in queryset if services.unlock_sign_in(user, actor=request.user)]
+        # As for changes: only users the requester may manage (never a superuser, unless they are one).
+        manageable = [user for user in queryset if selectors.can_manage_user(request.user, user)]
+        unlocked = [user for user in manageable if services.unlock_sign_in(user, actor=request.user)]
         if unlocked:
             names = ", ".join(user.get_username() for user in unlocked)
             messages.success(request, _("Sign-in unlocked for: %(names)s.") % {"names": names})
         else:
             messages.info(request, _("None of the selected users was locked out."))
 
-    # A tenant admin who shares a tenant with a superuser sees them, but must not reset their password,
-    # demote them or delete them: only a superuser changes a superuser.
+    # A tenant admin sees a superuser who shares their tenants, or a user holding capabilities they lack,
+    # but must not reset their password, change or delete them (selectors.can_manage_user). The password
+    # page (user_change_password) asks has_change_permission too.
     def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        if obj is not None and not selectors.can_manage_user(request.user, obj):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        if obj is not None and not selectors.can_manage_user(request.user, obj):
             return False
         return super().has_delete_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        # One transaction for the new password, its admin.change entry and the password-set note (log_change).
+        with transaction.atomic():
+            request._setting_password = True
+            return super().user_change_password(request, id, form_url)
+
+    def log_change(self, request, obj, message):
+        super().log_change(request, obj, message)
+        if getattr(request, "_setting_password", False):
+            services.note_password_set(obj, actor=request.user, via="admin.password")
 
     def get_fieldsets(self, request, obj=None):
         access = ["roles", "tenants"] if request.user.has_perm("accounts.assign_roles") else []
@@ -141,15 +163,14 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        if not change and obj.has_usable_password():
+            services.note_password_set(obj, actor=request.user, via="admin.add")
+        # With the editor as actor, the services refuse roles and tenants the editor may not give, and keep
+        # the grants the editor cannot see as they were.
         if "roles" in form.cleaned_data and request.user.has_perm("accounts.assign_roles"):
             services.set_user_roles(obj, form.cleaned_data["roles"], actor=request.user)
         if "tenants" in form.cleaned_data and request.user.has_perm("accounts.assign_roles"):
-            # Tenants the editor cannot see are left as they were.
-            hidden = set(selectors.tenant_ids_of(obj)) - set(
-                selectors.tenants_for(request.user).values_list("pk", flat=True)
-            )
-            keep = list(Tenant.objects.filter(pk__in=hidden)) + list(form.cleaned_data["tenants"])
-            services.set_user_tenants(obj, keep, actor=request.user)
+            services.set_user_tenants(obj, form.cleaned_data["tenants"], actor=request.user)
 
     def save_related(self, request, form, formsets, change):
         # Groups are set from "roles" in save_model; the form has no groups field to save.

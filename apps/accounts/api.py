@@ -1,14 +1,20 @@
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.views import LoginView as KnoxLoginView
+from knox.views import LogoutAllView as KnoxLogoutAllView
+from knox.views import LogoutView as KnoxLogoutView
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.throttling import ScopedRateThrottle
 
-from .permissions import VerifiedSessionOrToken
+from apps.core.incident_lock import OP_REVOKE_TOKEN
+from apps.core.permissions import VerifiedSessionOrToken
+
+from . import services
 
 
 class VerifiedSessionOnly(VerifiedSessionOrToken):
@@ -39,6 +45,11 @@ class TokenCreateApi(KnoxLoginView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
 
+    def get_post_response(self, request, token, instance):
+        services.note_token_issued(request.user, instance)
+        return super().get_post_response(request, token, instance)
+
+    @transaction.atomic  # the token and its audit entry together
     def post(self, request, format=None):
         # knox answers a full token quota with its own {"error": ...} body; every API error is a problem.
         limit = self.get_token_limit_per_user()
@@ -47,3 +58,29 @@ class TokenCreateApi(KnoxLoginView):
             if live.count() >= limit:
                 raise PermissionDenied(_("You hold the most API tokens allowed; revoke one first."))
         return super().post(request, format)
+
+
+class TokenRevokeApi(KnoxLogoutView):
+    """Revoke the token this request came with; audited."""
+
+    emergency_op = OP_REVOKE_TOKEN
+
+    @transaction.atomic
+    def post(self, request, format=None):
+        token_key = request._auth.token_key
+        response = super().post(request, format)
+        services.note_token_revoked(request.user, token_key)
+        return response
+
+
+class TokenRevokeAllApi(KnoxLogoutAllView):
+    """Revoke every token of the requester; audited with the keys revoked."""
+
+    emergency_op = OP_REVOKE_TOKEN
+
+    @transaction.atomic
+    def post(self, request, format=None):
+        token_keys = list(request.user.auth_token_set.values_list("token_key", flat=True))
+        response = super().post(request, format)
+        services.note_tokens_revoked_all(request.user, token_keys=token_keys)
+        return response

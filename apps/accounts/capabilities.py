@@ -82,6 +82,8 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_view("jobs", "job", "jobstatuschange"),
         *_view("billing", "license", "invoice", "invoiceline"),
         *_view("audit", "auditlog", "auditcheckpoint"),
+        # Entries of no tenant (sign-ins, user admin): auditors only, never tenant admins (issue 11).
+        "audit.view_tenantless_entries",
         *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
         *_view("events", "outboxevent"),
     ],

@@ -25,6 +25,11 @@ class Tenant(models.Model):
 class User(AbstractUser):
     """A person who signs in; the tenants they may work on are object permissions on Tenant."""
 
+    # Up from the moment somebody else (an admin) sets this user's password, down when the user sets their own
+    # (services.note_password_set). MFA enrolment reads it: the person who set the password must not be the
+    # one who enrols the account's authenticator.
+    password_set_by_other = models.BooleanField(_("password set by somebody else"), default=False, editable=False)
+
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
         verbose_name = _("user")

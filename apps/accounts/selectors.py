@@ -46,26 +46,99 @@ def scope_to_tenants(queryset: QuerySet, user, *, tenant_field: str = "tenant") 
     return queryset.filter(_tenant_grant(user, OuterRef(f"{tenant_field}_id")))
 
 
+def granted_tenant_condition(user, *, tenant_field: str = "tenant") -> Q:
+    """The condition scope_to_tenants filters by (user not a superuser), to combine with others in one WHERE:
+    true when the row's `tenant_field` is a tenant granted to `user`."""
+    return _tenant_grant(user, OuterRef(f"{tenant_field}_id"))
+
+
 def can_access_tenant(user, tenant) -> bool:
     if tenant is None:
         return False
     return tenants_for(user).filter(pk=getattr(tenant, "pk", tenant)).exists()
 
 
+def _tenant_grants_of_listed_user(outer_pk="pk"):
+    """(direct, via group) access_tenant grants of the user in the enclosing query (for EXISTS subqueries)."""
+    direct = TenantUserObjectPermission.objects.filter(
+        user_id=OuterRef(outer_pk),
+        permission__codename=ACCESS_TENANT,
+        permission__content_type__app_label="accounts",
+    )
+    via_group = TenantGroupObjectPermission.objects.filter(
+        group__user=OuterRef(outer_pk),
+        permission__codename=ACCESS_TENANT,
+        permission__content_type__app_label="accounts",
+    )
+    return direct, via_group
+
+
 def users_visible_to(user):
-    """Users `user` may see in the admin: all for a superuser; otherwise those sharing a tenant, and themself."""
+    """Users `user` may see in the admin: all for a superuser; otherwise themself, and the users who hold at
+    least one tenant and whose every tenant (granted directly or through a group) is one `user` works on.
+
+    A user who also works on a tenant `user` cannot see is out of reach: managing them (a new role, a new
+    password) would reach into that other tenant. A user without any tenant is out of reach too: nothing ties
+    them to this tenant admin (they may be an auditor of tenant-less entries, or another tenant's newcomer).
+    """
     from django.contrib.auth import get_user_model
 
     users = get_user_model().objects.all()
+    if not user or not user.is_authenticated or not user.is_active:
+        return users.none()
     if sees_all_tenants(user):
         return users
-    # A grant of the listed user on a tenant that `user` is granted too: EXISTS inside EXISTS, no id list.
-    shares_tenant = TenantUserObjectPermission.objects.filter(
-        user_id=OuterRef("pk"),
-        permission__codename=ACCESS_TENANT,
-        permission__content_type__app_label="accounts",
-    ).filter(_tenant_grant(user, OuterRef("content_object_id")))
-    return users.filter(Q(pk=user.pk) | Q(Exists(shares_tenant)))
+    direct, via_group = _tenant_grants_of_listed_user()
+    # EXISTS inside EXISTS, no id list: a grant of the listed user on a tenant `user` lacks.
+    foreign = _tenant_grant(user, OuterRef("content_object_id"))
+    has_tenant = Q(Exists(direct)) | Q(Exists(via_group))
+    has_foreign_tenant = Q(Exists(direct.exclude(foreign))) | Q(Exists(via_group.exclude(foreign)))
+    return users.filter(Q(pk=user.pk) | (has_tenant & ~has_foreign_tenant))
+
+
+def can_manage_user(actor, target) -> bool:
+    """Whether `actor` may change, delete or set the password of `target` (the admin's per-object check).
+
+    A superuser may manage anybody. Anybody else only a non-superuser they can see (users_visible_to) whose
+    every capability they hold themselves: taking over a user (a new password) must not gain them anything.
+    """
+    if sees_all_tenants(actor):
+        return True
+    if target is None or target.is_superuser or not actor or not actor.is_authenticated:
+        return False
+    if target.pk != actor.pk and not users_visible_to(actor).filter(pk=target.pk).exists():
+        return False
+    return capabilities_of(target) <= capabilities_of(actor)
+
+
+def capabilities_of(user) -> set[str]:
+    """Every global capability ("app_label.codename") of `user`, from roles and direct permissions.
+
+    Read from the tables rather than `get_all_permissions()`, which is empty for an inactive user: one
+    reactivation later they hold it all again.
+    """
+    from django.contrib.auth.models import Permission
+
+    held = Permission.objects.filter(Q(group__user=user.pk) | Q(user=user.pk))
+    return {f"{app}.{code}" for app, code in held.values_list("content_type__app_label", "codename").distinct()}
+
+
+def grantable_roles(actor) -> list[str]:
+    """Roles `actor` may give: every role for a superuser; otherwise the roles whose every capability `actor`
+    holds itself (its own roles, and the smaller ones), so a grant never passes on more than the actor has."""
+    from django.contrib.auth.models import Group
+
+    from .capabilities import ROLES
+
+    if sees_all_tenants(actor):
+        return list(ROLES)
+    own = capabilities_of(actor)
+    grantable = []
+    for group in Group.objects.filter(name__in=ROLES).prefetch_related("permissions__content_type"):
+        held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+        if held <= own:
+            grantable.append(group.name)
+    return [role for role in ROLES if role in grantable]
 
 
 def tenant_ids_of(user) -> list[int]:

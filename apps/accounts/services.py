@@ -4,6 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -28,12 +29,25 @@ def revoke_tenant_access(user, tenant: Tenant, *, actor=None) -> None:
     remove_perm(ACCESS_TENANT_PERM, user, tenant)
 
 
+class GrantRefused(PermissionDenied):
+    """The actor tried to give a role or a tenant it may not give (see selectors.grantable_roles)."""
+
+
 def set_user_tenants(user, tenants, *, actor=None) -> None:
-    """Make `tenants` exactly the tenants granted to `user` directly."""
-    from .selectors import tenant_ids_of
+    """Make `tenants` exactly the tenants granted to `user` directly.
+
+    With an `actor` who is not a superuser, only tenants the actor works on may be added or removed; grants
+    on the others are kept as they are, and adding one of them raises GrantRefused.
+    """
+    from .selectors import tenant_ids_of, tenants_for
 
     wanted = {t.pk: t for t in tenants}
     current = set(tenant_ids_of(user))
+    if actor is not None and not actor.is_superuser:
+        own = set(tenants_for(actor).values_list("pk", flat=True))
+        if set(wanted) - current - own:
+            raise GrantRefused("Only tenants you work on can be granted.")
+        wanted.update({t.pk: t for t in Tenant.objects.filter(pk__in=current - own)})
     with transaction.atomic():
         for tenant in Tenant.objects.filter(pk__in=current - set(wanted)):
             revoke_tenant_access(user, tenant, actor=actor)
@@ -42,11 +56,40 @@ def set_user_tenants(user, tenants, *, actor=None) -> None:
 
 
 def set_user_roles(user, roles, *, actor=None) -> None:
-    """Make `roles` (role names from the capability matrix) exactly the user's role groups."""
+    """Make `roles` (role names from the capability matrix) exactly the user's role groups.
+
+    With an `actor`, only roles it may give (selectors.grantable_roles) may be added or removed; the user's
+    other roles are kept, and adding one of them raises GrantRefused.
+    """
+    from .selectors import grantable_roles
+
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"Unknown roles: {', '.join(sorted(unknown))}")
-    user.groups.set(Group.objects.filter(name__in=roles))
+    wanted = set(roles)
+    if actor is not None:
+        allowed = set(grantable_roles(actor))
+        current = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        if wanted - current - allowed:
+            raise GrantRefused("Only roles whose capabilities you hold can be granted.")
+        wanted |= current - allowed
+    user.groups.set(Group.objects.filter(name__in=wanted))
+
+
+def note_password_set(user, *, actor, via: str) -> None:
+    """Record that `user`'s password was just set (audit entry and the `password_set_by_other` flag); call
+    inside the transaction that saved it, after saving.
+
+    When `actor` is somebody else (an admin's reset, or the password an admin gave a new user) the entry is
+    `accounts.password_set_by_other` and the flag goes up; when the user sets their own, it comes down. The
+    flag is the hook for MFA enrolment: whoever set the password knows it, so they must not be the one who
+    enrols the account's first authenticator.
+    """
+    by_other = actor is None or getattr(actor, "pk", None) != user.pk
+    action = "accounts.password_set_by_other" if by_other else "accounts.password_changed"
+    type(user).objects.filter(pk=user.pk).update(password_set_by_other=by_other)
+    user.password_set_by_other = by_other
+    audit.record(actor, action, user, {"via": via, "usable": user.has_usable_password()})
 
 
 # ---------------------------------------------------------------- MFA
@@ -147,3 +190,23 @@ def note_permission_change(actor, tenant, *, kind, holder_id, before, after) -> 
             tenant,
             {"holder": f"{kind}:{holder_id}", "added": sorted(after - before), "removed": sorted(before - after)},
         )
+
+
+# ---------------------------------------------------------------- API tokens
+def note_token_issued(user, token) -> None:
+    """Audit a new API token (knox AuthToken `token`); call inside the transaction that created it.
+
+    The entry names the token by its key prefix (knox's `token_key`, stored in clear anyway), never the token."""
+    expiry = token.expiry.isoformat() if token.expiry else None
+    audit.record(user, "auth.token_issued", None, {"token_key": token.token_key, "expiry": expiry},
+                 object_type="knox.authtoken", object_id=token.token_key)  # fmt: skip
+
+
+def note_token_revoked(user, token_key: str) -> None:
+    audit.record(user, "auth.token_revoked", None, {"token_key": token_key},
+                 object_type="knox.authtoken", object_id=token_key)  # fmt: skip
+
+
+def note_tokens_revoked_all(user, *, token_keys: list[str]) -> None:
+    audit.record(user, "auth.tokens_revoked_all", None, {"token_keys": sorted(token_keys), "count": len(token_keys)},
+                 object_type="knox.authtoken")  # fmt: skip

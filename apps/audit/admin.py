@@ -39,6 +39,10 @@ class AuditLogAdmin(ReadOnlyAdmin):
     ordering = ("-id",)
     change_list_template = "admin/audit/auditlog/change_list.html"
 
+    def get_queryset(self, request):
+        # Tenant-scoped like every other read: another tenant's entries do not exist here (issue 11).
+        return selectors.entries_visible_to(request.user, super().get_queryset(request))
+
     def get_urls(self):
         verify = path("verify/", self.admin_site.admin_view(self.verify_view), name="audit_auditlog_verify")
         return [verify, *super().get_urls()]

@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import VerifiedSessionOrToken, capability
+from apps.core.permissions import VerifiedSessionOrToken, capability
 
 from . import selectors, services
 
@@ -55,7 +55,7 @@ class ForensicAuditExportApi(APIView):
 
         def stream():
             digest = hashlib.sha256()
-            lines = selectors.export_lines(filters)
+            lines = selectors.export_lines(filters, user=user)
             chunks = selectors.export_csv_rows(lines) if fmt == "csv" else (line + "\n" for line in lines)
             for chunk in chunks:
                 data = chunk.encode()
@@ -66,7 +66,7 @@ class ForensicAuditExportApi(APIView):
                 "audit.exported",
                 None,
                 {"filters": {k: str(v) for k, v in filters.items()}, "format": fmt, "sha256": digest.hexdigest(),
-                 "via": "api"},
+                 "via": "api", "scope": selectors.export_scope(user)},
                 object_type="audit.auditlog",
             )  # fmt: skip
 

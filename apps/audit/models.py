@@ -39,6 +39,8 @@ class AuditLog(models.Model):
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit entries")
         ordering = ["-id"]
+        # Entries of no tenant (sign-ins, user admin, exports) name people and addresses across every tenant.
+        permissions = [("view_tenantless_entries", _("Can view audit entries that belong to no tenant"))]
         indexes = [
             models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="audit_unsealed"),
             models.Index(fields=["ts"], name="audit_ts"),

@@ -19,6 +19,40 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+TENANTLESS_CAPABILITY = "audit.view_tenantless_entries"
+
+
+def entries_visible_to(user, queryset=None):
+    """Audit entries `user` may read: a superuser all; anybody else the entries of tenants they work on, and
+    the entries of no tenant (sign-ins, user admin, exports: people and addresses of every tenant) only with
+    the capability audit.view_tenantless_entries (auditors). Tenants are read the one way (django-guardian,
+    apps.accounts.selectors), as an EXISTS on the entry's tenant_id."""
+    from apps.accounts.selectors import granted_tenant_condition, sees_all_tenants
+
+    queryset = AuditLog.objects.all() if queryset is None else queryset
+    if not user or not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    if sees_all_tenants(user):
+        return queryset
+    of_tenants = granted_tenant_condition(user, tenant_field="tenant")
+    if user.has_perm(TENANTLESS_CAPABILITY):
+        return queryset.filter(Q(tenant_id__isnull=True) | of_tenants)
+    return queryset.filter(of_tenants)
+
+
+def export_scope(user) -> dict:
+    """What a forensic export for `user` holds in full (written into its header and its audit entry)."""
+    from apps.accounts.selectors import sees_all_tenants, tenants_for
+
+    if user is None or sees_all_tenants(user):
+        return {"tenants": "all", "tenantless": "included"}
+    tenant_ids = sorted(tenants_for(user).values_list("pk", flat=True))
+    return {
+        "tenants": ",".join(str(pk) for pk in tenant_ids) or "none",
+        "tenantless": "included" if user.has_perm(TENANTLESS_CAPABILITY) else "excluded",
+    }
+
+
 def chain_entries(*, from_seq=None, to_seq=None, chunk_size=5000):
     """Sealed entries in seq order as plain dicts (ts formatted as hashed), without loading them all."""
     qs = AuditLog.objects.filter(seq__isnull=False).order_by("seq")
@@ -106,18 +140,26 @@ def _export_filter(filters) -> Q:
     return q
 
 
-def export_lines(filters: dict):
+def export_lines(filters: dict, *, user=None):
     """A forensic export as JSON lines: a header, every sealed entry in seq order (in full when it matches
-    `filters`, otherwise only its hashes, so the range still chains to its checkpoints), the checkpoints,
-    and an end line with the counts (a file without it was cut short)."""
+    `filters` and `user` may read it, otherwise only its hashes, so the range still chains to its
+    checkpoints), the checkpoints, and an end line with the counts (a file without it was cut short).
+
+    `user` None is the operator's command (everything); over HTTP it is the requester (entries_visible_to).
+    The header's `filters` say which tenants the file holds in full (`tenants`, `tenantless`).
+    """
     head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", flat=True).first() or 0
+    shown = {k: str(v) for k, v in filters.items() if v}
+    if user is not None:
+        shown.update(export_scope(user))
     header = {
         "format": "tezgah-audit-export", "version": 1, "generated_at": hashing.format_ts(timezone.now()),
-        "filters": {k: str(v) for k, v in filters.items() if v}, "last_seq": head,
+        "filters": shown, "last_seq": head,
     }  # fmt: skip
     yield json.dumps(header, ensure_ascii=False)
+    readable = AuditLog.objects.all() if user is None else entries_visible_to(user)
     matching = set(
-        AuditLog.objects.filter(_export_filter(filters), seq__isnull=False, seq__lte=head).values_list("seq", flat=True)
+        readable.filter(_export_filter(filters), seq__isnull=False, seq__lte=head).values_list("seq", flat=True)
     )
     full = hashes = 0
     for entry in chain_entries(to_seq=head):

@@ -1,8 +1,10 @@
 """The one way into the audit log (`record`) and the sealer that chains entries in commit order."""
 
+import contextlib
 import json
 import logging
 import os
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -74,6 +76,39 @@ def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type
         version=hashing.SCHEMA_VERSION,
     )
     return entry
+
+
+# Refusals an outsider can cause at will (bad tokens, throttled sign-ins) are recorded once per window.
+REFUSAL_WINDOW_SECONDS = 60
+_SUPPRESSED_TTL = 24 * 3600
+
+
+def record_once_per_window(actor, action, obj=None, payload=None, *, key: str, window=REFUSAL_WINDOW_SECONDS, **kw):
+    """Like `record`, but at most one entry per (`action`, `key`) per `window`-second clock window; returns it or None.
+
+    For events anybody can cause at will (a refused request, a throttled sign-in) so that a flood cannot
+    fill the audit table: `key` is what to count by (the client address and the reason). The ones not
+    recorded are counted in the cache, and the next entry for the same key carries that count as
+    `suppressed_before` (how many were refused and not recorded since the previous entry).
+    """
+    from django.core.cache import cache
+
+    from apps.core.throttling import count_in_window
+
+    # Fixed windows by the clock (like the throttles' counters): the gate key names the window it is for.
+    gate = f"audit-once:{action}:{key}:{int(time.time() // window)}"
+    pending = f"audit-suppressed:{action}:{key}"
+    if not cache.add(gate, 1, window + 1):
+        count_in_window(cache, pending, _SUPPRESSED_TTL)
+        return None
+    suppressed = cache.get(pending) or 0
+    if suppressed:
+        # decr, not delete: a refusal counted meanwhile stays counted for the next entry.
+        with contextlib.suppress(ValueError):
+            cache.decr(pending, suppressed)
+    body = {**(payload or {}), "window_seconds": window, "suppressed_before": suppressed}
+    with transaction.atomic():
+        return record(actor, action, obj, body, **kw)
 
 
 def entry_fields(row: AuditLog) -> dict:

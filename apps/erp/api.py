@@ -7,8 +7,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import VerifiedSessionOrToken, capability
 from apps.core.internal_access import has_internal_access
+from apps.core.permissions import VerifiedSessionOrToken, capability
 
 from . import selectors, services
 from .models import DeadLetterCause, ErrorClass

@@ -17,6 +17,7 @@ from apps.core.throttling import ProfileRateThrottle
 from apps.jobs.models import JobStatus
 
 from . import inbound_services as inbound
+from . import services as erp_services
 
 
 class JobProgressInputSerializer(serializers.Serializer):
@@ -112,6 +113,10 @@ class ErpInboundProgressApi(APIView):
                 idempotency_key=request.headers.get("Idempotency-Key"),
             )
         except inbound.InboundRefused as exc:
+            if exc.status_code in (401, 403):
+                erp_services.record_inbound_refusal(
+                    status_code=exc.status_code, reason=exc.slug, client_ip=request.client_ip
+                )
             raise Problem(
                 status_code=exc.status_code, slug=exc.slug, title=exc.title, detail=exc.detail, **exc.extra
             ) from None

@@ -700,3 +700,16 @@ def redrive_after_outage(*, limit=None) -> int:
         if len(entries) < batch:
             cache.delete(_redrive_key(profile.pk))  # nothing left from this outage
     return replayed
+
+
+def record_inbound_refusal(*, status_code: int, reason: str, client_ip: str) -> None:
+    """Audit an inbound request refused with 401/403 (bad address, token or signature): one entry per
+    (address, reason) per minute, the rest counted into the next one, so a flood cannot fill the audit table."""
+    audit.record_once_per_window(
+        ("anonymous", ""),
+        "erp.inbound.refused",
+        None,
+        {"status": status_code, "reason": reason},
+        key=f"{client_ip}:{reason}",
+        object_type="erp.inbound",
+    )

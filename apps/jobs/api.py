@@ -6,7 +6,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import VerifiedSessionOrToken, capability
+from apps.core.permissions import VerifiedSessionOrToken, capability
 from apps.core.problems import Problem
 
 from . import selectors, services

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.admin_scoping import TenantScopedAdmin
 
+from . import selectors
 from .models import AlertChannel, AlertNotice, AlertRule, ReportExport
 
 
@@ -14,6 +15,10 @@ class ReportExportAdmin(admin.ModelAdmin):
     list_select_related = ("requested_by",)
     raw_id_fields = ("requested_by",)
     readonly_fields = [f.name for f in ReportExport._meta.fields]
+
+    def get_queryset(self, request):
+        # Another analyst's export does not exist here, as in the API (404); superusers see all.
+        return selectors.exports_in_admin_for(request.user).select_related("requested_by")
 
     def has_add_permission(self, request):
         return False  # exports start from the panel or the API, through services.request_export

@@ -2,11 +2,14 @@ from django.core.files.storage import storages
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from knox.auth import TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import VerifiedSessionOrToken, capability
+from apps.core.permissions import VerifiedSessionOrToken, capability
 from apps.core.problems import Problem
 
 from . import selectors, services
@@ -116,10 +119,39 @@ class ReportExportDetailApi(APIView):
         return Response(_export_body(request, export))
 
 
+class _NeverRefuse:
+    """An authenticator that names the caller when it can and never refuses: on the download, the signed link
+    is the credential, and the session or token only says who followed it (for the audit entry)."""
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            return None
+
+
+class _SessionIfAny(_NeverRefuse, SessionAuthentication):
+    pass
+
+
+class _TokenIfAny(_NeverRefuse, TokenAuthentication):
+    pass
+
+
+def _downloader(request):
+    """Who followed the link: a session that passed its authenticator code, or a valid API token; else None."""
+    user = request.user
+    if not (user and user.is_authenticated):
+        return None
+    if isinstance(request.successful_authenticator, SessionAuthentication):
+        return user if getattr(user, "is_verified", lambda: False)() else None
+    return user
+
+
 class ReportExportDownloadApi(APIView):
     """The signed link is the credential: whoever holds it may download until it expires."""
 
-    authentication_classes = []
+    authentication_classes = [_SessionIfAny, _TokenIfAny]
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -133,7 +165,8 @@ class ReportExportDownloadApi(APIView):
     )
     def get(self, request, export_id):
         try:
-            export = services.open_download(export_id, request.query_params.get("token", ""))
+            token = request.query_params.get("token", "")
+            export = services.open_download(export_id, token, downloader=_downloader(request))
         except services.LinkExpired as exc:
             raise Problem(
                 status_code=410,

@@ -303,3 +303,20 @@ def exports_visible_to(user):
     from .models import ReportExport
 
     return ReportExport.objects.filter(requested_by_id=user.pk).order_by("-created_at")
+
+
+def exports_in_admin_for(user):
+    """Exports the admin lists for `user`: a superuser's every export, anybody else's own only (as the API).
+
+    A tenant admin does not see its tenants' analysts' exports either: an export's filters, row count,
+    sha256 and file name belong to whoever asked for it, and its rows may span tenants the admin lacks.
+    """
+    from apps.accounts.selectors import sees_all_tenants
+
+    from .models import ReportExport
+
+    if not user or not user.is_authenticated or not user.is_active:
+        return ReportExport.objects.none()
+    if sees_all_tenants(user):
+        return ReportExport.objects.all()
+    return exports_visible_to(user)

@@ -203,8 +203,12 @@ def download_link(export: ReportExport) -> DownloadLink | None:
     return DownloadLink(url=url, expires_at=timezone.now() + timedelta(seconds=settings.EXPORT_SIGNED_URL_TTL))
 
 
-def open_download(export_id, token: str) -> ReportExport:
-    """The export a signed link points at, counted as downloaded; LinkExpired (410) or LinkInvalid (403)."""
+def open_download(export_id, token: str, *, downloader=None) -> ReportExport:
+    """The export a signed link points at, counted as downloaded; LinkExpired (410) or LinkInvalid (403).
+
+    `downloader` is who followed the link when the request says (a verified session or an API token), else
+    None: the link is the credential, so the entry is then anonymous, with the client IP and the link's owner.
+    """
     try:
         value = signing.TimestampSigner(salt=LINK_SALT).unsign(token or "", max_age=settings.EXPORT_SIGNED_URL_TTL)
     except signing.SignatureExpired as exc:
@@ -223,9 +227,14 @@ def open_download(export_id, token: str) -> ReportExport:
         export.downloaded_at = export.downloaded_at or timezone.now()
         export.save(update_fields=["download_count", "downloaded_at"])
         record(
-            None,
+            downloader if downloader is not None else ("anonymous", ""),
             "reporting.export_downloaded",
             export,
-            {"export_id": str(export.id), "sha256": export.sha256, "download": export.download_count},
+            {
+                "export_id": str(export.id),
+                "sha256": export.sha256,
+                "download": export.download_count,
+                "requested_by": export.requested_by_id,
+            },
         )
     return export

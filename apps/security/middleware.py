@@ -108,6 +108,8 @@ class RateLimitMiddleware:
         throttle = self._throttle_for(request)
         if throttle is None or throttle.allow_request(request, None):
             return None
+        if throttle.scope == "login":
+            services.record_sign_in_throttled(request, step=request.resolver_match.url_name or request.path)
         from math import ceil
 
         from django.http import HttpResponse

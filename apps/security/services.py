@@ -41,3 +41,14 @@ def record_admin_ip_refused(request, *, path: str) -> None:
         },
         object_type="security.admin",
     )
+
+
+def record_sign_in_throttled(request, *, step: str) -> None:
+    """A sign-in step (password, code, enrolment, step-up) refused with 429: one entry per (address, step) per
+    minute, the rest counted into the next one, so that guessing at full speed cannot flood the audit table."""
+    user = getattr(request, "user", None)
+    actor = user if user is not None and user.is_authenticated else ("anonymous", "")
+    ip = getattr(request, "client_ip", "") or request.META.get("REMOTE_ADDR", "")
+    audit.record_once_per_window(
+        actor, "auth.sign_in_throttled", None, {"step": step}, key=f"{ip}:{step}", object_type="accounts.user"
+    )

@@ -366,15 +366,16 @@ def test_a_tenant_admin_cannot_create_a_superuser(tenant_admin_client, tenant_ad
 
 
 def test_a_tenant_admin_changes_roles_with_a_fresh_code(tenant_admin_client, tenant_admin, target):
-    assert post_change(tenant_admin_client, target, roles=["auditor"]).status_code == 200
+    # analyst, not auditor: a tenant admin gives only roles whose capabilities it holds (issue 11).
+    assert post_change(tenant_admin_client, target, roles=["analyst"]).status_code == 200
     assert role_names(target) == {"operator"}
 
     code = totp_code(confirmed_device(tenant_admin))
-    response = post_change(tenant_admin_client, target, roles=["auditor"], confirm_code=code)
+    response = post_change(tenant_admin_client, target, roles=["analyst"], confirm_code=code)
 
     assert response.status_code == 302
-    assert role_names(target) == {"auditor"}
-    assert Group.objects.get(name="auditor").user_set.filter(pk=target.pk).exists()
+    assert role_names(target) == {"analyst"}
+    assert Group.objects.get(name="analyst").user_set.filter(pk=target.pk).exists()
 
 
 def test_a_tenant_admin_cannot_change_a_superuser_in_their_tenant(tenant_admin_client, superuser, tenant_a):

@@ -13,9 +13,10 @@ from tests.conftest import verified_client
 URL = "/forensics/audit/export"
 
 
-def _chain():
+def _chain(tenant_id=None):
     for i in range(5):
-        services.record(("user", "7"), "login" if i % 2 else "job.status.changed", None, {"i": i, "not": "İş"})
+        action = "login" if i % 2 else "job.status.changed"
+        services.record(("user", "7"), action, None, {"i": i, "not": "İş"}, tenant_id=tenant_id)
     services.seal_pending()
     services.make_checkpoint(force=True)
 
@@ -44,8 +45,8 @@ def test_an_auditor_streams_a_json_export_that_verifies_offline_and_is_itself_au
 
 
 @pytest.mark.django_db
-def test_a_csv_export_has_every_row_with_its_hashes(client, role_users):
-    _chain()
+def test_a_csv_export_has_every_row_with_its_hashes(client, role_users, tenant_a):
+    _chain(tenant_id=tenant_a.pk)  # the admin's own tenant: a tenant admin reads no tenant-less entries
     verified_client(client, role_users["admin"])
     response = client.get(URL, {"format": "csv"})
     rows = list(csv.DictReader(io.StringIO(_body(response).decode())))

@@ -1,0 +1,33 @@
+"""DRF permission classes that read only request.user and its OTP state: capabilities by name, MFA for sessions.
+
+They live in core (not accounts) so that every app, audit included, can use them without importing accounts."""
+
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+
+
+class VerifiedSessionOrToken(BasePermission):
+    """A session must have passed TOTP; a token was issued from one that had, so it stands on its own."""
+
+    message = "Sign in with your authenticator code first."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            return bool(getattr(user, "is_verified", lambda: False)())
+        return True
+
+
+def capability(name: str) -> type[BasePermission]:
+    """A permission class granting access to users holding the capability `name` (e.g. "jobs.cancel_job")."""
+
+    class HasCapability(BasePermission):
+        message = f"You need the {name} capability."
+
+        def has_permission(self, request, view):
+            return bool(request.user and request.user.has_perm(name))
+
+    HasCapability.__name__ = f"HasCapability[{name}]"
+    return HasCapability
