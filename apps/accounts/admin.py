@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
@@ -140,7 +141,15 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         return type(form.__name__, (form,), {"request": request})
 
     def save_model(self, request, obj, form, change):
+        previous_email = User.objects.filter(pk=obj.pk).values_list("email", flat=True).first() if change else ""
         super().save_model(request, obj, form, change)
+        # Whoever sets another person's password (or e-mail, where the enrolment code goes) must not be able
+        # to enrol an authenticator for them (issue 11).
+        if obj.pk != request.user.pk:
+            if not change and obj.has_usable_password():
+                services.note_set_by_other(obj, actor=request.user, what="password")
+            elif change and "email" in form.changed_data:
+                services.note_set_by_other(obj, actor=request.user, what="email", previous_email=previous_email)
         if "roles" in form.cleaned_data and request.user.has_perm("accounts.assign_roles"):
             services.set_user_roles(obj, form.cleaned_data["roles"], actor=request.user)
         if "tenants" in form.cleaned_data and request.user.has_perm("accounts.assign_roles"):
@@ -150,6 +159,15 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
             )
             keep = list(Tenant.objects.filter(pk__in=hidden)) + list(form.cleaned_data["tenants"])
             services.set_user_tenants(obj, keep, actor=request.user)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django's set-password page saves the form itself; compare the hash to see whether it set one.
+        user = self.get_object(request, unquote(id)) if request.method == "POST" else None
+        response = super().user_change_password(request, id, form_url)
+        if user is not None and user.pk != request.user.pk:
+            if User.objects.filter(pk=user.pk).values_list("password", flat=True).first() != user.password:
+                services.note_set_by_other(user, actor=request.user, what="password")
+        return response
 
     def save_related(self, request, form, formsets, change):
         # Groups are set from "roles" in save_model; the form has no groups field to save.

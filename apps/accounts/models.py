@@ -25,6 +25,14 @@ class Tenant(models.Model):
 class User(AbstractUser):
     """A person who signs in; the tenants they may work on are object permissions on Tenant."""
 
+    # Set when someone else set this user's password or e-mail: whoever did knows the password, so enrolling
+    # an authenticator first needs a code sent to the owner's mailbox (apps.accounts.views.MfaOwnerProofView).
+    mfa_owner_proof_required = models.BooleanField(
+        _("enrolment needs the owner's e-mail code"),
+        default=False,
+        help_text=_("Set when another person set the password or e-mail; cleared when the owner enrols."),
+    )
+
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
         verbose_name = _("user")

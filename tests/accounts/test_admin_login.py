@@ -344,21 +344,8 @@ def test_enrolment_needs_the_password_step_first(client, newcomer):
     assert not TOTPDevice.objects.filter(user=newcomer).exists()
 
 
-def test_each_password_step_gets_a_new_enrolment_secret(client, newcomer):
-    """Somebody who saw an abandoned enrolment page must not learn the secret the user finally confirms."""
-    eavesdropper = Client()
-    enrol_page(eavesdropper)
-    seen = pending_device(newcomer)
-    seen_secret = seen.bin_key
-
-    enrol_page(client)
-    device = pending_device(newcomer)
-    assert device.bin_key != seen_secret
-    response = client.post(reverse("admin:mfa_enrol"), {"token": totp_code(device)})
-    assert response.status_code == 302
-
-    confirmed = TOTPDevice.objects.get(user=newcomer, confirmed=True)
-    assert confirmed.bin_key != seen_secret
+# The pending secret now stays across sign-ins (issue 12) and a password set by someone else needs the owner's
+# e-mailed code first (issue 11): tests/accounts/test_enrolment_ownership.py.
 
 
 # ---------------------------------------------------------------- backup codes and replays
