@@ -164,9 +164,9 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         # Django's set-password page saves the form itself; compare the hash to see whether it set one.
         user = self.get_object(request, unquote(id)) if request.method == "POST" else None
         response = super().user_change_password(request, id, form_url)
-        if user is not None and user.pk != request.user.pk:
-            if User.objects.filter(pk=user.pk).values_list("password", flat=True).first() != user.password:
-                services.note_set_by_other(user, actor=request.user, what="password")
+        changed = user is not None and User.objects.filter(pk=user.pk, password=user.password).exists() is False
+        if changed and user.pk != request.user.pk:
+            services.note_set_by_other(user, actor=request.user, what="password")
         return response
 
     def save_related(self, request, form, formsets, change):
