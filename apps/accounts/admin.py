@@ -164,7 +164,7 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         # Django's set-password page saves the form itself; compare the hash to see whether it set one.
         user = self.get_object(request, unquote(id)) if request.method == "POST" else None
         response = super().user_change_password(request, id, form_url)
-        changed = user is not None and User.objects.filter(pk=user.pk, password=user.password).exists() is False
+        changed = user is not None and not User.objects.filter(pk=user.pk, password=user.password).exists()
         if changed and user.pk != request.user.pk:
             services.note_set_by_other(user, actor=request.user, what="password")
         return response

@@ -16,8 +16,18 @@ from django.views import View
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from . import mfa_session, services
+from . import mfa_session, selectors, services
 from .forms import PasswordStepForm, TokenForm
+
+
+def home(request):
+    """`/`: the panel or the console by what the signed-in user may do; anyone else goes to the sign-in."""
+    user = request.user
+    if not (user.is_authenticated and user.is_active and user.is_staff and user.is_verified()):
+        return HttpResponseRedirect(f"{reverse('admin:login')}?{urlencode({'next': '/'})}")
+    if selectors.landing_page_for(user) == "panel":
+        return HttpResponseRedirect(reverse("panel:overview"))
+    return HttpResponseRedirect(reverse("admin:index"))
 
 
 class AdminStepView(View):
