@@ -15,6 +15,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.audit import services as audit
 
+from . import otp_secrets
 from .capabilities import ROLES
 from .models import Tenant
 
@@ -95,14 +96,36 @@ def confirm_totp_device(device: TOTPDevice, token: str) -> bool:
 
 
 def issue_backup_codes(user, *, count=None) -> list[str]:
-    """Replace the user's single-use backup codes with fresh ones and return them (shown once)."""
+    """Replace the user's single-use backup codes with fresh ones and return them (shown once, stored hashed)."""
     count = count or settings.MFA_BACKUP_CODE_COUNT
     codes = [f"{secrets.randbelow(10**10):010d}" for _ in range(count)]
     with transaction.atomic():
         device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True})
         device.token_set.all().delete()
-        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+        StaticToken.objects.bulk_create(
+            StaticToken(device=device, token=otp_secrets.hash_backup_code(code)) for code in codes
+        )
     return codes
+
+
+def use_backup_code(device: StaticDevice, code: str) -> bool:
+    """Spend `code` if it is one of `device`'s unused backup codes; throttled like django-otp's own check.
+
+    Call inside a transaction that locked `device` (select_for_update), so one code is used once.
+    """
+    allowed, _ = device.verify_is_allowed()
+    if not allowed:
+        return False
+    tokens = {token.token: token for token in device.token_set.select_for_update()}
+    match = otp_secrets.matching_code(tokens, code)
+    if match is None:
+        device.throttle_increment()
+        return False
+    tokens[match].delete()
+    device.throttle_reset(commit=False)
+    device.set_last_used_timestamp(commit=False)
+    device.save()
+    return True
 
 
 def has_confirmed_totp(user) -> bool:
@@ -112,7 +135,7 @@ def has_confirmed_totp(user) -> bool:
 def verify_second_factor(user, token: str, *, allow_backup_codes=True):
     """Check `token` against the user's confirmed devices; returns the device that accepted it, or None.
 
-    A backup code is consumed by django-otp's static device when it matches.
+    A backup code is consumed when it matches (use_backup_code: the codes are stored hashed).
     """
     token = (token or "").replace(" ", "").strip()
     if not token.isdigit():
@@ -123,7 +146,10 @@ def verify_second_factor(user, token: str, *, allow_backup_codes=True):
     with transaction.atomic():
         for device in devices:
             locked = type(device).objects.select_for_update().get(pk=device.pk)
-            if locked.verify_token(token):
+            if isinstance(locked, StaticDevice):
+                if use_backup_code(locked, token):
+                    return locked
+            elif locked.verify_token(token):
                 return locked
     return None
 

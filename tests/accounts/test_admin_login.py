@@ -14,7 +14,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.accounts import mfa_session, services
+from apps.accounts import mfa_session, otp_secrets, services
 from tests.conftest import PASSWORD, confirmed_device, make_user, totp_code
 
 pytestmark = pytest.mark.django_db
@@ -315,7 +315,8 @@ def test_enrolment_signs_in_and_shows_the_backup_codes_exactly_once(client, newc
     codes = first.context["codes"]
     assert len(codes) == count
     stored = set(StaticToken.objects.filter(device__user=newcomer).values_list("token", flat=True))
-    assert set(codes) == stored
+    assert {otp_secrets.hash_backup_code(code) for code in codes} == stored, "stored as keyed hashes only"
+    assert not set(codes) & stored
     content = first.content.decode()
     assert all(code in content for code in codes)
 
@@ -359,7 +360,7 @@ def test_a_backup_code_signs_in_once_and_is_refused_the_second_time(client, staf
     assert response["Location"] == reverse("admin:index")
     assert client.session[DEVICE_ID_SESSION_KEY] == StaticDevice.objects.get(user=staff).persistent_id
     assert_admin_open(client)
-    assert not StaticToken.objects.filter(device__user=staff, token=used).exists()
+    assert not StaticToken.objects.filter(device__user=staff, token=otp_secrets.hash_backup_code(used)).exists()
 
     client.post(reverse("admin:logout"))
     frozen.shift(PAST_THROTTLE)
