@@ -34,7 +34,7 @@ install: $(BIN)/.installed node_modules/.installed
 # A local .env with random secrets and DEBUG on, pointing the ERP sync at the mock ERP that `make run`
 # starts; production sets real environment variables instead.
 .env:
-	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50) + "\nERP_BASE_URL=http://127.0.0.1:$(MOCK_ERP_PORT)\nERP_ALLOWED_HOSTS=127.0.0.1:$(MOCK_ERP_PORT)\nERP_SHARED_SECRET=" + secrets.token_urlsafe(32))' > $@
+	$(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=true\nDJANGO_SECRET_KEY=" + secrets.token_urlsafe(50) + "\nERP_BASE_URL=http://127.0.0.1:$(MOCK_ERP_PORT)\nERP_ALLOWED_HOSTS=127.0.0.1:$(MOCK_ERP_PORT)\nERP_SHARED_SECRET=" + secrets.token_urlsafe(32) + "\nOTP_ENCRYPTION_KEY=" + secrets.token_urlsafe(32))' > $@
 
 # Compiling needs no secret; a placeholder lets it run before any .env exists (fresh clone, CI).
 translations: install
@@ -66,6 +66,7 @@ lint: install
 check-deploy: install
 	DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=tezgah.example.com \
 	DJANGO_SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	OTP_ENCRYPTION_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))') \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 clean:

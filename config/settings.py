@@ -252,6 +252,9 @@ MFA_BACKUP_CODE_COUNT = env.int("MFA_BACKUP_CODE_COUNT", default=10)
 MFA_STEPUP_TTL_SECONDS = env.int("MFA_STEPUP_TTL_SECONDS", default=300)
 # Seconds a password-checked login may wait for its TOTP code before it must start again.
 MFA_PENDING_TTL_SECONDS = env.int("MFA_PENDING_TTL_SECONDS", default=300)
+# Key ring for TOTP secrets (encrypted) and backup codes (keyed hashes) in the database: comma-separated
+# urlsafe-base64 32-byte keys, the first one current (apps/accounts/otp_secrets.py). Required unless DEBUG.
+OTP_ENCRYPTION_KEY = env.str("OTP_ENCRYPTION_KEY", default="")
 
 # guardian: tenant scoping uses direct foreign-key object permission tables.
 GUARDIAN_RAISE_403 = True

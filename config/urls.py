@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.accounts import views as account_views
 from apps.accounts.api import TokenCreateApi, TokenRevokeAllApi, TokenRevokeApi
 from apps.audit.api import ForensicAuditExportApi
 from apps.core import views as core_views
@@ -34,6 +35,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", account_views.home, name="home"),
     # Before the admin's own URLs: an API under /admin/ that answers problem+json, not a login page.
     path("admin/erp/replay", erp_api.ErpReplayApi.as_view(), name="erp-replay"),
     # issue 5: key rotation flow (confirmation, then the new next secret shown once).

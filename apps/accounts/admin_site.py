@@ -14,6 +14,8 @@ class TezgahAdminSite(admin.AdminSite):
     site_title = _("Tezgah")
     index_title = _("Operations")
     enable_nav_sidebar = True
+    # "View site" would lead to / and from there back here; the header links to the panel instead.
+    site_url = None
 
     def has_permission(self, request):
         user = request.user

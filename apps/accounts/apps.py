@@ -11,6 +11,10 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_out
 
+        from . import checks, otp_secrets  # noqa: F401 (checks registers itself)
+
+        otp_secrets.install_encrypted_totp_key()
+
         # Django's only hook for a logout; the receiver just records it.
         user_logged_out.connect(_audit_logout, dispatch_uid="accounts.audit_logout")
 

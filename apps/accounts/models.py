@@ -25,10 +25,13 @@ class Tenant(models.Model):
 class User(AbstractUser):
     """A person who signs in; the tenants they may work on are object permissions on Tenant."""
 
-    # Up from the moment somebody else (an admin) sets this user's password, down when the user sets their own
-    # (services.note_password_set). MFA enrolment reads it: the person who set the password must not be the
-    # one who enrols the account's authenticator.
-    password_set_by_other = models.BooleanField(_("password set by somebody else"), default=False, editable=False)
+    # Set when someone else set this user's password or e-mail: whoever did knows the password, so enrolling
+    # an authenticator first needs a code sent to the owner's mailbox (apps.accounts.views.MfaOwnerProofView).
+    mfa_owner_proof_required = models.BooleanField(
+        _("enrolment needs the owner's e-mail code"),
+        default=False,
+        help_text=_("Set when another person set the password or e-mail; cleared when the owner enrols."),
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

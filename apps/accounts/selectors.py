@@ -155,3 +155,37 @@ def tenant_permissions_of(kind: str, holder_id, tenant) -> set[str]:
     model = TenantUserObjectPermission if kind == "user" else TenantGroupObjectPermission
     holder = {"user_id": holder_id} if kind == "user" else {"group_id": holder_id}
     return set(model.objects.filter(content_object=tenant, **holder).values_list("permission__codename", flat=True))
+
+
+# ---------------------------------------------------------------- where a signed-in user belongs
+PANEL_CAPABILITY = "reporting.view_report"
+_MANAGING_VERBS = ("add", "change", "delete")
+
+
+def may_use_panel(user) -> bool:
+    return bool(user and user.is_active and user.has_perm(PANEL_CAPABILITY))
+
+
+def may_use_admin(user) -> bool:
+    """Staff holding any capability the console has a page for (the panel's own capability has none there)."""
+    if not (user and user.is_active and user.is_staff):
+        return False
+    return user.is_superuser or bool(user.get_all_permissions() - {PANEL_CAPABILITY})
+
+
+def manages_in_admin(user) -> bool:
+    """Whether `user` may change something in the console (outside their own report exports)."""
+    if user.is_superuser:
+        return True
+    for perm in user.get_all_permissions():
+        app_label, _, codename = perm.partition(".")
+        if app_label != "reporting" and codename.split("_", 1)[0] in _MANAGING_VERBS:
+            return True
+    return False
+
+
+def landing_page_for(user) -> str:
+    """ "panel" for who reads reports and changes nothing in the console, else "admin" (both factors given)."""
+    if may_use_panel(user) and not manages_in_admin(user):
+        return "panel"
+    return "admin"

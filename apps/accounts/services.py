@@ -3,15 +3,20 @@
 import secrets
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.audit import services as audit
 
+from . import otp_secrets
 from .capabilities import ROLES
 from .models import Tenant
 
@@ -77,57 +82,90 @@ def set_user_roles(user, roles, *, actor=None) -> None:
 
 
 def note_password_set(user, *, actor, via: str) -> None:
-    """Record that `user`'s password was just set (audit entry and the `password_set_by_other` flag); call
-    inside the transaction that saved it, after saving.
+    """Record that `user`'s password was just set; call inside the transaction that saved it, after saving.
 
-    When `actor` is somebody else (an admin's reset, or the password an admin gave a new user) the entry is
-    `accounts.password_set_by_other` and the flag goes up; when the user sets their own, it comes down. The
-    flag is the hook for MFA enrolment: whoever set the password knows it, so they must not be the one who
-    enrols the account's first authenticator.
+    When `actor` is somebody else (an admin's reset, or the password an admin gave a new user) the account
+    needs its owner's proof before an authenticator is enrolled (`note_set_by_other`, which audits it as
+    `accounts.set_by_other`); the user setting their own writes `accounts.password_changed`.
     """
-    by_other = actor is None or getattr(actor, "pk", None) != user.pk
-    action = "accounts.password_set_by_other" if by_other else "accounts.password_changed"
-    type(user).objects.filter(pk=user.pk).update(password_set_by_other=by_other)
-    user.password_set_by_other = by_other
-    audit.record(actor, action, user, {"via": via, "usable": user.has_usable_password()})
+    if actor is None or getattr(actor, "pk", None) != user.pk:
+        note_set_by_other(user, actor=actor, what="password", via=via)
+        return
+    audit.record(actor, "accounts.password_changed", user, {"via": via, "usable": user.has_usable_password()})
 
 
 # ---------------------------------------------------------------- MFA
-def start_totp_enrolment(user, *, device_id=None) -> TOTPDevice:
-    """Return the unconfirmed authenticator device `device_id` of `user`, or a new one with a fresh secret.
+def start_totp_enrolment(user) -> TOTPDevice:
+    """Return the pending (unconfirmed) authenticator of `user`, or a new one with a fresh secret.
 
-    A new one replaces the user's other unconfirmed authenticators: a secret shown to an earlier, abandoned
-    sign-in (perhaps somebody else's, with a stolen password) must not become the one the user confirms.
+    The pending secret stays the same across sign-ins until it is confirmed or `restart_totp_enrolment`
+    replaces it, so an app that scanned it on an earlier, unfinished attempt keeps working. A secret somebody
+    else may have seen is handled where that can happen: `note_set_by_other` discards pending secrets, and
+    the enrolment page says when the secret was made and offers to start over.
     """
-    waiting = TOTPDevice.objects.filter(user=user, confirmed=False, name=TOTP_DEVICE_NAME)
-    device = waiting.filter(pk=device_id).first() if device_id else None
+    waiting = TOTPDevice.objects.filter(user=user, confirmed=False, name=TOTP_DEVICE_NAME).order_by("pk")
+    device = waiting.last()
     if device is None:
-        with transaction.atomic():
-            waiting.delete()
-            device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+    return device
+
+
+def restart_totp_enrolment(user) -> TOTPDevice:
+    """Discard every pending authenticator of `user` and return a new one with a fresh secret."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+        audit.record(user, "auth.mfa_enrolment_restarted", user, {"device": device.persistent_id})
     return device
 
 
 def confirm_totp_device(device: TOTPDevice, token: str) -> bool:
-    """Confirm the device when `token` is a valid current code for it; returns whether it was."""
+    """Confirm the device when `token` is a valid current code for it; returns whether it was.
+
+    Confirming is the owner's enrolment, so it also clears `mfa_owner_proof_required`; the caller has
+    checked the owner's e-mail code when that flag was set.
+    """
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().get(pk=device.pk)
         if not device.verify_token(token):
             return False
         device.confirmed = True
         device.save(update_fields=["confirmed"])
+        get_user_model().objects.filter(pk=device.user_id).update(mfa_owner_proof_required=False)
     return True
 
 
 def issue_backup_codes(user, *, count=None) -> list[str]:
-    """Replace the user's single-use backup codes with fresh ones and return them (shown once)."""
+    """Replace the user's single-use backup codes with fresh ones and return them (shown once, stored hashed)."""
     count = count or settings.MFA_BACKUP_CODE_COUNT
     codes = [f"{secrets.randbelow(10**10):010d}" for _ in range(count)]
     with transaction.atomic():
         device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True})
         device.token_set.all().delete()
-        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+        StaticToken.objects.bulk_create(
+            StaticToken(device=device, token=otp_secrets.hash_backup_code(code)) for code in codes
+        )
     return codes
+
+
+def use_backup_code(device: StaticDevice, code: str) -> bool:
+    """Spend `code` if it is one of `device`'s unused backup codes; throttled like django-otp's own check.
+
+    Call inside a transaction that locked `device` (select_for_update), so one code is used once.
+    """
+    allowed, _ = device.verify_is_allowed()
+    if not allowed:
+        return False
+    tokens = {token.token: token for token in device.token_set.select_for_update()}
+    match = otp_secrets.matching_code(tokens, code)
+    if match is None:
+        device.throttle_increment()
+        return False
+    tokens[match].delete()
+    device.throttle_reset(commit=False)
+    device.set_last_used_timestamp(commit=False)
+    device.save()
+    return True
 
 
 def has_confirmed_totp(user) -> bool:
@@ -137,7 +175,7 @@ def has_confirmed_totp(user) -> bool:
 def verify_second_factor(user, token: str, *, allow_backup_codes=True):
     """Check `token` against the user's confirmed devices; returns the device that accepted it, or None.
 
-    A backup code is consumed by django-otp's static device when it matches.
+    A backup code is consumed when it matches (use_backup_code: the codes are stored hashed).
     """
     token = (token or "").replace(" ", "").strip()
     if not token.isdigit():
@@ -148,7 +186,10 @@ def verify_second_factor(user, token: str, *, allow_backup_codes=True):
     with transaction.atomic():
         for device in devices:
             locked = type(device).objects.select_for_update().get(pk=device.pk)
-            if locked.verify_token(token):
+            if isinstance(locked, StaticDevice):
+                if use_backup_code(locked, token):
+                    return locked
+            elif locked.verify_token(token):
                 return locked
     return None
 
@@ -166,6 +207,60 @@ def unlock_sign_in(user, *, actor=None) -> int:
             device.throttle_reset(commit=True)
         audit.record(actor, "accounts.sign_in_unlocked", user, {"devices": [d.persistent_id for d in locked_out]})
     return len(locked_out)
+
+
+# ---------------------------------------------------------------- set by another person
+def set_user_password(user, raw_password, *, actor) -> None:
+    """Set `user`'s password; when `actor` is someone else, the owner must prove themselves to enrol."""
+    with transaction.atomic():
+        user.set_password(raw_password)
+        user.save(update_fields=["password"])
+        if actor is not None:  # None: the system itself (seed_demo, createsuperuser-like paths) set it
+            note_password_set(user, actor=actor, via="service")
+
+
+def note_set_by_other(user, *, actor, what: str, previous_email: str = "", via: str = "") -> None:
+    """Call after `actor`, not the owner, set `user`'s password or e-mail (`what`), inside or outside a transaction.
+
+    Whoever set it could now pass the password step, so: no authenticator can be enrolled until the owner
+    enters a code e-mailed to them, any pending enrolment secret (which that person may have seen) is
+    discarded, and the owner is told by e-mail (at the previous address too when the address changed).
+    """
+    with transaction.atomic():
+        get_user_model().objects.filter(pk=user.pk).update(mfa_owner_proof_required=True)
+        user.mfa_owner_proof_required = True
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        audit.record(
+            actor, "accounts.set_by_other", user, {"what": what, "via": via, "enrolled": has_confirmed_totp(user)}
+        )
+        recipients = [a for a in {user.email, previous_email} if a]
+        if recipients:
+            subject = _("Your Tezgah account was changed by someone else")
+            body = _(
+                "%(actor)s changed the %(what)s of your Tezgah account %(username)s at %(when)s.\n\n"
+                "Before an authenticator can be set up for this account, its owner must enter a code that "
+                "Tezgah sends to this account's e-mail address. If you did not expect this change, tell your "
+                "administrator."
+            ) % {
+                "actor": actor.get_username() if actor is not None else "Tezgah",
+                "what": _("password") if what == "password" else _("e-mail address"),
+                "username": user.get_username(),
+                "when": timezone.localtime().strftime("%d.%m.%Y %H:%M"),
+            }
+            transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
+
+
+def send_owner_proof_code(user) -> str:
+    """E-mail a fresh one-time code to `user`'s own address and return it (the caller keeps only its digest)."""
+    code = f"{secrets.randbelow(10**8):08d}"
+    body = _(
+        "Your code to set up an authenticator for the Tezgah account %(username)s is: %(code)s\n\n"
+        "It is valid for a few minutes, in the browser that asked for it. If you did not ask for it, somebody "
+        "knows your password: tell your administrator."
+    ) % {"username": user.get_username(), "code": code}
+    send_mail(_("Your Tezgah enrolment code"), body, None, [user.email])
+    note_sign_in_event("auth.mfa_owner_code_sent", user=user)
+    return code
 
 
 # ---------------------------------------------------------------- sign-in events

@@ -16,8 +16,18 @@ from django.views import View
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from . import mfa_session, services
+from . import mfa_session, selectors, services
 from .forms import PasswordStepForm, TokenForm
+
+
+def home(request):
+    """`/`: the panel or the console by what the signed-in user may do; anyone else goes to the sign-in."""
+    user = request.user
+    if not (user.is_authenticated and user.is_active and user.is_staff and user.is_verified()):
+        return HttpResponseRedirect(f"{reverse('admin:login')}?{urlencode({'next': '/'})}")
+    if selectors.landing_page_for(user) == "panel":
+        return HttpResponseRedirect(reverse("panel:overview"))
+    return HttpResponseRedirect(reverse("admin:index"))
 
 
 class AdminStepView(View):
@@ -117,7 +127,11 @@ class MfaVerifyView(AdminStepView):
 
 
 class MfaEnrolView(AdminStepView):
-    """First sign-in of a staff user with no confirmed device: scan a QR code and confirm one code."""
+    """First sign-in of a staff user with no confirmed device: scan a QR code and confirm one code.
+
+    The pending secret survives later sign-ins until it is confirmed or the user starts over; an account
+    whose password or e-mail someone else set first needs the owner's e-mailed code (MfaOwnerProofView).
+    """
 
     template_name = "admin/mfa/enrol.html"
 
@@ -127,10 +141,14 @@ class MfaEnrolView(AdminStepView):
             return HttpResponseRedirect(reverse("admin:login"))
         if services.has_confirmed_totp(self.user):
             return HttpResponseRedirect(reverse("admin:mfa_verify"))
-        self.device = services.start_totp_enrolment(
-            self.user, device_id=mfa_session.pending_enrolment_device_id(request)
-        )
-        mfa_session.remember_enrolment_device(request, self.device)
+        if self.user.mfa_owner_proof_required and not mfa_session.owner_proven(request):
+            # Same URL, so the sign-in steps' throttle, MFA default-deny and incident lock treat it alike.
+            return MfaOwnerProofView.as_view(admin_site=self.admin_site)(request)
+        if request.method == "POST" and "start_over" in request.POST:
+            services.restart_totp_enrolment(self.user)
+            messages.info(request, _("A new key was made; the old one no longer works. Scan this one."))
+            return HttpResponseRedirect(reverse("admin:mfa_enrol"))
+        self.device = services.start_totp_enrolment(self.user)
         return super().dispatch(request, *args, **kwargs)
 
     def _context(self, form):
@@ -140,6 +158,7 @@ class MfaEnrolView(AdminStepView):
             "form": form,
             "qr_svg": segno.make(uri, error="m").svg_data_uri(scale=5),
             "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            "secret_created_at": self.device.created_at,
             "issuer": settings.OTP_TOTP_ISSUER,
             "pending_user": self.user,
         }
@@ -162,6 +181,50 @@ class MfaEnrolView(AdminStepView):
                 return HttpResponseRedirect(f"{reverse('admin:mfa_backup_codes')}?{urlencode({'next': next_url})}")
             form.add_error("token", _("That code is not valid. Check your device's clock and try again."))
         return self.render(request, **self._context(form))
+
+
+class MfaOwnerProofView(AdminStepView):
+    """Before enrolment, when someone else set this account's password or e-mail: a code sent to its e-mail.
+
+    Whoever reset the password can pass the password step, but cannot read the owner's mailbox. Served at
+    the enrolment URL by MfaEnrolView, which has checked the pending user.
+    """
+
+    template_name = "admin/mfa/owner_proof.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.user = mfa_session.pending_user(request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def render(self, request, **context):
+        return super().render(request, pending_user=self.user, masked_email=_masked_email(self.user.email), **context)
+
+    def get(self, request):
+        return self.render(request, form=TokenForm())
+
+    def post(self, request):
+        if "send" in request.POST:
+            if not self.user.email:
+                messages.error(request, _("This account has no e-mail address. Ask an administrator to add yours."))
+            elif mfa_session.owner_code_sent_recently(request):
+                messages.info(request, _("A code was sent a moment ago; wait a minute before asking for another."))
+            else:
+                mfa_session.remember_owner_code(request, services.send_owner_proof_code(self.user))
+                messages.info(request, _("We sent a code to %(email)s.") % {"email": _masked_email(self.user.email)})
+            return HttpResponseRedirect(reverse("admin:mfa_enrol"))
+        form = TokenForm(request.POST)
+        if form.is_valid():
+            if mfa_session.check_owner_code(request, form.cleaned_data["token"]):
+                services.note_sign_in_event("auth.mfa_owner_proven", user=self.user)
+                return HttpResponseRedirect(reverse("admin:mfa_enrol"))
+            services.note_sign_in_event("auth.login_failed", user=self.user, step="owner_code")
+            form.add_error("token", _("That code is not valid. Ask for a new one if it is older than a few minutes."))
+        return self.render(request, form=form)
+
+
+def _masked_email(address: str) -> str:
+    local, _at, domain = (address or "").partition("@")
+    return f"{local[:1]}***@{domain}" if domain else ""
 
 
 def _base32_secret(device) -> str:

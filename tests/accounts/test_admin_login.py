@@ -8,13 +8,13 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.test import Client, override_settings
+from django.test import override_settings
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.accounts import mfa_session, services
+from apps.accounts import mfa_session, otp_secrets, services
 from tests.conftest import PASSWORD, confirmed_device, make_user, totp_code
 
 pytestmark = pytest.mark.django_db
@@ -315,7 +315,8 @@ def test_enrolment_signs_in_and_shows_the_backup_codes_exactly_once(client, newc
     codes = first.context["codes"]
     assert len(codes) == count
     stored = set(StaticToken.objects.filter(device__user=newcomer).values_list("token", flat=True))
-    assert set(codes) == stored
+    assert {otp_secrets.hash_backup_code(code) for code in codes} == stored, "stored as keyed hashes only"
+    assert not set(codes) & stored
     content = first.content.decode()
     assert all(code in content for code in codes)
 
@@ -344,21 +345,8 @@ def test_enrolment_needs_the_password_step_first(client, newcomer):
     assert not TOTPDevice.objects.filter(user=newcomer).exists()
 
 
-def test_each_password_step_gets_a_new_enrolment_secret(client, newcomer):
-    """Somebody who saw an abandoned enrolment page must not learn the secret the user finally confirms."""
-    eavesdropper = Client()
-    enrol_page(eavesdropper)
-    seen = pending_device(newcomer)
-    seen_secret = seen.bin_key
-
-    enrol_page(client)
-    device = pending_device(newcomer)
-    assert device.bin_key != seen_secret
-    response = client.post(reverse("admin:mfa_enrol"), {"token": totp_code(device)})
-    assert response.status_code == 302
-
-    confirmed = TOTPDevice.objects.get(user=newcomer, confirmed=True)
-    assert confirmed.bin_key != seen_secret
+# The pending secret now stays across sign-ins (issue 12) and a password set by someone else needs the owner's
+# e-mailed code first (issue 11): tests/accounts/test_enrolment_ownership.py.
 
 
 # ---------------------------------------------------------------- backup codes and replays
@@ -372,7 +360,7 @@ def test_a_backup_code_signs_in_once_and_is_refused_the_second_time(client, staf
     assert response["Location"] == reverse("admin:index")
     assert client.session[DEVICE_ID_SESSION_KEY] == StaticDevice.objects.get(user=staff).persistent_id
     assert_admin_open(client)
-    assert not StaticToken.objects.filter(device__user=staff, token=used).exists()
+    assert not StaticToken.objects.filter(device__user=staff, token=otp_secrets.hash_backup_code(used)).exists()
 
     client.post(reverse("admin:logout"))
     frozen.shift(PAST_THROTTLE)

@@ -118,7 +118,7 @@ def test_a_tenant_admin_cannot_reset_the_password_of_the_user_of_two_tenants(adm
     assert response.status_code == 404
     shared.refresh_from_db()
     assert not shared.check_password(NEW_PASSWORD)
-    assert not shared.password_set_by_other
+    assert not shared.mfa_owner_proof_required
 
 
 def test_a_tenant_admin_cannot_give_a_tenant_it_does_not_have(admin_client, tenant_a, tenant_b, local):
@@ -246,22 +246,21 @@ def test_a_password_set_by_the_admin_is_audited_and_flags_the_user(admin_client,
     assert response.status_code == 302
     local.refresh_from_db()
     assert local.check_password(NEW_PASSWORD)
-    assert local.password_set_by_other
-    entry = AuditLog.objects.get(action="accounts.password_set_by_other")
+    assert local.mfa_owner_proof_required
+    entry = AuditLog.objects.get(action="accounts.set_by_other")
     assert (entry.actor_type, entry.actor_id, entry.object_id) == ("user", str(admin_a.pk), str(local.pk))
-    assert entry.payload == {"via": "admin.password", "usable": True}
+    assert entry.payload["what"] == "password" and entry.payload["via"] == "admin.password"
     assert NEW_PASSWORD not in str(entry.payload)
 
 
-def test_the_flag_comes_down_when_the_user_sets_their_own_password(client, admin_a, tenant_a):
+def test_a_user_setting_their_own_password_is_audited_and_not_flagged(client, tenant_a):
     target = make_user("kendi", roles=["admin"], tenants=[tenant_a])
-    services.note_password_set(target, actor=admin_a, via="admin.password")
     stepped_up(client, target)
 
     assert post_password(client, target).status_code == 302
 
     target.refresh_from_db()
-    assert not target.password_set_by_other
+    assert not target.mfa_owner_proof_required
     assert AuditLog.objects.filter(action="accounts.password_changed", actor_id=str(target.pk)).exists()
 
 
@@ -272,8 +271,8 @@ def test_a_new_users_first_password_given_by_an_admin_counts_as_set_by_somebody_
 
     assert response.status_code == 302
     newcomer = User.objects.get(username="yeni")
-    assert newcomer.password_set_by_other
-    assert AuditLog.objects.filter(action="accounts.password_set_by_other", object_id=str(newcomer.pk)).exists()
+    assert newcomer.mfa_owner_proof_required
+    assert AuditLog.objects.filter(action="accounts.set_by_other", object_id=str(newcomer.pk)).exists()
 
 
 def test_a_tenant_admin_cannot_make_an_auditor_who_would_read_the_tenantless_audit_entries(admin_client, local):

@@ -10,6 +10,9 @@ def sync(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0004_user_password_set_by_other"), ("audit", "0005_tenantless_entries_capability")]
+    dependencies = [
+        ("accounts", "0005_encrypt_totp_keys_and_hash_backup_codes"),
+        ("audit", "0005_tenantless_entries_capability"),
+    ]
 
     operations = [migrations.RunPython(sync, migrations.RunPython.noop)]
