@@ -105,7 +105,8 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
         ]
         if obj is not None:
             fieldsets.append((_("Status"), {"fields": list(self.readonly_fields)}))
-            if request.user.has_perm("jobs.change_job_status"):
+            # A read-only page (incident lock, view-only user) would show the empty request fields as "None".
+            if request.user.has_perm("jobs.change_job_status") and self.has_change_permission(request, obj):
                 fieldsets.append((_("Change status"), {"fields": ["new_status", "new_progress", "status_reason"]}))
         return fieldsets
 
