@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
@@ -10,6 +11,7 @@ from apps.core.admin_actions import confirmation_page
 from apps.core.admin_paging import CappedCountPaginator
 
 from . import services
+from .constants import TERMINAL_STATUSES
 from .exceptions import JobStatusError
 from .models import Job, JobStatus, JobStatusChange, StatusSource
 from .resources import JobResource
@@ -31,6 +33,8 @@ class JobStatusChangeInline(admin.TabularInline):
 
 
 REFERENCE_FIELDS = list(services.REFERENCE_FIELDS)
+# The bulk cancel confirmation lists at most this many of the selected jobs.
+PREVIEW_ROWS = 200
 
 
 class JobAdminForm(forms.ModelForm):
@@ -77,7 +81,7 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     list_display = (
-        "public_id",
+        "short_id",
         "external_id",
         "tenant",
         "status",
@@ -98,6 +102,11 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
     inlines = [JobStatusChangeInline]
     actions = ["cancel_selected"]
     ordering = ("-created_at", "-id")
+
+    # A full UUID wraps over four lines at 1440 px and pushes the last columns off-screen.
+    @admin.display(description=_("ID"), ordering="public_id")
+    def short_id(self, obj):
+        return format_html('<code class="job-id" title="{}">{}</code>', obj.public_id, obj.public_id.hex[:8])
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
@@ -146,18 +155,23 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
             result = services.cancel_jobs(
                 queryset.order_by("pk"), actor=request.user, reason=form.cleaned_data["reason"]
             )
-            if result.cancelled:
-                count = len(result.cancelled)
-                messages.success(
-                    request, ngettext("Cancelled %(n)d job.", "Cancelled %(n)d jobs.", count) % {"n": count}
-                )
+            cancelled, refused = len(result.cancelled), len(result.refused)
+            summary = _("%(cancelled)s; %(refused)s.") % {
+                "cancelled": ngettext("%(n)d job cancelled", "%(n)d jobs cancelled", cancelled) % {"n": cancelled},
+                "refused": ngettext("%(n)d job not cancelled", "%(n)d jobs not cancelled", refused) % {"n": refused},
+            }
+            messages.add_message(request, messages.SUCCESS if cancelled else messages.WARNING, summary)
             for job, reason in result.refused:
                 messages.warning(request, _("Not cancelled: %(job)s — %(reason)s") % {"job": job, "reason": reason})
             return None
+        # Shown before confirming: which jobs the action will cancel and which it will leave, and why.
+        preview = services.cancel_preview(queryset.select_related("tenant").order_by("pk")[:PREVIEW_ROWS])
+        total = queryset.count()
+        will_cancel = queryset.exclude(status__in=TERMINAL_STATUSES).count()
         return confirmation_page(
             self, request, template="admin/jobs/job/cancel_confirmation.html", title=_("Cancel jobs"),
-            action="cancel_selected", form=form, queryset=queryset.select_related("tenant")[:200],
-            count=queryset.count(),
+            action="cancel_selected", form=form, preview=preview, count=total, will_cancel=will_cancel,
+            will_not_cancel=total - will_cancel, queryset=queryset.none(), truncated=total > PREVIEW_ROWS,
         )  # fmt: skip
 
     def has_cancel_permission(self, request):
