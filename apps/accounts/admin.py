@@ -6,7 +6,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -225,6 +227,14 @@ admin.site.unregister(Group)
 @admin.register(Group)
 class RoleAdmin(DjangoGroupAdmin):
     """Roles are read-only here: their capabilities come from apps/accounts/capabilities.py."""
+
+    fields = ("name", "capabilities")
+    readonly_fields = ("name", "capabilities")
+
+    # Django's own label for Group.permissions is "izinler" in Turkish, which capfirst turns into "Izinler".
+    @admin.display(description=_("Permissions"))
+    def capabilities(self, obj):
+        return format_html_join(mark_safe("<br>"), "{}", ((str(p),) for p in obj.permissions.all()))
 
     def has_add_permission(self, request):
         return False

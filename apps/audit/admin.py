@@ -1,14 +1,19 @@
 """A read-only audit browser for auditors and admins, with a "verify now" page."""
 
+from django.apps import apps as django_apps
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import selectors, services
 from .db_verification import verify_database
-from .models import AuditCheckpoint, AuditLog
+from .models import ActorType, AuditCheckpoint, AuditLog
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,9 +32,30 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return {}
 
 
+# The audit log stores ids only (it knows no other app); the list resolves them by model label, one query
+# per page each, and the export keeps the ids.
+TENANT_MODEL = "accounts.Tenant"
+
+
+class NamedActorsChangeList(ChangeList):
+    """The changelist of one page of entries, with the names of their user actors and tenants looked up."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        rows = list(self.result_list)
+        user_ids = {r.actor_id for r in rows if r.actor_type == ActorType.USER and r.actor_id.isdigit()}
+        tenant_ids = {r.tenant_id for r in rows if r.tenant_id is not None}
+        users = {str(u.pk): u.get_username() for u in get_user_model()._base_manager.filter(pk__in=user_ids)}
+        tenant_model = django_apps.get_model(TENANT_MODEL)
+        tenants = dict(tenant_model._base_manager.filter(pk__in=tenant_ids).values_list("pk", "name"))
+        for row in rows:
+            row.actor_name = users.get(row.actor_id) if row.actor_type == ActorType.USER else None
+            row.tenant_name = tenants.get(row.tenant_id)
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
-    list_display = ("seq", "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "tenant_id")
+    list_display = ("seq", "ts", "actor_type", "actor", "action", "object_type", "object_id", "tenant")
     list_filter = ("actor_type", "action", ("ts", admin.DateFieldListFilter))
     search_fields = ("=actor_id", "=action", "=object_id", "=request_id", "object_type")
     search_help_text = _("Exact actor id, action, object id or request id; or part of an object type.")
@@ -42,6 +68,21 @@ class AuditLogAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         # Tenant-scoped like every other read: another tenant's entries do not exist here (issue 11).
         return selectors.entries_visible_to(request.user, super().get_queryset(request))
+
+    def get_changelist(self, request, **kwargs):
+        return NamedActorsChangeList
+
+    @admin.display(description=_("actor"), ordering="actor_id")
+    def actor(self, obj):
+        name = getattr(obj, "actor_name", None)
+        return format_html('<span title="{}">{}</span>', obj.actor_id, name) if name else obj.actor_id or "—"
+
+    @admin.display(description=_("tenant"), ordering="tenant_id")
+    def tenant(self, obj):
+        if obj.tenant_id is None:
+            return "—"
+        name = getattr(obj, "tenant_name", None)
+        return format_html('<span title="{}">{}</span>', obj.tenant_id, name) if name else str(obj.tenant_id)
 
     def get_urls(self):
         verify = path("verify/", self.admin_site.admin_view(self.verify_view), name="audit_auditlog_verify")
@@ -64,11 +105,21 @@ class AuditLogAdmin(ReadOnlyAdmin):
             "title": _("Verify the audit trail"),
             "opts": self.model._meta,
             "report": report,
+            "intact": _intact_message(report) if report is not None and report.ok else "",
             "error": error,
             "latest_checkpoint": AuditCheckpoint.objects.order_by("-tree_size").first(),
             "unsealed": selectors.unsealed_count(),
         }
         return TemplateResponse(request, "admin/audit/auditlog/verify.html", context)
+
+
+def _intact_message(report) -> str:
+    entries, checkpoints = report.checked, report.checkpoints_checked
+    return _("Intact: %(entries)s and %(checkpoints)s verified.") % {
+        "entries": ngettext("%(n)d entry", "%(n)d entries", entries) % {"n": entries},
+        "checkpoints": ngettext("%(n)d signed checkpoint", "%(n)d signed checkpoints", checkpoints)
+        % {"n": checkpoints},
+    }
 
 
 @admin.register(AuditCheckpoint)

@@ -48,7 +48,7 @@ class IncidentLockAdminMixin:
 
 class IncidentLockForm(forms.ModelForm):
     reason = forms.CharField(
-        label=_("reason"),
+        label=_("Reason"),
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Recorded in the audit trail."),
@@ -87,6 +87,12 @@ class IncidentLockAdmin(IncidentLockAdminMixin, admin.ModelAdmin):
         # One switch: the list is its change page.
         IncidentLock.objects.get_or_create(pk=1)
         return HttpResponseRedirect(reverse("admin:core_incidentlock_change", args=[1]))
+
+    def response_change(self, request, obj):
+        # Django's 'The incident lock "on" was changed successfully.' names the switch by its state.
+        message = _("The incident lock is now on.") if obj.enabled else _("The incident lock is now off.")
+        self.message_user(request, message, messages.SUCCESS)
+        return HttpResponseRedirect(request.path)
 
     def save_model(self, request, obj, form, change):
         incident_lock.set_lock(obj.enabled, reason=form.cleaned_data["reason"], actor=request.user, source="admin")

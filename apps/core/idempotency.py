@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .models import IdempotencyRecord, IdempotencyState
 from .problems import problem_response
@@ -207,8 +208,8 @@ class IdempotencyMiddleware:
             return problem_response(
                 status_code=400,
                 slug="invalid-idempotency-key",
-                title="Invalid Idempotency-Key",
-                detail="An Idempotency-Key is 1 to 255 visible ASCII characters.",
+                title=_("Invalid Idempotency-Key"),
+                detail=_("An Idempotency-Key is 1 to 255 visible ASCII characters."),
                 instance=request.path,
             )
         owner = owner_of(request)
@@ -226,8 +227,8 @@ class IdempotencyMiddleware:
             return problem_response(
                 status_code=422,
                 slug="idempotency-key-reused",
-                title="Idempotency-Key reused with a different request",
-                detail="This key was first used for another method, path or body; use a new key.",
+                title=_("Idempotency-Key reused with a different request"),
+                detail=_("This key was first used for another method, path or body; use a new key."),
                 instance=request.path,
             )
         if outcome.kind == "replay":
@@ -237,8 +238,8 @@ class IdempotencyMiddleware:
         response = problem_response(
             status_code=409,
             slug="idempotency-key-in-use",
-            title="A request with this Idempotency-Key is in progress",
-            detail="Retry after the first request has been answered.",
+            title=_("A request with this Idempotency-Key is in progress"),
+            detail=_("Retry after the first request has been answered."),
             instance=request.path,
         )
         response["Retry-After"] = "1"

@@ -168,8 +168,8 @@ class IncidentLockMiddleware:
         response = problem_response(
             status_code=423,
             slug="incident-lock",
-            title="Locked: the incident lock is on",
-            detail="Writes are refused until an operator lifts the incident lock.",
+            title=_("Locked: the incident lock is on"),
+            detail=_("Writes are refused until an operator lifts the incident lock."),
             instance=request.path,
             reason=lock.reason,
         )

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_default_handler
 
@@ -27,18 +28,19 @@ class Problem(exceptions.APIException):
         super().__init__(detail=detail or title)
 
 
-# DRF exception class -> (slug, title). The slugs are the stable part: docs/api.md lists them.
+# DRF exception class -> (slug, title). The slugs are the stable part: docs/api.md lists them. Titles are
+# lazy, so a problem reads in the request's language (Accept-Language, Turkish by default) like DRF's details.
 _DRF_TYPES = {
-    exceptions.ValidationError: ("validation-error", "The request did not validate"),
-    exceptions.ParseError: ("malformed-request", "The request body could not be parsed"),
-    exceptions.NotAuthenticated: ("not-authenticated", "Authentication is required"),
-    exceptions.AuthenticationFailed: ("authentication-failed", "Authentication failed"),
-    exceptions.PermissionDenied: ("permission-denied", "You may not do this"),
-    exceptions.NotFound: ("not-found", "Not found"),
-    exceptions.MethodNotAllowed: ("method-not-allowed", "Method not allowed"),
-    exceptions.NotAcceptable: ("not-acceptable", "No acceptable representation"),
-    exceptions.UnsupportedMediaType: ("unsupported-media-type", "Unsupported media type"),
-    exceptions.Throttled: ("rate-limited", "Too many requests"),
+    exceptions.ValidationError: ("validation-error", _("The request did not validate")),
+    exceptions.ParseError: ("malformed-request", _("The request body could not be parsed")),
+    exceptions.NotAuthenticated: ("not-authenticated", _("Authentication is required")),
+    exceptions.AuthenticationFailed: ("authentication-failed", _("Authentication failed")),
+    exceptions.PermissionDenied: ("permission-denied", _("You may not do this")),
+    exceptions.NotFound: ("not-found", _("Not found")),
+    exceptions.MethodNotAllowed: ("method-not-allowed", _("Method not allowed")),
+    exceptions.NotAcceptable: ("not-acceptable", _("No acceptable representation")),
+    exceptions.UnsupportedMediaType: ("unsupported-media-type", _("Unsupported media type")),
+    exceptions.Throttled: ("rate-limited", _("Too many requests")),
 }
 
 
@@ -69,7 +71,7 @@ def _slug_and_title(exc):
     for cls in type(exc).__mro__:
         if cls in _DRF_TYPES:
             return _DRF_TYPES[cls]
-    return "error", "Request failed"
+    return "error", _("Request failed")
 
 
 def drf_exception_handler(exc, context):
@@ -88,14 +90,16 @@ def drf_exception_handler(exc, context):
     instance = request.get_full_path() if request is not None else ""
     if response is None:
         logger.exception("Unhandled API error")
-        return problem_response(status_code=500, slug="server-error", title="Internal server error", instance=instance)
+        return problem_response(
+            status_code=500, slug="server-error", title=_("Internal server error"), instance=instance
+        )
     slug, title = _slug_and_title(exc)
     extra = dict(getattr(exc, "extra", {}))
     detail = ""
     if isinstance(exc, exceptions.ValidationError):
         response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
         extra["errors"] = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        detail = "See errors for the fields that failed."
+        detail = _("See errors for the fields that failed.")
     elif isinstance(exc.detail, str):
         detail = exc.detail
     else:
@@ -119,7 +123,7 @@ def handler404(request, exception=None):
     from django.views.defaults import page_not_found
 
     if _wants_problem(request):
-        return problem_response(status_code=404, slug="not-found", title="Not found", instance=request.path)
+        return problem_response(status_code=404, slug="not-found", title=_("Not found"), instance=request.path)
     return page_not_found(request, exception)
 
 
@@ -127,7 +131,7 @@ def handler500(request):
     from django.views.defaults import server_error
 
     if _wants_problem(request):
-        return problem_response(status_code=500, slug="server-error", title="Internal server error")
+        return problem_response(status_code=500, slug="server-error", title=_("Internal server error"))
     return server_error(request)
 
 
@@ -135,7 +139,7 @@ def handler403(request, exception=None):
     from django.views.defaults import permission_denied
 
     if _wants_problem(request):
-        return problem_response(status_code=403, slug="permission-denied", title="You may not do this")
+        return problem_response(status_code=403, slug="permission-denied", title=_("You may not do this"))
     return permission_denied(request, exception)
 
 
@@ -143,5 +147,5 @@ def handler400(request, exception=None):
     from django.views.defaults import bad_request
 
     if _wants_problem(request):
-        return problem_response(status_code=400, slug="malformed-request", title="Bad request")
+        return problem_response(status_code=400, slug="malformed-request", title=_("Bad request"))
     return bad_request(request, exception)

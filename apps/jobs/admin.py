@@ -1,5 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
@@ -10,6 +13,7 @@ from apps.core.admin_actions import confirmation_page
 from apps.core.admin_paging import CappedCountPaginator
 
 from . import services
+from .constants import TERMINAL_STATUSES
 from .exceptions import JobStatusError
 from .models import Job, JobStatus, JobStatusChange, StatusSource
 from .resources import JobResource
@@ -31,6 +35,8 @@ class JobStatusChangeInline(admin.TabularInline):
 
 
 REFERENCE_FIELDS = list(services.REFERENCE_FIELDS)
+# The bulk cancel confirmation lists at most this many of the selected jobs.
+PREVIEW_ROWS = 200
 
 
 class JobAdminForm(forms.ModelForm):
@@ -77,19 +83,17 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     list_display = (
-        "public_id",
-        "external_id",
-        "tenant",
-        "status",
-        "progress",
-        "model_type",
-        "machine",
-        "post",
-        "created_at",
+        "short_id",
+        "erp_id",
+        "tenant_name",
+        "status_and_progress",
+        "model_type_name",
+        "post_name",
+        "created",
         "duration_ms",
     )
     list_filter = (TenantListFilter, "status", ("created_at", admin.DateFieldListFilter))
-    list_select_related = ("tenant", "model_type", "machine", "post")
+    list_select_related = ("tenant", "model_type", "post")
     # Exact matches keep search on the unique indexes instead of a LIKE over a million rows.
     search_fields = ("=public_id", "=external_id")
     search_help_text = _("Exact public id (UUID) or ERP id.")
@@ -99,13 +103,48 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
     actions = ["cancel_selected"]
     ordering = ("-created_at", "-id")
 
+    # A full UUID wraps over four lines at 1440 px and pushes the last columns off-screen.
+    @admin.display(description=_("ID"), ordering="public_id")
+    def short_id(self, obj):
+        return format_html('<code class="job-id" title="{}">{}</code>', obj.public_id, obj.public_id.hex[:8])
+
+    # At 1440 px beside the sidebar and the filters the table has about 800 px: the machine is left to the
+    # change page (the post belongs to it and its code carries the machine's), progress joins the status,
+    # and the catalog columns are methods because Django never wraps a foreign key column ("nowrap").
+    @admin.display(description=_("ERP id"), ordering="external_id")
+    def erp_id(self, obj):
+        return format_html('<span class="nowrap">{}</span>', obj.external_id) if obj.external_id else "—"
+
+    @admin.display(description=_("tenant"), ordering="tenant__name")
+    def tenant_name(self, obj):
+        return obj.tenant.name
+
+    @admin.display(description=_("model type"), ordering="model_type__code")
+    def model_type_name(self, obj):
+        return str(obj.model_type)
+
+    @admin.display(description=_("post"), ordering="post__code")
+    def post_name(self, obj):
+        return str(obj.post)
+
+    @admin.display(description=_("Status"), ordering="status")
+    def status_and_progress(self, obj):
+        if obj.status in (JobStatus.RUNNING, JobStatus.PAUSED):
+            return _("%(status)s · %(progress)d%%") % {"status": obj.get_status_display(), "progress": obj.progress}
+        return obj.get_status_display()
+
+    @admin.display(description=_("Created"), ordering="created_at")
+    def created(self, obj):
+        return date_format(localtime(obj.created_at), "d.m.Y H:i")
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": REFERENCE_FIELDS}),
         ]
         if obj is not None:
             fieldsets.append((_("Status"), {"fields": list(self.readonly_fields)}))
-            if request.user.has_perm("jobs.change_job_status"):
+            # A read-only page (incident lock, view-only user) would show the empty request fields as "None".
+            if request.user.has_perm("jobs.change_job_status") and self.has_change_permission(request, obj):
                 fieldsets.append((_("Change status"), {"fields": ["new_status", "new_progress", "status_reason"]}))
         return fieldsets
 
@@ -145,18 +184,23 @@ class JobAdmin(AuditedImportExportMixin, TenantScopedAdmin, ImportExportModelAdm
             result = services.cancel_jobs(
                 queryset.order_by("pk"), actor=request.user, reason=form.cleaned_data["reason"]
             )
-            if result.cancelled:
-                count = len(result.cancelled)
-                messages.success(
-                    request, ngettext("Cancelled %(n)d job.", "Cancelled %(n)d jobs.", count) % {"n": count}
-                )
+            cancelled, refused = len(result.cancelled), len(result.refused)
+            summary = _("%(cancelled)s; %(refused)s.") % {
+                "cancelled": ngettext("%(n)d job cancelled", "%(n)d jobs cancelled", cancelled) % {"n": cancelled},
+                "refused": ngettext("%(n)d job not cancelled", "%(n)d jobs not cancelled", refused) % {"n": refused},
+            }
+            messages.add_message(request, messages.SUCCESS if cancelled else messages.WARNING, summary)
             for job, reason in result.refused:
                 messages.warning(request, _("Not cancelled: %(job)s — %(reason)s") % {"job": job, "reason": reason})
             return None
+        # Shown before confirming: which jobs the action will cancel and which it will leave, and why.
+        preview = services.cancel_preview(queryset.select_related("tenant").order_by("pk")[:PREVIEW_ROWS])
+        total = queryset.count()
+        will_cancel = queryset.exclude(status__in=TERMINAL_STATUSES).count()
         return confirmation_page(
             self, request, template="admin/jobs/job/cancel_confirmation.html", title=_("Cancel jobs"),
-            action="cancel_selected", form=form, queryset=queryset.select_related("tenant")[:200],
-            count=queryset.count(),
+            action="cancel_selected", form=form, preview=preview, count=total, will_cancel=will_cancel,
+            will_not_cancel=total - will_cancel, queryset=queryset.none(), truncated=total > PREVIEW_ROWS,
         )  # fmt: skip
 
     def has_cancel_permission(self, request):

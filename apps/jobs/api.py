@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
@@ -91,7 +92,7 @@ class JobStatusChangeApi(APIView):
     def post(self, request, public_id):
         job = selectors.job_visible_to(request.user, public_id)
         if job is None:
-            raise Problem(status_code=404, slug="not-found", title="Not found", detail="No such job.")
+            raise Problem(status_code=404, slug="not-found", title=_("Not found"), detail=_("No such job."))
         body = JobStatusChangeInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
@@ -107,7 +108,7 @@ class JobStatusChangeApi(APIView):
             raise Problem(
                 status_code=409,
                 slug="illegal-transition",
-                title="Illegal status transition",
+                title=_("Illegal status transition"),
                 detail=str(exc.message),
                 from_status=exc.from_status,
                 to_status=exc.to_status,
@@ -115,6 +116,6 @@ class JobStatusChangeApi(APIView):
             ) from exc
         except InvalidProgress as exc:
             raise Problem(
-                status_code=422, slug="invalid-progress", title="Invalid progress", detail=str(exc.message)
+                status_code=422, slug="invalid-progress", title=_("Invalid progress"), detail=str(exc.message)
             ) from exc
         return Response(JobOutputSerializer(selectors.job_visible_to(request.user, job.public_id)).data)

@@ -154,6 +154,19 @@ def cancel_jobs(jobs, *, actor, source=StatusSource.ADMIN_BULK, reason="") -> Bu
     return result
 
 
+def cancel_preview(jobs) -> BulkCancelResult:
+    """What cancel_jobs would do with `jobs` now, writing nothing: the jobs it would cancel, and the rest with
+    the message change_status would refuse each with."""
+    result = BulkCancelResult()
+    for job in jobs:
+        error = transition_error(job, JobStatus.CANCELLED)
+        if error:
+            result.refused.append((job, error))
+        else:
+            result.cancelled.append(job)
+    return result
+
+
 def validate_job_references(job) -> dict:
     """Field errors for catalog references that belong to another tenant (or a post of another machine)."""
     errors = {}

@@ -1,5 +1,6 @@
 from django.core.files.storage import storages
 from django.http import FileResponse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from knox.auth import TokenAuthentication
@@ -30,7 +31,7 @@ _BAD_FILTER = OpenApiResponse(description="Bad filter (problem+json)")
 
 
 def _not_found():
-    return Problem(status_code=404, slug="not-found", title="Not found", detail="No such export.")
+    return Problem(status_code=404, slug="not-found", title=_("Not found"), detail=_("No such export."))
 
 
 class ReportSummaryApi(APIView):
@@ -91,7 +92,7 @@ class ReportExportCreateApi(APIView):
             raise Problem(
                 status_code=422,
                 slug="export-too-large",
-                title="Too many rows for this format",
+                title=_("Too many rows for this format"),
                 detail=exc.message,
                 rows=exc.rows,
                 suggested_format="csv",
@@ -171,11 +172,11 @@ class ReportExportDownloadApi(APIView):
             raise Problem(
                 status_code=410,
                 slug="link-expired",
-                title="This download link has expired",
-                detail="Ask for a new link on the export's page.",
+                title=_("This download link has expired"),
+                detail=_("Ask for a new link on the export's page."),
             ) from exc
         except services.LinkInvalid as exc:
-            raise Problem(status_code=403, slug="link-invalid", title="This download link is not valid") from exc
+            raise Problem(status_code=403, slug="link-invalid", title=_("This download link is not valid")) from exc
         response = FileResponse(
             storages["exports"].open(export.file_name, "rb"),
             as_attachment=True,

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib.admin import helpers
 from django.urls import reverse
@@ -51,7 +53,7 @@ def test_verify_now_reports_intact_then_the_first_broken_entry(client, role_user
     _chain(3)
     verified_client(client, role_users["auditor"])
     page = client.get(VERIFY, HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "Intact: 3 entries and 1 signed checkpoints verified" in page
+    assert "Intact: 3 entries and 1 signed checkpoint verified." in page
     tamper("UPDATE audit_logs SET action = 'forged' WHERE seq = 2")
     page = client.get(VERIFY, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Broken at seq 2" in page
@@ -136,3 +138,59 @@ def test_granting_a_tenant_permission_on_guardians_page_is_recorded(client, supe
     entry = AuditLog.objects.get(action="tenant.permissions.changed")
     assert entry.payload == {"holder": f"user:{someone.pk}", "added": ["access_tenant"], "removed": []}
     assert entry.object_id == str(tenant_a.pk) and entry.actor_id == str(superuser.pk)
+
+
+@pytest.mark.django_db
+def test_verify_now_counts_in_the_plural_only_when_there_are_several(client, role_users, signing_key):
+    _chain(1)
+    verified_client(client, role_users["auditor"])
+    assert (
+        "Intact: 1 entry and 1 signed checkpoint verified."
+        in client.get(VERIFY, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    )
+    for _ in range(2):
+        _chain(2)
+    english = client.get(VERIFY, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Intact: 5 entries and 3 signed checkpoints verified." in english
+    turkish = client.get(VERIFY, HTTP_ACCEPT_LANGUAGE="tr").content.decode()
+    assert "Sağlam: 5 kayıt ve 3 imzalı kontrol noktası doğrulandı." in turkish
+
+
+@pytest.mark.django_db
+def test_the_audit_list_names_actors_and_tenants_and_the_export_keeps_ids(client, role_users, tenant_a):
+    operator = role_users["operator"]
+    services.record(operator, "test.named", payload={}, tenant_id=tenant_a.pk)
+    services.record(None, "test.system", payload={})
+    services.record(("erp", "erp-profile-7"), "test.erp", payload={})
+    services.seal_pending()
+    verified_client(client, role_users["auditor"])
+    page = client.get(LIST, HTTP_ACCEPT_LANGUAGE="tr")
+    rows = {
+        result[4]: result
+        for result in (
+            [cell for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", page.content.decode(), re.S)
+        )
+        if len(result) > 7
+    }
+    named = rows["test.named"]
+    assert f'<span title="{operator.pk}">{operator.username}</span>' in named[3]
+    assert f'<span title="{tenant_a.pk}">{tenant_a.name}</span>' in named[7]
+    assert rows["test.system"][3] == "—" and rows["test.system"][7] == "—"
+    assert rows["test.erp"][3] == "erp-profile-7"
+
+    entry = AuditLog.objects.get(action="test.named")
+    assert services.entry_fields(entry)["actor_id"] == str(operator.pk)
+    assert services.entry_fields(entry)["tenant_id"] == tenant_a.pk
+
+
+@pytest.mark.django_db
+def test_the_audit_list_looks_names_up_once_per_page(client, role_users, tenant_a, django_assert_max_num_queries):
+    for role in ("operator", "analyst", "admin"):
+        for _ in range(5):
+            services.record(role_users[role], "test.many", payload={}, tenant_id=tenant_a.pk)
+    services.seal_pending()
+    verified_client(client, role_users["auditor"])
+    client.get(LIST)
+    with django_assert_max_num_queries(20):
+        assert client.get(LIST).status_code == 200

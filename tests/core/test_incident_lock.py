@@ -184,3 +184,41 @@ def test_an_api_under_admin_gets_423_problem_not_a_redirect(role_users, locked):
 def test_the_login_page_does_not_show_the_lock_reason(client, locked):
     page = client.get(reverse("admin:login")).content.decode()
     assert "suspected credential leak" not in page
+
+
+def test_a_locked_job_page_shows_no_empty_status_request_fields(admin_client, job, locked):
+    for language in ("tr", "en"):
+        page = admin_client.get(reverse("admin:jobs_job_change", args=[job.pk]), HTTP_ACCEPT_LANGUAGE=language)
+        readonly = [field.contents() for field in _readonly_fields(page)]
+        assert readonly, "the status fields are shown read-only"
+        assert "None" not in readonly
+        assert "new_status" not in page.content.decode()
+
+
+def _readonly_fields(page):
+    for fieldset in page.context["adminform"]:
+        for line in fieldset:
+            for field in line:
+                if field.is_readonly:
+                    yield field
+
+
+@pytest.mark.parametrize(
+    ("language", "label", "on", "off"),
+    [
+        ("en", "Reason", "The incident lock is now on.", "The incident lock is now off."),
+        ("tr", "Gerekçe", "Acil durum kilidi artık açık.", "Acil durum kilidi artık kapalı."),
+    ],
+)
+def test_the_switch_page_says_what_the_switch_did(admin_client, language, label, on, off):
+    url = reverse("admin:core_incidentlock_change", args=[1])
+    IncidentLock.objects.get_or_create(pk=1)
+    page = admin_client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert f">{label}:</label>" in page
+
+    turned_on = admin_client.post(url, {"enabled": "on", "reason": "drill"}, HTTP_ACCEPT_LANGUAGE=language, follow=True)
+    assert [str(m) for m in turned_on.context["messages"]] == [on]
+    turned_off = admin_client.post(url, {"enabled": "", "reason": "done"}, HTTP_ACCEPT_LANGUAGE=language, follow=True)
+    text = turned_off.content.decode()
+    assert [str(m) for m in turned_off.context["messages"]] == [off]
+    assert "was changed successfully" not in text and "başarıyla değiştirildi" not in text

@@ -161,3 +161,90 @@ def test_a_capped_count_is_shown_as_more_than_the_limit(operator_client, tenant_
     exact = operator_client.get(CHANGELIST, {"status__exact": "running"}, HTTP_ACCEPT_LANGUAGE="en")
     assert "more than" not in exact.content.decode()
     assert "Show counts" not in capped.content.decode(), "facet counts are off for the job list"
+
+
+def _finished(tenant):
+    return change_status(change_status(factories.JobFactory(tenant=tenant), "running"), "succeeded")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "will", "will_not"),
+    [
+        ("en", "2 jobs will be cancelled:", "1 job will not be cancelled, because it is already finished:"),
+        ("tr", "2 iş iptal edilecek:", "1 iş zaten bittiği için iptal edilmeyecek:"),
+    ],
+)
+def test_the_cancel_confirmation_says_which_jobs_will_and_will_not_be_cancelled(
+    operator_client, tenant_a, language, will, will_not
+):
+    queued, running = (
+        factories.JobFactory(tenant=tenant_a),
+        change_status(factories.JobFactory(tenant=tenant_a), "running"),
+    )
+    finished = _finished(tenant_a)
+    response = operator_client.post(
+        CHANGELIST,
+        {"action": "cancel_selected", helpers.ACTION_CHECKBOX_NAME: [queued.pk, running.pk, finished.pk]},
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    text = response.content.decode()
+    assert will in text and will_not in text
+    will_list = text.split('class="will-cancel"')[1].split("</ul>")[0]
+    will_not_list = text.split('class="will-not-cancel"')[1].split("</ul>")[0]
+    assert str(queued) in will_list and str(running) in will_list and str(finished) not in will_list
+    assert str(finished) in will_not_list and str(queued) not in will_not_list
+    assert b'name="confirm" value="yes"' in response.content
+
+
+@pytest.mark.django_db
+def test_a_selection_of_finished_jobs_offers_nothing_to_confirm(operator_client, tenant_a):
+    finished = _finished(tenant_a)
+    response = operator_client.post(
+        CHANGELIST, {"action": "cancel_selected", helpers.ACTION_CHECKBOX_NAME: [finished.pk]}
+    )
+    text = response.content.decode()
+    assert "0 iş iptal edilecek:" in text and "1 iş zaten bittiği için iptal edilmeyecek:" in text
+    assert 'name="confirm"' not in text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "summary"),
+    [("en", "0 jobs cancelled; 2 jobs not cancelled."), ("tr", "0 iş iptal edildi; 2 iş iptal edilmedi.")],
+)
+def test_after_a_cancel_both_counts_are_reported_even_when_nothing_was_cancelled(
+    operator_client, tenant_a, language, summary
+):
+    finished = [_finished(tenant_a), _finished(tenant_a)]
+    response = operator_client.post(
+        CHANGELIST,
+        {"action": "cancel_selected", helpers.ACTION_CHECKBOX_NAME: [j.pk for j in finished], "confirm": "yes"},
+        HTTP_ACCEPT_LANGUAGE=language,
+        follow=True,
+    )
+    texts = _messages(response)
+    assert texts[0] == summary, texts
+    assert len(texts) == 3
+
+
+@pytest.mark.django_db
+def test_after_a_cancel_the_summary_counts_one_of_each(operator_client, tenant_a):
+    jobs = [factories.JobFactory(tenant=tenant_a), _finished(tenant_a)]
+    response = operator_client.post(
+        CHANGELIST,
+        {"action": "cancel_selected", helpers.ACTION_CHECKBOX_NAME: [j.pk for j in jobs], "confirm": "yes"},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
+    )
+    assert _messages(response)[0] == "1 job cancelled; 1 job not cancelled."
+
+
+@pytest.mark.django_db
+def test_the_changelist_shows_a_short_linked_id_with_the_full_one_on_hover(operator_client, tenant_a):
+    job = factories.JobFactory(tenant=tenant_a)
+    text = operator_client.get(CHANGELIST).content.decode()
+    change_url = reverse("admin:jobs_job_change", args=[job.pk])
+    short = f'<code class="job-id" title="{job.public_id}">{job.public_id.hex[:8]}</code>'
+    assert f'<a href="{change_url}">{short}</a>' in text
+    assert f">{job.public_id}<" not in text
