@@ -5,3 +5,9 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from . import idempotency
+
+        # Idempotency-Keys are claimed after DRF has authenticated a request (see apps/core/idempotency.py).
+        idempotency.install_drf_hook()

@@ -51,6 +51,10 @@ class ErpInboundProgressApi(APIView):
     throttle_classes = []  # throttled per profile once the profile is known (below)
     parser_classes = [JSONParser]  # the signature covers the raw JSON bytes; nothing else is accepted
     emergency_op = OP_ERP_INBOUND
+    # Idempotency-Key and X-Request-Id are deduped per integration profile by inbound_services, after the
+    # profile is authenticated and in the transaction of the message's effects: core's generic claim would
+    # run before this view knows the profile, and cost two more queries on the hot path.
+    idempotent = False
 
     @extend_schema(
         operation_id="erp_inbound_job_progress",
