@@ -355,6 +355,10 @@ IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS",
 # Seconds a process remembers which ERP profile and keys an inbound bearer token stands for (changes made
 # through the app take effect at once; see apps/erp/inbound_services.py).
 ERP_INBOUND_AUTH_CACHE_SECONDS = env.int("ERP_INBOUND_AUTH_CACHE_SECONDS", default=5)
+# issue 11: how far a signed X-Signature-Timestamp may be from now (Standard Webhooks' five minutes).
+ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS = env.int("ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS", default=300)
+if ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS < 1:
+    raise ImproperlyConfigured("ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS must be at least 1")
 # /admin/* only from these CIDRs (client IP by the TRUSTED_PROXIES rule); empty: no restriction.
 ADMIN_IP_ALLOWLIST = _cidr_list("ADMIN_IP_ALLOWLIST")
 

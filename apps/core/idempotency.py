@@ -285,7 +285,9 @@ def _claim_after_drf_authentication(view, request) -> None:
     try:
         replayed = begin(django_request, user=request.user)
     except Refusal as refusal:
-        problem = Problem(status_code=refusal.status_code, slug=refusal.slug, title=refusal.title, detail=refusal.detail)
+        problem = Problem(
+            status_code=refusal.status_code, slug=refusal.slug, title=refusal.title, detail=refusal.detail
+        )
         problem.wait = refusal.retry_after  # DRF's handler turns `wait` into Retry-After
         raise problem from None
     if replayed is not None:
