@@ -1,16 +1,14 @@
 """POST /api/v1/erp/inbound/job/progress: the ERP reports a job's status and progress."""
 
-import json
-
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import parsers
 from apps.core.incident_lock import OP_ERP_INBOUND
 from apps.core.problems import Problem
 from apps.core.throttling import ProfileRateThrottle
@@ -54,7 +52,7 @@ class ErpInboundProgressApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []  # throttled per profile once the profile is known (below)
-    parser_classes = [JSONParser]  # the signature covers the raw JSON bytes; nothing else is accepted
+    parser_classes = [parsers.JSONParser]  # the signature covers the raw JSON bytes; nothing else is accepted
     emergency_op = OP_ERP_INBOUND
     # Idempotency-Key and X-Request-Id are deduped per integration profile by inbound_services, after the
     # profile is authenticated and in the transaction of the message's effects: core's generic claim would
@@ -150,6 +148,6 @@ class ErpInboundProgressApi(APIView):
 def _json_object(raw: bytes):
     """The body as JSON; anything unparseable is a schema error (422) like a bad field, per the ERP contract."""
     try:
-        return json.loads(raw or b"null")
+        return parsers.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise serializers.ValidationError({"non_field_errors": [_("The body is not valid JSON.")]}) from None
