@@ -304,6 +304,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # issue 11: JSON nested too deeply is a 400 problem, not a RecursionError (apps/core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.problems.drf_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -392,6 +398,10 @@ IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS",
 # Seconds a process remembers which ERP profile and keys an inbound bearer token stands for (changes made
 # through the app take effect at once; see apps/erp/inbound_services.py).
 ERP_INBOUND_AUTH_CACHE_SECONDS = env.int("ERP_INBOUND_AUTH_CACHE_SECONDS", default=5)
+# issue 11: how far a signed X-Signature-Timestamp may be from now (Standard Webhooks' five minutes).
+ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS = env.int("ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS", default=300)
+if ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS < 1:
+    raise ImproperlyConfigured("ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS must be at least 1")
 # issue 11: /metrics and the details of /internal/erp/health need this bearer token or one of these addresses.
 INTERNAL_TOKEN = env.str("INTERNAL_TOKEN", default="")
 INTERNAL_ALLOWED_IPS = _cidr_list("INTERNAL_ALLOWED_IPS")

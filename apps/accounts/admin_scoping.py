@@ -1,6 +1,7 @@
 """Admin mixin that cuts every changelist, form choice and object lookup down to the user's tenants."""
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils.translation import gettext_lazy as _
 
 from apps.audit.admin_mixins import AuditedAdminMixin
@@ -36,6 +37,11 @@ class TenantListFilter(admin.SimpleListFilter):
         return [(t.pk, t.name) for t in tenants_for(request.user)]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(tenant_id=self.value())
-        return queryset
+        value = self.value()
+        if not value:
+            return queryset
+        # Only a tenant the list offers: `?tenant=abc` was a ValueError (a 500), a huge number a database
+        # error. The admin answers IncorrectLookupParameters with its own "bad filter" page (issue 11).
+        if value not in {str(pk) for pk, _name in self.lookup_choices}:
+            raise IncorrectLookupParameters(f"No such tenant: {value!r}")
+        return queryset.filter(tenant_id=value)

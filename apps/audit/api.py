@@ -18,6 +18,15 @@ class ExportFilterSerializer(serializers.Serializer):
     actor = serializers.CharField(required=False, max_length=64)
     action = serializers.CharField(required=False, max_length=100)
 
+    def to_internal_value(self, data):
+        # DRF reads `?format=` (empty) as "not given", so the default applied where the schema allows only
+        # json|csv (issue 11, contract): a parameter sent must have a value.
+        empty = [name for name in self.fields if hasattr(data, "get") and data.get(name) == ""]
+        if empty:
+            blank = serializers.CharField.default_error_messages["blank"]
+            raise serializers.ValidationError({name: [blank] for name in empty})
+        return super().to_internal_value(data)
+
     def validate(self, attrs):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] >= attrs["date_to"]:
             raise serializers.ValidationError({"date_to": "Must be after date_from."})

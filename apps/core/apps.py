@@ -6,3 +6,9 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = _("System")
+
+    def ready(self):
+        from . import idempotency
+
+        # Idempotency-Keys are claimed after DRF has authenticated a request (see apps/core/idempotency.py).
+        idempotency.install_drf_hook()

@@ -1,14 +1,28 @@
 """`Idempotency-Key` on every mutating API request: a replay gets the first response, applied once.
 
 How an endpoint gets it: every DRF view (any `APIView` subclass, so any endpoint added later too) is
-covered for POST, PUT and PATCH by `IdempotencyMiddleware`; nothing to add per view. A plain Django
-view opts in with `@idempotent`; a DRF view opts out with the class attribute `idempotent = False`.
+covered for POST, PUT and PATCH; nothing to add per view. A plain Django view opts in with `@idempotent`;
+a DRF view opts out with the class attribute `idempotent = False` (the ERP inbound API does: it dedupes
+its messages per integration profile itself, in the transaction of their effects).
 
-A key belongs to one caller (the credential in `Authorization`, else the session's user, else the
-client IP); the fingerprint is method + path + body + that caller. The first request with a key claims
-it (a unique row committed before the view runs), so a concurrent second request with the same key
-finds the claim and gets 409 instead of running. Answers that mean "not processed, try again"
-(401, 403, 423, 429, 5xx) are not stored: the claim is released and a retry runs for real.
+A key belongs to one authenticated principal (the user, whichever way it authenticated), looked up only
+after authentication; the fingerprint is method + path + body + that principal. A request with no
+authenticated principal stores nothing and replays nothing. The first request with a key claims it (a
+unique row committed before the handler runs), so a concurrent second request with the same key finds
+the claim and gets 409 instead of running. Answers that mean "not processed, try again" (401, 403, 405,
+423, 429, 5xx) are not stored: the claim is released and a retry runs for real.
+
+Why the claim is made inside DRF's dispatch and not in the middleware's `process_view`: DRF
+authenticates lazily, inside the view (`APIView.initial`), so before the view runs the middleware sees
+only what the request *presents* (an `Authorization` header a gateway may add for everyone, a session
+cookie DRF may ignore), not who it authenticates as. Scoping by a presented header let two users with
+the same gateway header share keys and read each other's tokens and signed links (issue 11). So
+`install_drf_hook()` (called from `CoreConfig.ready()`) extends `APIView.initial`: once DRF has
+authenticated the request and checked its permissions and throttles, and only when the method has a
+handler (a PUT to a POST-only endpoint is its 405, not a key conflict), the key is claimed for
+`request.user`. Wrapping `initial` on the base class is the one place every DRF view, ours and
+third-party ones (knox's token views), passes through after authentication; a base class of our own
+would miss the third-party views. The middleware stores the answer when the response comes back.
 """
 
 import base64
@@ -25,14 +39,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import IdempotencyRecord, IdempotencyState
-from .problems import problem_response
+from .problems import Problem, problem_response
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_KEY_LENGTH = 255
 # Responses that did not process the request; storing them would pin a retry to a transient refusal.
-_NOT_STORED = frozenset({401, 403, 423, 429})
+_NOT_STORED = frozenset({401, 403, 405, 423, 429})
 _KEPT_HEADERS = ("Content-Type", "Content-Language", "Location")
 
 
@@ -62,15 +76,14 @@ def _sha256(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
-def owner_of(request) -> str:
-    """Who is asking, as a hash: the credential sent, else the session's user, else the client address."""
-    credential = request.META.get("HTTP_AUTHORIZATION", "")
-    if credential:
-        return _sha256("credential", credential)
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return _sha256("user", str(user.pk))
-    return _sha256("address", getattr(request, "client_ip", "") or request.META.get("REMOTE_ADDR", ""))
+def owner_of(user) -> str | None:
+    """The authenticated principal a key belongs to, as a hash; None for an anonymous caller (no key is kept).
+
+    Pass the user authentication established (DRF's `request.user` after `initial()`, or Django's for a plain
+    view), never anything read from the request's headers: a header says what was sent, not who sent it."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return _sha256("user", str(user.pk))
 
 
 def fingerprint_of(request, owner: str) -> str:
@@ -182,16 +195,140 @@ def _valid_key(key: str) -> bool:
     return 0 < len(key) <= MAX_KEY_LENGTH and all(33 <= ord(c) <= 126 for c in key)
 
 
+# What the OpenAPI schema states for the header (apps/core/openapi.py), the same rule as _valid_key.
+KEY_PATTERN = r"^[!-~]{1,255}$"
+
+
+class Refusal(Exception):
+    """Why a key cannot be used for this request; rendered as a problem by the caller."""
+
+    def __init__(self, status_code: int, slug: str, title: str, detail: str, retry_after: int | None = None):
+        super().__init__(detail)
+        self.status_code, self.slug, self.title, self.detail, self.retry_after = (
+            status_code,
+            slug,
+            title,
+            detail,
+            retry_after,
+        )
+
+
+def begin(request, *, user) -> HttpResponse | None:
+    """Claim the request's key for `user` (the authenticated principal), or answer instead of the handler.
+
+    Returns None when the handler should run (claimed: the middleware stores its answer; or nothing to
+    do: no key, no principal), the stored response for a replay, or raises Refusal (400, 409, 422).
+    `request` is the Django HttpRequest. Call only after authentication."""
+    if request.method not in METHODS or HEADER not in request.headers:
+        return None
+    key = request.headers[HEADER]
+    if not _valid_key(key):
+        raise Refusal(
+            400,
+            "invalid-idempotency-key",
+            _("Invalid Idempotency-Key"),
+            _("An Idempotency-Key is 1 to 255 visible ASCII characters."),
+        )
+    owner = owner_of(user)
+    if owner is None:
+        return None
+    outcome = claim(
+        owner=owner,
+        key=key,
+        fingerprint=fingerprint_of(request, owner),
+        method=request.method,
+        path=request.get_full_path(),
+    )
+    if outcome.kind == "claimed":
+        request._idempotency_claim = outcome.record
+        return None
+    if outcome.kind == "mismatch":
+        raise Refusal(
+            422,
+            "idempotency-key-reused",
+            _("Idempotency-Key reused with a different request"),
+            _("This key was first used for another method, path or body; use a new key."),
+        )
+    if outcome.kind == "replay":
+        replayed = replay_response(outcome.record)
+        if replayed is not None:
+            return replayed
+    raise Refusal(
+        409,
+        "idempotency-key-in-use",
+        _("A request with this Idempotency-Key is in progress"),
+        _("Retry after the first request has been answered."),
+        retry_after=1,
+    )
+
+
+def _refusal_response(request, refusal: Refusal) -> HttpResponse:
+    response = problem_response(
+        status_code=refusal.status_code,
+        slug=refusal.slug,
+        title=refusal.title,
+        detail=refusal.detail,
+        instance=request.path,
+    )
+    if refusal.retry_after is not None:
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
+def _claim_after_drf_authentication(view, request) -> None:
+    """The part of `APIView.initial` this module adds: runs after authentication, permissions, throttles."""
+    django_request = request._request
+    if not getattr(django_request, "_idempotency_active", False) or not getattr(type(view), "idempotent", True):
+        return
+    method = request.method.lower()
+    if method not in view.http_method_names or not hasattr(view, method):
+        return  # DRF answers 405 next; a key sent with a wrong method is no conflict
+    try:
+        replayed = begin(django_request, user=request.user)
+    except Refusal as refusal:
+        problem = Problem(
+            status_code=refusal.status_code, slug=refusal.slug, title=refusal.title, detail=refusal.detail
+        )
+        problem.wait = refusal.retry_after  # DRF's handler turns `wait` into Retry-After
+        raise problem from None
+    if replayed is not None:
+        # dispatch() calls the handler it finds on the instance next: answer with the stored response.
+        setattr(view, method, lambda *args, **kwargs: replayed)
+
+
+def install_drf_hook() -> None:
+    """Extend `APIView.initial` once (CoreConfig.ready); see the module docstring for why here."""
+    from rest_framework.views import APIView
+
+    if getattr(APIView.initial, "_claims_idempotency_keys", False):
+        return
+    original = APIView.initial
+
+    def initial(self, request, *args, **kwargs):
+        original(self, request, *args, **kwargs)
+        _claim_after_drf_authentication(self, request)
+
+    initial._claims_idempotency_keys = True
+    APIView.initial = initial
+
+
 class IdempotencyMiddleware:
     """Put it after authentication and the incident lock: a locked request claims nothing.
 
-    Problem titles stay English, like every API problem (docs/api.md): callers match on `type`.
+    It stores the answer to a claimed key. DRF views claim inside their dispatch, after DRF has
+    authenticated the request (install_drf_hook); a plain Django view marked `@idempotent` claims here,
+    for the user Django's AuthenticationMiddleware established. Problem titles stay English, like every
+    API problem (docs/api.md): callers match on `type`.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        request._idempotency_active = True
+        if request.method in METHODS and HEADER in request.headers:
+            # Read (and cache) the body now: the fingerprint needs it after DRF may have parsed the stream.
+            request.body  # noqa: B018
         response = self.get_response(request)
         record = getattr(request, "_idempotency_claim", None)
         if record is not None:
@@ -199,48 +336,9 @@ class IdempotencyMiddleware:
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if request.method not in METHODS or HEADER not in request.headers:
-            return None
-        if not applies_to(view_func):
-            return None
-        key = request.headers[HEADER]
-        if not _valid_key(key):
-            return problem_response(
-                status_code=400,
-                slug="invalid-idempotency-key",
-                title=_("Invalid Idempotency-Key"),
-                detail=_("An Idempotency-Key is 1 to 255 visible ASCII characters."),
-                instance=request.path,
-            )
-        owner = owner_of(request)
-        outcome = claim(
-            owner=owner,
-            key=key,
-            fingerprint=fingerprint_of(request, owner),
-            method=request.method,
-            path=request.get_full_path(),
-        )
-        if outcome.kind == "claimed":
-            request._idempotency_claim = outcome.record
-            return None
-        if outcome.kind == "mismatch":
-            return problem_response(
-                status_code=422,
-                slug="idempotency-key-reused",
-                title=_("Idempotency-Key reused with a different request"),
-                detail=_("This key was first used for another method, path or body; use a new key."),
-                instance=request.path,
-            )
-        if outcome.kind == "replay":
-            replayed = replay_response(outcome.record)
-            if replayed is not None:
-                return replayed
-        response = problem_response(
-            status_code=409,
-            slug="idempotency-key-in-use",
-            title=_("A request with this Idempotency-Key is in progress"),
-            detail=_("Retry after the first request has been answered."),
-            instance=request.path,
-        )
-        response["Retry-After"] = "1"
-        return response
+        if getattr(view_func, "idempotent", None) is not True:
+            return None  # DRF views claim after their own authentication; unmarked views take no key
+        try:
+            return begin(request, user=getattr(request, "user", None))
+        except Refusal as refusal:
+            return _refusal_response(request, refusal)

@@ -10,7 +10,7 @@ class IdempotencyState(models.TextChoices):
 class IdempotencyRecord(models.Model):
     """One `Idempotency-Key` of one caller: the request's fingerprint and, once answered, the stored response."""
 
-    # sha256 of who sent it (credential or session user): two callers never share a key's record.
+    # sha256 of the authenticated principal (the user), never of a header: two users never share a key's record.
     owner = models.CharField(_("owner"), max_length=64)
     key = models.CharField(_("idempotency key"), max_length=255)
     fingerprint = models.CharField(_("fingerprint"), max_length=64)

@@ -53,7 +53,8 @@ _IDEMPOTENCY_PARAMETER = {
     "name": "Idempotency-Key",
     "required": False,
     "description": "1-255 visible ASCII characters; a repeat with the same key returns the first answer",
-    "schema": {"type": "string", "maxLength": 255},
+    # Exactly what the server accepts (apps/core/idempotency.py: _valid_key, KEY_PATTERN).
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"},
 }
 
 

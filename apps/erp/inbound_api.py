@@ -1,16 +1,14 @@
 """POST /api/v1/erp/inbound/job/progress: the ERP reports a job's status and progress."""
 
-import json
-
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import parsers
 from apps.core.incident_lock import OP_ERP_INBOUND
 from apps.core.problems import Problem
 from apps.core.throttling import ProfileRateThrottle
@@ -26,6 +24,11 @@ class JobProgressInputSerializer(serializers.Serializer):
     progress = serializers.IntegerField(min_value=0, max_value=100)
     message = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     ext_ts = serializers.DateTimeField(required=False, help_text=_("The ERP's time of the message (ISO 8601)."))
+    correction = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_("The ERP corrects the job: applied even when older than, or behind, what was applied before."),
+    )
 
 
 # One bound instance validates every message: DRF builds and binds the five field objects anew for each
@@ -50,8 +53,12 @@ class ErpInboundProgressApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []  # throttled per profile once the profile is known (below)
-    parser_classes = [JSONParser]  # the signature covers the raw JSON bytes; nothing else is accepted
+    parser_classes = [parsers.JSONParser]  # the signature covers the raw JSON bytes; nothing else is accepted
     emergency_op = OP_ERP_INBOUND
+    # Idempotency-Key and X-Request-Id are deduped per integration profile by inbound_services, after the
+    # profile is authenticated and in the transaction of the message's effects: core's generic claim would
+    # run before this view knows the profile, and cost two more queries on the hot path.
+    idempotent = False
 
     @extend_schema(
         operation_id="erp_inbound_job_progress",
@@ -59,25 +66,41 @@ class ErpInboundProgressApi(APIView):
         description=(
             "Bearer token of an enabled integration profile, from an address in the profile's IP allowlist "
             "(ERP_IP_ALLOWLIST by default). X-Signature, when sent (or when the profile requires it), is "
-            "base64(HMAC-SHA256(key, raw body)) with the profile's current or next key. Checks run in the order "
-            "IP (403), token (401), signature (401), body (422). A message whose ext_ts is older than the last "
-            "applied one is recorded and acknowledged but does not move the job. The same X-Request-Id or "
-            "Idempotency-Key again returns the first answer."
+            "base64(HMAC-SHA256(key, raw body)) with the profile's current or next key; with "
+            "X-Signature-Timestamp (Unix seconds) it covers `<timestamp>.<raw body>` and the timestamp must be "
+            "within ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS of the server's time (401 signature-expired). Checks "
+            "run in the order IP (403), token (401), signature (401), body (422). A message whose ext_ts is older "
+            "than the last applied one, or that has no ext_ts once applied messages had one, is recorded and "
+            "acknowledged but does not move the job; progress lower than the job's for the same status is 422 "
+            "invalid-progress. `correction: true` applies either. The same X-Request-Id or Idempotency-Key "
+            "again returns the first answer (the same Idempotency-Key with another body: 422)."
         ),
         auth=[{"erpBearer": []}],
         request=JobProgressInputSerializer,
         parameters=[
             OpenApiParameter("X-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, description="base64 HMAC"),
+            OpenApiParameter(
+                "X-Signature-Timestamp",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Unix seconds, signed with the body",
+                pattern=r"^[0-9]{1,12}$",
+            ),
             OpenApiParameter("X-Request-Id", OpenApiTypes.STR, OpenApiParameter.HEADER, description="8-128 chars"),
         ],
         responses={
             200: JobProgressOkSerializer,
             400: _problem("Malformed Idempotency-Key"),
-            401: _problem("Bad bearer token or signature (authentication-failed, invalid-signature)"),
+            401: _problem(
+                "Bad bearer token or signature (authentication-failed, invalid-signature, signature-expired)"
+            ),
             403: _problem("The client address is not in the allowlist (ip-not-allowed)"),
             404: _problem("No such job for this profile (not-found)"),
             409: _problem("The job's state machine refuses the status (illegal-transition)"),
-            422: _problem("Body failed validation (validation-error with errors per field, invalid-progress)"),
+            422: _problem(
+                "Body failed validation (validation-error with errors per field), progress refused "
+                "(invalid-progress), Idempotency-Key reused with another body (idempotency-key-reused)"
+            ),
             423: _problem("Incident lock on (unless INCIDENT_LOCK_ALLOW_ERP_INBOUND)"),
             429: _problem("Too many requests for this profile (THROTTLE_ERP_INBOUND_RATE)"),
         },
@@ -98,6 +121,7 @@ class ErpInboundProgressApi(APIView):
                 authorization=request.META.get("HTTP_AUTHORIZATION", ""),
                 body=raw,
                 signature=request.headers.get("X-Signature"),
+                timestamp=request.headers.get("X-Signature-Timestamp"),
             )
             request.throttle_ident = caller.ident
             throttle = ProfileRateThrottle()
@@ -129,6 +153,6 @@ class ErpInboundProgressApi(APIView):
 def _json_object(raw: bytes):
     """The body as JSON; anything unparseable is a schema error (422) like a bad field, per the ERP contract."""
     try:
-        return json.loads(raw or b"null")
+        return parsers.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise serializers.ValidationError({"non_field_errors": [_("The body is not valid JSON.")]}) from None

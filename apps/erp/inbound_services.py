@@ -9,6 +9,7 @@ Idempotency-Key gets the first answer and changes nothing.
 
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -155,10 +156,42 @@ def _any_allowlist() -> list[str]:
     return cidrs
 
 
-def authenticate(*, client_ip: str, authorization: str, body: bytes, signature: str | None) -> Caller:
-    """IP, then token, then signature; raises InboundRefused (403, 401, 401) or returns the caller.
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
+def _signed_content(body: bytes, timestamp: str | None) -> bytes:
+    if timestamp is None:
+        return body
+    if not _UNIX_SECONDS.fullmatch(timestamp):
+        raise InboundRefused(
+            401, "invalid-signature", "Invalid signature", "X-Signature-Timestamp is not a Unix time in seconds."
+        )
+    return signing.timestamped_content(timestamp, body)
+
+
+def _check_window(timestamp: str) -> None:
+    """A signed timestamp outside ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS of now: a captured message re-sent."""
+    tolerance = settings.ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS
+    if abs(time.time() - int(timestamp)) > tolerance:
+        raise InboundRefused(
+            401,
+            "signature-expired",
+            "Signature timestamp outside the tolerance",
+            "X-Signature-Timestamp is too far from the server's time; sign the message again.",
+            tolerance_seconds=tolerance,
+        )
+
+
+def authenticate(
+    *, client_ip: str, authorization: str, body: bytes, signature: str | None, timestamp: str | None = None
+) -> Caller:
+    """IP, then token, then signature (and its timestamp); raises InboundRefused (403, 401, 401) or returns
+    the caller.
 
     An empty allowlist admits nobody: inbound calls move jobs, so the ERP's addresses must be named.
+    With `timestamp` (X-Signature-Timestamp) the signature covers `<timestamp>.<body>` and the timestamp
+    must be within ERP_INBOUND_SIGNATURE_TOLERANCE_SECONDS of now; checked after the signature verifies,
+    so only the key's holder learns the window.
     """
     caller, keys = _resolve(_bearer(authorization))
     cidrs = _allowlist(caller.profile) if caller is not None else _any_allowlist()
@@ -167,13 +200,16 @@ def authenticate(*, client_ip: str, authorization: str, body: bytes, signature: 
     if caller is None or (caller.profile is not None and not caller.profile.enabled):
         raise InboundRefused(401, "authentication-failed", "Authentication failed", "Invalid bearer token.")
     required = caller.profile is not None and caller.profile.signature_required
-    if signature is not None or required:
+    if signature is not None or required or timestamp is not None:
         if not signature:
             raise InboundRefused(401, "invalid-signature", "Invalid signature", "X-Signature is required.")
+        content = _signed_content(body, timestamp)
         # Every key is tried (no early exit), so the time taken does not say which key came close.
-        matches = [signing.x_signature_matches(secret, body, signature) for secret, _fp in keys]
+        matches = [signing.x_signature_matches(secret, content, signature) for secret, _fp in keys]
         if not any(matches):
             raise InboundRefused(401, "invalid-signature", "Invalid signature", "X-Signature does not verify.")
+        if timestamp is not None:
+            _check_window(timestamp)
     return caller
 
 
@@ -201,8 +237,18 @@ def _earlier(keys: list[str]) -> ErpSync | None:
 _SLUGS = {404: "not-found", 409: "illegal-transition", 422: "invalid-progress"}
 
 
-def replay_of(row: ErpSync) -> Outcome:
-    """The first answer to a message again: 200 {"ok": true}, or the refusal it got."""
+def replay_of(row: ErpSync, *, body_sha256: str | None = None) -> Outcome:
+    """The first answer to a message again: 200 {"ok": true}, or the refusal it got.
+
+    With `body_sha256` (the message came with an Idempotency-Key), a stored message with another body under
+    that key is 422 idempotency-key-reused, as on every other endpoint (apps/core/idempotency.py)."""
+    if body_sha256 is not None and row.body_sha256 != body_sha256:
+        raise InboundRefused(
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key reused with a different request",
+            "This key was first used for another body; use a new key.",
+        )
     if row.response_code == 200:
         return Outcome(200, sync=row, replayed=True)
     refusal = InboundRefused(row.response_code, _SLUGS.get(row.response_code, "error"), "Refused", row.error_message)
@@ -292,11 +338,17 @@ def apply_progress(
     those outcomes are recorded as failed inbound rows, so a repeat gets the same answer.
     """
     keys = _dedupe_keys(caller, idempotency_key, request_id)
+    body_sha256 = hashlib.sha256(raw_body).hexdigest()
+
+    def first_answer(earlier: ErpSync) -> Outcome:
+        same_key = idempotency_key is not None and earlier.idempotency_key == keys[0]
+        return replay_of(earlier, body_sha256=body_sha256 if same_key else None)
+
     if len(keys) > 1:
         # Only the first key is stored; a message sent before with just the second one is found here.
         earlier = _earlier(keys)
         if earlier is not None:
-            return replay_of(earlier)
+            return first_answer(earlier)
     ext_ts = data.get("ext_ts")
     row = ErpSync(
         direction=Direction.INBOUND,
@@ -304,7 +356,7 @@ def apply_progress(
         external_id=str(data["job_id"])[:64],
         request_id=(request_id or "")[:64],
         idempotency_key=keys[0],
-        body_sha256=hashlib.sha256(raw_body).hexdigest(),
+        body_sha256=body_sha256,
         request_body=data_for_json(data),
         body=raw_body.decode("utf-8", errors="replace"),
         ext_ts=ext_ts,
@@ -316,7 +368,17 @@ def apply_progress(
             if locked is None:
                 raise InboundRefused(404, "not-found", "Not found", "No such job.")
             last = locked.last_ext_ts
-            stale = ext_ts is not None and last is not None and ext_ts < last
+            correction = data.get("correction", False)
+            # Older than the newest applied message, or without a time once messages came with one: it cannot
+            # be ordered after them (a captured message re-sent), so it is recorded but not applied.
+            stale = not correction and last is not None and (ext_ts is None or ext_ts < last)
+            if not stale and not correction and _regresses(locked, data):
+                raise InboundRefused(
+                    422,
+                    "invalid-progress",
+                    "Invalid progress",
+                    "Progress does not go back within one status; send correction: true to correct it.",
+                )
             unchanged = locked.status == data["status"] and locked.progress == data["progress"]
             if not stale and not unchanged:
                 locked = job_services.change_locked_status(
@@ -343,6 +405,7 @@ def apply_progress(
                     "ext_ts": ext_ts.isoformat() if ext_ts else None,
                     "applied": not stale,
                     "stale_behind": last.isoformat() if stale else None,
+                    "correction": correction,
                 },
             )
         return Outcome(200, sync=row)
@@ -351,14 +414,19 @@ def apply_progress(
         earlier = _earlier(keys)
         if earlier is None:
             raise exc from None
-        return replay_of(earlier)
+        return first_answer(earlier)
     except (IllegalTransition, InvalidProgress, InboundRefused) as exc:
         refusal = _refusal(exc)
         if not _record_refused(row, refusal):
             earlier = _earlier(keys)  # a repeat of an earlier message: its first answer, not this one
             if earlier is not None:
-                return replay_of(earlier)
+                return first_answer(earlier)
         raise refusal from exc
+
+
+def _regresses(job: Job, data: dict) -> bool:
+    """Progress lower than the job's for the status it already has: a replayed or reordered message."""
+    return job.status == data["status"] and data["progress"] < (job.progress or 0)
 
 
 def _refusal(exc) -> InboundRefused:

@@ -11,7 +11,15 @@ def x_signature(secret: str, body: bytes) -> str:
 
 
 def x_signature_matches(secret: str, body: bytes, signature: str) -> bool:
-    return hmac.compare_digest(x_signature(secret, body), signature.strip())
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500, issue 11).
+    sent = signature.strip().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(x_signature(secret, body).encode(), sent)
+
+
+def timestamped_content(timestamp: str, body: bytes) -> bytes:
+    """What X-Signature covers when X-Signature-Timestamp is sent: `<timestamp>.<body>` (Standard Webhooks'
+    `id.timestamp.body` without the id: the message's X-Request-Id is optional)."""
+    return timestamp.encode("ascii") + b"." + body
 
 
 def standard_webhooks_headers(secrets: list[str], *, msg_id: str, timestamp: int, body: bytes) -> dict:

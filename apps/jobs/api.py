@@ -2,7 +2,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics
+from rest_framework import generics, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +28,20 @@ class JobCursorPagination(CursorPagination):
         self.max_page_size = settings.API_MAX_PAGE_SIZE
         return super().paginate_queryset(queryset, request, view)
 
+    def get_page_size(self, request):
+        # DRF silently took limit=0, -1 or "abc" as the default size; the schema says minimum 1, so refuse them
+        # (422). A limit above API_MAX_PAGE_SIZE is capped, as documented.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise serializers.ValidationError({"limit": [_("A whole number, at least 1.")]})
+        return min(value, self.max_page_size)
+
 
 class JobListApi(generics.ListAPIView):
     permission_classes = [VerifiedSessionOrToken, capability("jobs.view_job")]
@@ -45,7 +59,9 @@ class JobListApi(generics.ListAPIView):
             OpenApiParameter("external_id", OpenApiTypes.STR, description="ERP id"),
             OpenApiParameter("created_from", OpenApiTypes.DATETIME),
             OpenApiParameter("created_to", OpenApiTypes.DATETIME),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (capped by API_MAX_PAGE_SIZE)"),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1}, description="Page size (capped by API_MAX_PAGE_SIZE)"
+            ),
         ],
         responses={200: JobOutputSerializer(many=True), 422: OpenApiResponse(description="Bad filter")},
     )

@@ -13,14 +13,16 @@ from rest_framework.views import APIView
 from apps.core.permissions import VerifiedSessionOrToken, capability
 from apps.core.problems import Problem
 
-from . import selectors, services
+from . import constants, selectors, services
 from .export_formats import CONTENT_TYPES, FILE_EXTENSIONS
 from .schemas import EXPORT_JSON_SCHEMA
 from .serializers import DetailQuerySerializer, ExportCreateSerializer, ExportOutputSerializer, ReportFilterSerializer
 
+# An empty filter value means "any" (the panel's form sends empty fields): documented, so schema and server agree.
+_DATE_OR_EMPTY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
 _FILTER_PARAMS = [
-    OpenApiParameter("date_from", OpenApiTypes.DATE, description="First day (Europe/Istanbul), inclusive"),
-    OpenApiParameter("date_to", OpenApiTypes.DATE, description="Last day (Europe/Istanbul), inclusive"),
+    OpenApiParameter("date_from", _DATE_OR_EMPTY, description="First day (Europe/Istanbul), inclusive; empty: any"),
+    OpenApiParameter("date_to", _DATE_OR_EMPTY, description="Last day (Europe/Istanbul), inclusive; empty: any"),
     OpenApiParameter("status", OpenApiTypes.STR, many=True, description="One or more statuses"),
     OpenApiParameter("model_type", OpenApiTypes.STR, description="Model type code"),
     OpenApiParameter("machine", OpenApiTypes.STR, description="Machine code"),
@@ -55,9 +57,21 @@ class ReportDetailApi(APIView):
         summary="Report detail: one page of jobs, newest first, over a snapshot",
         parameters=[
             *_FILTER_PARAMS,
-            OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Rows per page (at most 500)"),
-            OpenApiParameter("as_of", OpenApiTypes.INT, description="Snapshot from page 1's response"),
+            OpenApiParameter(
+                "page",
+                {"type": "integer", "minimum": 1, "maximum": constants.DETAIL_MAX_PAGE},
+                description="1-based page number",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": constants.DETAIL_MAX_LIMIT},
+                description="Rows per page",
+            ),
+            OpenApiParameter(
+                "as_of",
+                {"type": "integer", "minimum": 0, "maximum": constants.MAX_JOB_ID},
+                description="Snapshot from page 1's response",
+            ),
         ],
         responses={200: OpenApiTypes.OBJECT, 422: _BAD_FILTER},
     )

@@ -11,6 +11,11 @@ EXPORT_GENERATOR_VERSION = "tezgah-report-export/1"
 # The detail API's page size when `limit` is not given, and its cap.
 DETAIL_DEFAULT_LIMIT = 50
 DETAIL_MAX_LIMIT = 500
+# The highest page number the detail report takes: page x limit stays a small OFFSET (page=10**30 was an
+# OFFSET beyond bigint, a 500 on both the API and the panel; issue 11).
+DETAIL_MAX_PAGE = 1_000_000
+# A job id (bigint): the largest `as_of` snapshot there can be.
+MAX_JOB_ID = 2**63 - 1
 
 # (key in JSON, Turkish column header) for every exported and detail column, in order.
 EXPORT_COLUMNS = [

@@ -57,12 +57,13 @@ def filters_to_json(filters: dict) -> dict:
 
 
 class DetailQuerySerializer(ReportFilterSerializer):
-    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    # Bounded here, the one parser of the API's and the panel's detail query (and the schema says the same).
+    page = serializers.IntegerField(required=False, min_value=1, max_value=constants.DETAIL_MAX_PAGE, default=1)
     limit = serializers.IntegerField(
         required=False, min_value=1, max_value=constants.DETAIL_MAX_LIMIT, default=constants.DETAIL_DEFAULT_LIMIT
     )
     # The snapshot from page 1 (`as_of` in its response); later pages pass it back so they never shift.
-    as_of = serializers.IntegerField(required=False, min_value=0)
+    as_of = serializers.IntegerField(required=False, min_value=0, max_value=constants.MAX_JOB_ID)
 
     def validate(self, attrs):
         page, limit, as_of = attrs.pop("page", 1), attrs.pop("limit"), attrs.pop("as_of", None)

@@ -18,8 +18,8 @@ from apps.accounts import services as account_services
 from apps.accounts.capabilities import ROLES
 from apps.accounts.models import Tenant
 from apps.audit import services as audit
+from apps.demo.seed import seed_demo
 from apps.erp.models import ErpSync, IntegrationProfile
-from apps.jobs.demo import seed_demo
 from apps.jobs.models import Job
 from tests.conftest import PASSWORD, confirmed_device, make_user, totp_code
 

@@ -188,13 +188,17 @@ def test_an_older_message_is_acknowledged_and_recorded_but_does_not_move_the_job
     assert job.progress == 80
 
 
-def test_a_message_without_ext_ts_after_one_with_it_is_applied(client, profile, job):
+def test_a_message_without_ext_ts_after_one_with_it_is_recorded_but_not_applied(client, profile, job):
+    # Issue 11: it applied, so a captured message re-sent without its time moved the job.
     assert send(client, running(job, progress=60, ext_ts=timezone.now().isoformat())).status_code == 200
     response = send(client, running(job, progress=70))
     assert response.status_code == 200 and response.json() == {"ok": True}
     job.refresh_from_db()
-    assert job.progress == 70, "without its time a message cannot be older: it applies"
-    assert list(inbound_rows().order_by("id").values_list("applied", flat=True)) == [True, True]
+    assert job.progress == 60, "without its time a message cannot be ordered after timed ones"
+    assert list(inbound_rows().order_by("id").values_list("applied", flat=True)) == [True, False]
+    assert send(client, running(job, progress=70, correction=True)).status_code == 200
+    job.refresh_from_db()
+    assert job.progress == 70, "a correction applies"
 
 
 def test_a_repeat_whose_transition_is_now_illegal_still_gets_its_first_answer(client, profile, job):
