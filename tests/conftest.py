@@ -122,3 +122,36 @@ def superuser(db):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(request):
+    """Transactional tests flush the role groups the migrations made; restore them."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from django.apps import apps as django_apps
+    from django.contrib.auth.models import Group
+
+    from apps.accounts.roles import sync_role_groups
+
+    request.getfixturevalue("django_db_setup")
+    with request.getfixturevalue("django_db_blocker").unblock():
+        if not Group.objects.filter(name="analyst").exists():
+            sync_role_groups(django_apps)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a transactional test's flush (which empties the role groups the migrations made), put the groups
+    back, so the tests that follow, here or in later directories, find their roles."""
+    yield
+    marker = item.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    from django.apps import apps as django_apps
+    from pytest_django.plugin import blocking_manager_key
+
+    from apps.accounts.roles import sync_role_groups
+
+    with item.config.stash[blocking_manager_key].unblock():
+        sync_role_groups(django_apps)

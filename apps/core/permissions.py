@@ -2,6 +2,8 @@
 
 They live in core (not accounts) so that every app, audit included, can use them without importing accounts."""
 
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
 
@@ -9,7 +11,7 @@ from rest_framework.permissions import BasePermission
 class VerifiedSessionOrToken(BasePermission):
     """A session must have passed TOTP; a token was issued from one that had, so it stands on its own."""
 
-    message = "Sign in with your authenticator code first."
+    message = _("Sign in with your authenticator code first.")
 
     def has_permission(self, request, view):
         user = request.user
@@ -24,7 +26,8 @@ def capability(name: str) -> type[BasePermission]:
     """A permission class granting access to users holding the capability `name` (e.g. "jobs.cancel_job")."""
 
     class HasCapability(BasePermission):
-        message = f"You need the {name} capability."
+        # Lazy: the problem's detail is read in the request's language, like its title.
+        message = format_lazy(_("You need the {capability} capability."), capability=name)
 
         def has_permission(self, request, view):
             return bool(request.user and request.user.has_perm(name))

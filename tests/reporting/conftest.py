@@ -80,22 +80,6 @@ def other_tenant_job(tenant_b):
     )
 
 
-@pytest.fixture(autouse=True)
-def _role_groups(request):
-    """Transactional tests elsewhere (PostgreSQL runs) flush the role groups the migrations made; restore them."""
-    if request.node.get_closest_marker("django_db") is None:
-        return
-    from django.apps import apps as django_apps
-    from django.contrib.auth.models import Group
-
-    from apps.accounts.roles import sync_role_groups
-
-    request.getfixturevalue("django_db_setup")
-    with request.getfixturevalue("django_db_blocker").unblock():
-        if not Group.objects.filter(name="analyst").exists():
-            sync_role_groups(django_apps)
-
-
 @pytest.fixture
 def analyst(role_users):
     return role_users["analyst"]
@@ -114,20 +98,3 @@ def operator_api(role_users):
 @pytest.fixture
 def other_analyst_api(tenant_b):
     return verified_client(APIClient(), make_user("analyst_b", roles=["analyst"], tenants=[tenant_b]))
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item, nextitem):
-    """After a transactional test's flush (which empties the role groups the migrations made), put the groups
-    back, so the tests that follow, here or in later directories, find their roles."""
-    yield
-    marker = item.get_closest_marker("django_db")
-    if marker is None or not marker.kwargs.get("transaction"):
-        return
-    from django.apps import apps as django_apps
-    from pytest_django.plugin import blocking_manager_key
-
-    from apps.accounts.roles import sync_role_groups
-
-    with item.config.stash[blocking_manager_key].unblock():
-        sync_role_groups(django_apps)
