@@ -204,13 +204,11 @@ class Refusal(Exception):
 
     def __init__(self, status_code: int, slug: str, title: str, detail: str, retry_after: int | None = None):
         super().__init__(detail)
-        self.status_code, self.slug, self.title, self.detail, self.retry_after = (
-            status_code,
-            slug,
-            title,
-            detail,
-            retry_after,
-        )
+        self.status_code = status_code
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 def begin(request, *, user) -> HttpResponse | None:

@@ -7,6 +7,8 @@
 So an endpoint another app adds is documented with these without doing anything.
 """
 
+from .idempotency import KEY_PATTERN
+
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -53,8 +55,8 @@ _IDEMPOTENCY_PARAMETER = {
     "name": "Idempotency-Key",
     "required": False,
     "description": "1-255 visible ASCII characters; a repeat with the same key returns the first answer",
-    # Exactly what the server accepts (apps/core/idempotency.py: _valid_key, KEY_PATTERN).
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"},
+    # Exactly what the server accepts (apps/core/idempotency.py: _valid_key).
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
 }
 
 

@@ -39,6 +39,17 @@ class ReportFilterSerializer(serializers.Serializer):
         data = {k: v for k, v in data.items() if v not in ("", None)}
         return super().to_internal_value(data)
 
+    def _in_range(self, value):
+        if value is not None and not constants.MIN_FILTER_DATE <= value <= constants.MAX_FILTER_DATE:
+            raise serializers.ValidationError(_("Pick a day between 1900-01-01 and 9999-12-30."))
+        return value
+
+    def validate_date_from(self, value):
+        return self._in_range(value)
+
+    def validate_date_to(self, value):
+        return self._in_range(value)
+
     def validate_tenant(self, value):
         user = self.context.get("user")
         if value and user is not None and not tenants_for(user).filter(slug=value).exists():

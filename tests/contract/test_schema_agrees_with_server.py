@@ -92,3 +92,13 @@ def test_an_empty_forensic_export_parameter_is_422(root, query):
     response = root.get(f"/forensics/audit/export?{query}")
     assert response.status_code == 422
     assert response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "9999-12-31"])
+@pytest.mark.parametrize("name", ["date_from", "date_to"])
+def test_a_report_day_at_the_edge_of_the_calendar_is_422_not_500(root, name, day):
+    # Found by the fuzz run at FUZZ_EXAMPLES=100: Istanbul -> UTC overflowed on 0001-01-01.
+    for path in ("/api/v1/reports/summary", "/api/v1/reports/detail"):
+        response = root.get(f"{path}?{name}={day}")
+        assert response.status_code == 422 and name in response.json()["errors"], response.content
+    assert root.get("/api/v1/reports/summary?date_from=1900-01-01&date_to=9999-12-30").status_code == 200
