@@ -130,11 +130,13 @@ def describe_filters(filters: dict, tenant_names: dict) -> list[tuple[str, str]]
     return described
 
 
-def form_errors(errors: dict) -> list[tuple[str, str]]:
-    """A serializer's errors as (field label, messages) pairs, for the message above the filters."""
+def form_errors(errors: dict, *, labels: bool = True) -> list[tuple[str, str]]:
+    """A serializer's errors as (field label, messages) pairs, for the message above the filters
+    (`labels=False`: the field's name, for a JSON problem's `errors`)."""
     flat = []
     for field, messages in errors.items():
         if isinstance(messages, dict):  # a list field's errors come per index: {0: ["..."]}
             messages = [m for ms in messages.values() for m in ms]
-        flat.append((str(FILTER_LABELS.get(field, field)), " ".join(str(m) for m in messages)))
+        name = str(FILTER_LABELS.get(field, field)) if labels else field
+        flat.append((name, " ".join(str(m) for m in messages)))
     return flat

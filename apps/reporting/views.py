@@ -132,7 +132,7 @@ def _fragment(request):
         status_code=422,
         slug="validation-error",
         title=_("Some filters are not valid."),
-        errors={field: [str(m) for m in msgs] for field, msgs in display.form_errors(parsed.errors)},
+        errors={field: [text] for field, text in display.form_errors(parsed.errors, labels=False)},
     )
 
 
