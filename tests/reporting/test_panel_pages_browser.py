@@ -122,7 +122,8 @@ def check_overview(page, *, thousands=True):
     # No legend pages ("1/2"), each chart has data, and the donut draws no labels that could collide.
     charts = page.evaluate(
         """ids => ids.map(id => { const o = echarts.getInstanceByDom(document.getElementById(id)).getOption();
-              return {id, legends: (o.legend || []).map(l => l.type), points: o.series.reduce((n, s) => n + s.data.length, 0),
+              return {id, legends: (o.legend || []).map(l => l.type),
+                      points: o.series.reduce((n, s) => n + s.data.length, 0),
                       labels: o.series.map(s => s.label && s.label.show)}; })""",
         list(CHARTS),
     )
@@ -197,6 +198,20 @@ def test_every_panel_page_at_two_widths_as_analyst_and_admin(live_server, browse
                     assert "[Errno 111] Connection refused" in text
                 assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
                 shoot(page, f"{username}-{name}-{width}")
+        if username == "analist":
+            # A fragment that fails shows the error state with a retry button, and the retry fills the block.
+            page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+            page.route("**/panel/data/trend*", lambda route: route.fulfill(status=500, body="{}"))
+            page.goto(f"{live_server.url}/panel/")
+            page.wait_for_selector("figure[data-draw=trend][data-state=error] .error-state")
+            assert page.locator("figure[data-draw=trend] .error-state").is_visible()
+            assert page.locator("figure[data-draw=latency][data-state=error]").count() == 1
+            assert page.locator("figure[data-draw=status] .error-state").is_hidden()
+            shoot(page, "analist-overview-error-1366")
+            page.unroute("**/panel/data/trend*")
+            page.locator("figure[data-draw=trend] .retry").click()
+            page.wait_for_selector("figure[data-draw=trend][data-state=ready] canvas")
+            page.errors = [e for e in page.errors if "500" not in e]  # the console's report of the refused fetch
         # A wrong date is explained in Turkish, and the input keeps what was typed.
         page.goto(f"{live_server.url}/panel/")
         page.fill("#filter-date-from", "2026-31-12")
