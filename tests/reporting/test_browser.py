@@ -56,6 +56,8 @@ def page(live_server, monkeypatch):
 
 
 def kpi(page, name):
+    # The key figures arrive from their own fragment after the page shows (docs/reporting.md).
+    page.wait_for_selector(".kpis[data-state=ready]")
     return page.locator(f"#kpi-{name}").inner_text()
 
 
