@@ -197,11 +197,11 @@ def _chart_labels():
 
 @panel_page("reporting.view_report")
 def detail(request):
-    _filters, context = _filter_form(request, request.GET, PanelDetailQuerySerializer)
+    query, context = _filter_form(request, request.GET, PanelDetailQuerySerializer)
     status = 200
-    if _filters is not None:
+    if query is not None:
         report = selectors.report_detail(
-            request.user, _filters["filters"], page=_filters["page"], limit=_filters["limit"], as_of=_filters["as_of"]
+            request.user, query["filters"], page=query["page"], limit=query["limit"], as_of=query["as_of"]
         )
         tenant_names = dict(tenants_for(request.user).values_list("slug", "name"))
         report["results"] = [

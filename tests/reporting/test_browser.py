@@ -37,7 +37,7 @@ def browser_analyst(tenant_a, catalog):
 
 
 @pytest.fixture
-def page(live_server, monkeypatch):
+def page(serial_live_server, monkeypatch):
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an asyncio loop on this thread; the test's own ORM calls are still sync.

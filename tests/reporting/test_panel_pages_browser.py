@@ -71,7 +71,7 @@ def seeded(db):
 
 
 @pytest.fixture
-def browser(live_server, monkeypatch):
+def browser(serial_live_server, monkeypatch):
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
