@@ -502,8 +502,16 @@ else:
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.int("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5)
 # Sender of alert e-mails (and Django's other mail); the backend is Django's (EMAIL_BACKEND and EMAIL_* below).
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tezgah@localhost")
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+# No SMTP server named: mail goes to files under var/mail/ (one .log file per connection), where a user of
+# the zero-setup `make run` can read the first alert, instead of "Connection refused" from localhost:25.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")

@@ -155,3 +155,31 @@ def pytest_runtest_teardown(item, nextitem):
 
     with item.config.stash[blocking_manager_key].unblock():
         sync_role_groups(django_apps)
+
+
+@pytest.fixture
+def serial_live_server(live_server):
+    """The live server, answering one request at a time when the test database is in-memory SQLite.
+
+    Django's live server hands that one shared SQLite connection to every request thread; the overview's
+    three fragments fetched at once then ran queries on it concurrently and hung the test. A file or
+    PostgreSQL database gives each thread its own connection and keeps the real concurrency.
+    """
+    import threading
+
+    from django.db import connection
+
+    httpd = live_server.thread.httpd
+    app = httpd.get_app()
+    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
+        yield live_server
+        return
+    lock = threading.Lock()
+
+    def one_at_a_time(environ, start_response):
+        with lock:
+            return app(environ, start_response)
+
+    httpd.set_app(one_at_a_time)
+    yield live_server
+    httpd.set_app(app)

@@ -192,7 +192,7 @@ def notice_text(notice: AlertNotice) -> str:
         "metric": rule.get_metric_display(),
         "value": "-" if notice.value is None else number_format(notice.value, decimal_pos=None, use_l10n=True),
         "threshold": number_format(rule.threshold, use_l10n=True),
-        "minutes": rule.window_minutes,
+        "minutes": number_format(rule.window_minutes, use_l10n=True, force_grouping=True),  # 100.000, not 100000
     }
     if notice.kind == NoticeKind.RESOLVED:
         return _("[%(severity)s] Resolved: %(rule)s (%(tenant)s), %(metric)s is %(value)s") % params

@@ -189,6 +189,45 @@ def report_summary(user, filters: dict, *, with_stacks: bool = False) -> dict:
     return summary
 
 
+def report_kpis(user, filters: dict) -> dict:
+    """The panel's key figures alone: totals, rates and P50/P95, from one ungrouped count plus the percentiles."""
+    qs = report_jobs(user, filters)
+    counts = qs.aggregate(
+        count=Count("id"),
+        success=Count("id", filter=Q(status=JobStatus.SUCCEEDED)),
+        failed=Count("id", filter=Q(status=JobStatus.FAILED)),
+        n=Count("duration_ms"),
+    )
+    n = counts.pop("n")
+    return {
+        "totals": counts,
+        "rates": _rates(counts["success"], counts["failed"]),
+        "latency_ms": {
+            **duration_percentiles(qs, n, only_tenant_filter=not (set(filters) - {"tenant"})),
+            "n": n,
+        },
+    }
+
+
+def report_breakdowns(user, filters: dict) -> dict:
+    """The panel's status donut and stacked bars (status per machine and per post code), from one grouped scan."""
+    grain = list(report_jobs(user, filters).values("status", "machine_id", "post_id").annotate(n=Count("id")))
+    by_status = defaultdict(int)
+    for g in grain:
+        by_status[g["status"]] += g["n"]
+    statuses = sorted(
+        ({"code": s.value, "name": str(s.label), "count": by_status[s.value]} for s in JobStatus if by_status[s.value]),
+        key=lambda r: -r["count"],
+    )
+    machines = _catalog_labels(Machine, {g["machine_id"] for g in grain})
+    posts = _catalog_labels(Post, {g["post_id"] for g in grain})
+    return {
+        "by_status": statuses,
+        "by_machine": _status_stack(grain, "machine_id", machines),
+        "by_post": _status_stack(grain, "post_id", posts),
+    }
+
+
 def _status_stack(grain, key, labels) -> dict:
     """{"categories": [codes], "series": {status: [counts]}} from grouped rows, codes sorted."""
     categories = sorted({labels[g[key]]["code"] for g in grain})

@@ -116,3 +116,50 @@ class ExportOutputSerializer(serializers.Serializer):
     def get_download_expires_at(self, obj) -> dt.datetime | None:
         link = self.context.get("link")
         return link.expires_at if link else None
+
+
+# The panel's date inputs are Turkish text fields (dd.mm.yyyy); old links with ISO dates still work.
+PANEL_DATE_INPUT_FORMATS = ["%d.%m.%Y", "iso-8601"]
+# The panel's detail pages stop here: a page beyond it is a form error (400), never an offset the
+# database cannot hold (page=10**30 overflowed SQLite's integers into a 500).
+PANEL_MAX_PAGE = 1_000_000
+
+
+def _panel_date():
+    return serializers.DateField(
+        required=False,
+        allow_null=True,
+        input_formats=PANEL_DATE_INPUT_FORMATS,
+        error_messages={"invalid": _("Enter the date as dd.mm.yyyy, e.g. 15.11.2026.")},
+    )
+
+
+class PanelFilterSerializer(ReportFilterSerializer):
+    """The report filters as the panel's form sends them: dates as dd.mm.yyyy (or YYYY-MM-DD)."""
+
+    date_from = _panel_date()
+    date_to = _panel_date()
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": _("The end date must not be before the start date.")})
+        return super().validate(attrs)
+
+
+class PanelDetailQuerySerializer(DetailQuerySerializer):
+    """The detail page's query: the panel's dates, and a page number with an upper bound."""
+
+    date_from = _panel_date()
+    date_to = _panel_date()
+    page = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=PANEL_MAX_PAGE,
+        default=1,
+        error_messages={"max_value": _("There is no such page."), "invalid": _("Enter a page number.")},
+    )
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": _("The end date must not be before the start date.")})
+        return super().validate(attrs)

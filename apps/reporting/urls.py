@@ -15,6 +15,10 @@ api_urlpatterns = [
 
 panel_urlpatterns = [
     path("", views.overview, name="overview"),
+    # The overview's data, fetched by its script after the page shows (each scoped like the page).
+    path("data/kpis", views.overview_kpis, name="data-kpis"),
+    path("data/breakdowns", views.overview_breakdowns, name="data-breakdowns"),
+    path("data/trend", views.overview_trend, name="data-trend"),
     path("detail/", views.detail, name="detail"),
     path("exports/", views.exports, name="exports"),
     path("exports/<uuid:export_id>/status", views.export_status, name="export-status"),

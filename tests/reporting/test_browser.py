@@ -37,7 +37,7 @@ def browser_analyst(tenant_a, catalog):
 
 
 @pytest.fixture
-def page(live_server, monkeypatch):
+def page(serial_live_server, monkeypatch):
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an asyncio loop on this thread; the test's own ORM calls are still sync.
@@ -56,6 +56,8 @@ def page(live_server, monkeypatch):
 
 
 def kpi(page, name):
+    # The key figures arrive from their own fragment after the page shows (docs/reporting.md).
+    page.wait_for_selector(".kpis[data-state=ready]")
     return page.locator(f"#kpi-{name}").inner_text()
 
 

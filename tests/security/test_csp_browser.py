@@ -31,7 +31,7 @@ document.addEventListener("securitypolicyviolation", e =>
 
 
 @pytest.fixture
-def browser(live_server, monkeypatch):
+def browser(live_server, serial_live_server, monkeypatch):
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
