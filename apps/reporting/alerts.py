@@ -9,6 +9,7 @@ after the quiet hours end, if the breach still stands (a resolution is then sent
 import datetime as dt
 import json
 import logging
+import smtplib
 import zoneinfo
 
 import requests
@@ -173,7 +174,17 @@ def _channel_failed(channel: AlertChannel, now: dt.datetime) -> None:
 def _failure_text(exc: Exception) -> str:
     if isinstance(exc, outbound_url.OutboundRefused | requests.RequestException):
         return outbound_url.failure_text(exc)
-    if isinstance(exc, OSError):  # SMTP and other socket errors carry addresses too
+    # E-mail goes to the SMTP server of the settings (EMAIL_HOST), not to an address an admin typed, so its
+    # reason may be specific; it still never carries an address.
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused by the mail server (EMAIL_HOST)"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return "the mail server refused the sign-in (EMAIL_HOST_USER)"
+    if isinstance(exc, smtplib.SMTPException):
+        return f"mail server error: {type(exc).__name__}"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError):  # other socket errors carry addresses
         return outbound_url.CONNECTION_TEXT
     return "delivery failed"
 

@@ -325,7 +325,7 @@ def test_alert_rules_and_history_read_in_turkish_with_the_failure_reason(panel, 
         status="failed",
         value=5_000_000,
         created_at=timezone.now(),
-        last_error="[Errno 111] Connection refused",
+        last_error="connection refused by the mail server (EMAIL_HOST)",
     )
     html = panel.get("/panel/alerts/").content.decode()
     rules = {r[0]: r for r in _cells(html, "rules-table")}
@@ -335,4 +335,4 @@ def test_alert_rules_and_history_read_in_turkish_with_the_failure_reason(panel, 
     assert rules["Hatalar"][2] == "Hata oranı &gt; %12,5 (son 15 dk)"
     (notice,) = _cells(html, "history-table")
     assert notice[4] == "Başarısız" and notice[5] == "1 sa 23 dk" and notice[6] == "0"
-    assert notice[7] == "[Errno 111] Connection refused"
+    assert notice[7] == "connection refused by the mail server (EMAIL_HOST)"
