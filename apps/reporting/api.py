@@ -1,6 +1,7 @@
 from django.core.files.storage import storages
 from django.http import FileResponse
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from knox.auth import TokenAuthentication
@@ -151,6 +152,24 @@ class _SessionIfAny(_NeverRefuse, SessionAuthentication):
 
 class _TokenIfAny(_NeverRefuse, TokenAuthentication):
     pass
+
+
+class _SessionIfAnyScheme(OpenApiAuthenticationExtension):
+    """The download's optional authenticators only name the downloader; the signed link is the credential."""
+
+    target_class = _SessionIfAny
+    name = "downloaderSession"
+
+    def get_security_definition(self, auto_schema):
+        return {}
+
+    def get_security_requirement(self, auto_schema):
+        return None
+
+
+class _TokenIfAnyScheme(_SessionIfAnyScheme):
+    target_class = _TokenIfAny
+    name = "downloaderToken"
 
 
 def _downloader(request):
