@@ -59,9 +59,8 @@ class AdminIPAllowlistMiddleware:
     def _refuse(self, request, ip, surface):
         _prefix, name, wants_json = surface
         metrics.ADMIN_IP_REFUSED.labels(name).inc()
-        if services.first_admin_ip_refusal_in_window(ip):
-            with transaction.atomic():
-                services.record_admin_ip_refused(request, path=request.path)
+        with transaction.atomic():
+            services.record_admin_ip_refused(request, path=request.path)
         if wants_json:
             from django.utils.translation import gettext as _
 

@@ -1,7 +1,6 @@
 """Security decisions that leave a trace: incident lock switches and refused admin addresses, audited."""
 
 from django.conf import settings
-from django.core.cache import cache
 
 from apps.audit import services as audit
 
@@ -18,28 +17,19 @@ def record_incident_lock_change(sender, *, enabled, was_enabled, reason, actor, 
     )
 
 
-def first_admin_ip_refusal_in_window(ip: str) -> bool:
-    """True for the first refusal of `ip` in ADMIN_IP_REFUSAL_AUDIT_SECONDS (shared cache: every process)."""
-    window = settings.ADMIN_IP_REFUSAL_AUDIT_SECONDS
-    return window <= 0 or cache.add(f"security:admin-ip-refused:{ip}", 1, timeout=window)
-
-
 def record_admin_ip_refused(request, *, path: str) -> None:
-    """A staff-surface request from outside ADMIN_IP_ALLOWLIST, the first of its address in the window; the
-    entry carries the client IP and request id (later ones in the window are only counted in /metrics)."""
+    """A staff-surface request from outside ADMIN_IP_ALLOWLIST: one entry per address per
+    ADMIN_IP_REFUSAL_AUDIT_SECONDS (0: every one), the rest counted into the next (every one is in /metrics)."""
     user = getattr(request, "user", None)
     actor = user if user is not None and user.is_authenticated else None
-    audit.record(
-        actor,
-        "security.admin_ip_refused",
-        None,
-        {
-            "path": path[:500],
-            "method": request.method,
-            "client_ip": getattr(request, "client_ip", ""),
-            "window_seconds": settings.ADMIN_IP_REFUSAL_AUDIT_SECONDS,
-        },
-        object_type="security.admin",
+    ip = getattr(request, "client_ip", "")
+    payload = {"path": path[:500], "method": request.method, "client_ip": ip}
+    window = settings.ADMIN_IP_REFUSAL_AUDIT_SECONDS
+    if window <= 0:
+        audit.record(actor, "security.admin_ip_refused", None, payload, object_type="security.admin")
+        return
+    audit.record_once_per_window(
+        actor, "security.admin_ip_refused", None, payload, key=ip, window=window, object_type="security.admin"
     )
 
 
