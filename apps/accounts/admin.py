@@ -164,13 +164,14 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         return type(form.__name__, (form,), {"request": request})
 
     def save_model(self, request, obj, form, change):
-        previous_email = User.objects.filter(pk=obj.pk).values_list("email", flat=True).first() if change else ""
         super().save_model(request, obj, form, change)
         # Whoever sets another person's password (or e-mail, where the enrolment code goes) must not be able
         # to enrol an authenticator for them (issue 11).
         if not change and obj.has_usable_password():
             services.note_password_set(obj, actor=request.user, via="admin.add")
         elif change and "email" in form.changed_data and obj.pk != request.user.pk:
+            # The form's initial data is the address before this change: no second read of the row.
+            previous_email = form.initial.get("email") or ""
             services.note_set_by_other(obj, actor=request.user, what="email", previous_email=previous_email)
         # With the editor as actor, the services refuse roles and tenants the editor may not give, and keep
         # the grants the editor cannot see as they were.
