@@ -288,3 +288,22 @@ def test_a_tenant_admin_cannot_make_an_auditor_who_would_read_the_tenantless_aud
         "analyst",
         "operator",
     ]
+
+
+def test_an_email_changed_by_the_admin_marks_the_account_and_tells_both_addresses(
+    admin_client, local, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    local.email = "eski@anadolu.example"
+    local.save(update_fields=["email"])
+    data = change_form_data(admin_client.get(user_change_url(local))) | {"email": "yeni@anadolu.example"}
+
+    with django_capture_on_commit_callbacks(execute=True):  # the notice is mailed after commit
+        response = admin_client.post(user_change_url(local), data)
+
+    assert response.status_code == 302
+    local.refresh_from_db()
+    assert local.email == "yeni@anadolu.example" and local.mfa_owner_proof_required
+    assert AuditLog.objects.filter(action="accounts.set_by_other", object_id=str(local.pk)).exists()
+    assert sorted(r for m in mail.outbox for r in m.to) == ["eski@anadolu.example", "yeni@anadolu.example"]
