@@ -7,6 +7,8 @@
 So an endpoint another app adds is documented with these without doing anything.
 """
 
+from drf_spectacular.openapi import AutoSchema
+
 from .idempotency import KEY_PATTERN
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -97,3 +99,18 @@ def add_shared_contract(result, generator, request, public):
                 if not any(p.get("in") == "header" and p.get("name") == "Idempotency-Key" for p in parameters):
                     parameters.append(_IDEMPOTENCY_PARAMETER)
     return result
+
+
+class QualifiedNameAutoSchema(AutoSchema):
+    """Names a view's nested serializer after its view (`ErpReplayApi.InputSerializer` -> `ErpReplayApiInput`).
+
+    The house style nests Input/Output serializers inside the API class that alone uses them, so plain class
+    names collide across apps ("InputSerializer" everywhere) and drf-spectacular would merge their components.
+    """
+
+    def get_serializer_name(self, serializer, direction):
+        parts = [p for p in type(serializer).__qualname__.split(".") if p != "<locals>"]
+        if len(parts) == 1:
+            return super().get_serializer_name(serializer, direction)
+        name = "".join(parts)
+        return name.removesuffix("Serializer") or name
