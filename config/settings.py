@@ -607,6 +607,8 @@ SIEM_CA_FILE = env.str("SIEM_CA_FILE", default="")
 SIEM_CLIENT_CERT_FILE = env.str("SIEM_CLIENT_CERT_FILE", default="")
 SIEM_CLIENT_KEY_FILE = env.str("SIEM_CLIENT_KEY_FILE", default="")
 SIEM_TIMEOUT_SECONDS = env.float("SIEM_TIMEOUT_SECONDS", default=5.0)
+# How long a TLS connection waits after the handshake for the SIEM to refuse the client (docs/siem.md).
+SIEM_TLS_SETTLE_SECONDS = env.float("SIEM_TLS_SETTLE_SECONDS", default=0.1)
 SIEM_BATCH_SIZE = env.int("SIEM_BATCH_SIZE", default=500)
 # How often the beat task sends what waits, and how long one run may go on sending.
 SIEM_SHIP_SECONDS = env.float("SIEM_SHIP_SECONDS", default=5.0)

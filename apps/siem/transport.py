@@ -79,6 +79,32 @@ def _await_close(sock: socket.socket) -> None:
         pass
 
 
+class RefusedAfterHandshake(ConnectionError):
+    """The server closed (or alerted) right after the handshake: it refused our certificate or name."""
+
+
+def _await_verdict(sock: ssl.SSLSocket, timeout: float) -> None:
+    """Wait SIEM_TLS_SETTLE_SECONDS for the server to refuse us after the handshake.
+
+    In TLS 1.3 the client's handshake is over before the server has checked the client certificate (and a
+    syslog server checks permitted peers only after the handshake in any version): a refusing server then
+    closes. Bytes sent meanwhile are lost, and its close could pass for the answer to ours, so nothing is
+    sent until the server has had that long to say no. A syslog server never writes to us otherwise.
+    """
+    settle = settings.SIEM_TLS_SETTLE_SECONDS
+    if settle <= 0:
+        return
+    sock.settimeout(settle)
+    try:
+        data = sock.recv(1)
+    except TimeoutError:
+        sock.settimeout(timeout)
+        return  # nothing said: accepted
+    except ssl.SSLError as exc:
+        raise RefusedAfterHandshake(f"TLS error: {exc.reason or type(exc).__name__}") from exc
+    raise RefusedAfterHandshake("TLS error: closed after the handshake" if not data else "TLS error: unexpected data")
+
+
 def send(endpoint: Endpoint, frames: list[bytes], *, timeout: float | None = None, context=None) -> None:
     """Send the frames on one connection and wait for the server to close it in answer; raises on failure."""
     timeout = settings.SIEM_TIMEOUT_SECONDS if timeout is None else timeout
@@ -86,6 +112,7 @@ def send(endpoint: Endpoint, frames: list[bytes], *, timeout: float | None = Non
     try:
         if endpoint.scheme == "tls":
             sock = (context or tls_context()).wrap_socket(raw, server_hostname=endpoint.host)
+            _await_verdict(sock, timeout)
             sock.sendall(b"".join(frames))
             try:
                 plain = sock.unwrap()  # our close_notify; returns once the server answered with its own
@@ -103,7 +130,7 @@ def send(endpoint: Endpoint, frames: list[bytes], *, timeout: float | None = Non
 
 def failure_text(exc: BaseException) -> str:
     """What is stored and shown of a failed send: the kind of failure, never an internal address."""
-    if isinstance(exc, outbound_url.OutboundRefused):
+    if isinstance(exc, outbound_url.OutboundRefused | RefusedAfterHandshake):
         return str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate refused: {exc.verify_message}"

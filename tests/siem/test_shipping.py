@@ -188,3 +188,25 @@ def test_nothing_is_collected_or_sent_without_an_endpoint(settings):
     assert services.ship() == 0
     assert SiemRecord.objects.count() == 0
     assert selectors.backlog_age_seconds() == 0.0
+
+
+@pytest.fixture
+def rsyslog_wanting_client_certs(tmp_path, pki):
+    server = start_rsyslog(tmp_path / "mtls", pki, client_ca=pki["client"])
+    yield server
+    server.stop()
+    shutil.rmtree(tmp_path / "mtls", ignore_errors=True)
+
+
+def test_a_siem_that_wants_a_client_certificate_gets_it(siem, settings, pki, rsyslog_wanting_client_certs):
+    server = rsyslog_wanting_client_certs
+    siem.use("tls", server)
+    _entries(2)
+    assert services.ship() == 0  # no client certificate: refused, the records wait
+    # rsyslog ends the handshake (a TLS alert, or a reset of the bytes it never read): either way not accepted.
+    assert SiemDestination.objects.get().last_error.startswith(("TLS error", "connection reset"))
+    assert server.lines() == [] and selectors.backlog_count() == 2
+    settings.SIEM_CLIENT_CERT_FILE = str(pki["client"].cert_file)
+    settings.SIEM_CLIENT_KEY_FILE = str(pki["client"].key_file)
+    assert services.ship() == 2
+    assert len(server.wait_for(2)) == 2
