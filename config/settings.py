@@ -607,12 +607,13 @@ SIEM_CA_FILE = env.str("SIEM_CA_FILE", default="")
 SIEM_CLIENT_CERT_FILE = env.str("SIEM_CLIENT_CERT_FILE", default="")
 SIEM_CLIENT_KEY_FILE = env.str("SIEM_CLIENT_KEY_FILE", default="")
 SIEM_TIMEOUT_SECONDS = env.float("SIEM_TIMEOUT_SECONDS", default=5.0)
-# How long a TLS connection waits after the handshake for the SIEM to refuse the client (docs/siem.md).
-SIEM_TLS_SETTLE_SECONDS = env.float("SIEM_TLS_SETTLE_SECONDS", default=0.1)
-SIEM_BATCH_SIZE = env.int("SIEM_BATCH_SIZE", default=500)
-# How often the beat task sends what waits, and how long one run may go on sending.
+# At most this long a TLS connection waits after the handshake for the SIEM to refuse the client (docs/siem.md).
+SIEM_TLS_SETTLE_SECONDS = env.float("SIEM_TLS_SETTLE_SECONDS", default=0.5)
+SIEM_BATCH_SIZE = env.int("SIEM_BATCH_SIZE", default=1000)
+# How often the beat task sends what waits; how long and how much one run (one connection) may go on sending.
 SIEM_SHIP_SECONDS = env.float("SIEM_SHIP_SECONDS", default=5.0)
-SIEM_SHIP_MAX_SECONDS = env.float("SIEM_SHIP_MAX_SECONDS", default=30.0)
+SIEM_SHIP_MAX_SECONDS = env.float("SIEM_SHIP_MAX_SECONDS", default=20.0)
+SIEM_SHIP_MAX_RECORDS = env.int("SIEM_SHIP_MAX_RECORDS", default=50000)
 SIEM_BREAKER_FAILURES = env.int("SIEM_BREAKER_FAILURES", default=3)
 SIEM_BREAKER_COOLDOWN_SECONDS = env.float("SIEM_BREAKER_COOLDOWN_SECONDS", default=30.0)
 # Personal data and secrets are masked before egress (on by default); client IPs too when SIEM_MASK_IPS is true.

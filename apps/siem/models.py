@@ -19,6 +19,8 @@ class SiemRecord(models.Model):
     level = models.CharField(_("level"), max_length=8)
     ts = models.DateTimeField(_("time"))
     envelope = models.JSONField(_("envelope"))
+    # The RFC 5424 message as sent (rendered once, at collection): shipping reads and frames it, nothing more.
+    message = models.TextField(_("syslog message"))
     created_at = models.DateTimeField(_("collected at"), default=timezone.now)
 
     class Meta:

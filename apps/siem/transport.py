@@ -12,6 +12,7 @@ on the way means the batch is sent again (at-least-once; the SIEM drops copies b
 
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -83,17 +84,18 @@ class RefusedAfterHandshake(ConnectionError):
     """The server closed (or alerted) right after the handshake: it refused our certificate or name."""
 
 
-def _await_verdict(sock: ssl.SSLSocket, timeout: float) -> None:
-    """Wait SIEM_TLS_SETTLE_SECONDS for the server to refuse us after the handshake.
+def _await_verdict(sock: ssl.SSLSocket, timeout: float, handshake_seconds: float) -> None:
+    """Wait a moment for the server to refuse us after the handshake: three times as long as the handshake
+    took (which tracks the round trip and the server's load), at least 10 ms, at most SIEM_TLS_SETTLE_SECONDS.
 
     In TLS 1.3 the client's handshake is over before the server has checked the client certificate (and a
     syslog server checks permitted peers only after the handshake in any version): a refusing server then
     closes. Bytes sent meanwhile are lost, and its close could pass for the answer to ours, so nothing is
     sent until the server has had that long to say no. A syslog server never writes to us otherwise.
     """
-    settle = settings.SIEM_TLS_SETTLE_SECONDS
-    if settle <= 0:
+    if settings.SIEM_TLS_SETTLE_SECONDS <= 0:
         return
+    settle = min(settings.SIEM_TLS_SETTLE_SECONDS, max(0.01, 3 * handshake_seconds))
     sock.settimeout(settle)
     try:
         data = sock.recv(1)
@@ -105,27 +107,57 @@ def _await_verdict(sock: ssl.SSLSocket, timeout: float) -> None:
     raise RefusedAfterHandshake("TLS error: closed after the handshake" if not data else "TLS error: unexpected data")
 
 
+class Connection:
+    """One connection to the SIEM: `write` as many frames as wanted, then `finish` (the acceptance test).
+
+    Nothing written counts as accepted before `finish` returned; `close` drops the connection after a failure.
+    """
+
+    def __init__(self, endpoint: Endpoint, *, timeout: float | None = None, context=None):
+        self.timeout = settings.SIEM_TIMEOUT_SECONDS if timeout is None else timeout
+        self.raw = _connect(endpoint, self.timeout)
+        self.sock = self.raw
+        try:
+            if endpoint.scheme == "tls":
+                started = time.monotonic()
+                self.sock = (context or tls_context()).wrap_socket(self.raw, server_hostname=endpoint.host)
+                _await_verdict(self.sock, self.timeout, time.monotonic() - started)
+        except BaseException:
+            self.raw.close()
+            raise
+
+    def write(self, frames: list[bytes]) -> None:
+        self.sock.sendall(b"".join(frames))
+
+    def finish(self) -> None:
+        """Close our side and wait for the server to close in answer; raises on a timeout, reset or error."""
+        try:
+            if isinstance(self.sock, ssl.SSLSocket):
+                try:
+                    plain = self.sock.unwrap()  # our close_notify; returns once the server answered with its own
+                except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                    return  # the server closed the connection in answer (rsyslog does so without close_notify)
+                plain.shutdown(socket.SHUT_WR)
+                _await_close(plain)
+            else:
+                self.raw.shutdown(socket.SHUT_WR)
+                _await_close(self.raw)
+        finally:
+            self.raw.close()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 def send(endpoint: Endpoint, frames: list[bytes], *, timeout: float | None = None, context=None) -> None:
     """Send the frames on one connection and wait for the server to close it in answer; raises on failure."""
-    timeout = settings.SIEM_TIMEOUT_SECONDS if timeout is None else timeout
-    raw = _connect(endpoint, timeout)
+    connection = Connection(endpoint, timeout=timeout, context=context)
     try:
-        if endpoint.scheme == "tls":
-            sock = (context or tls_context()).wrap_socket(raw, server_hostname=endpoint.host)
-            _await_verdict(sock, timeout)
-            sock.sendall(b"".join(frames))
-            try:
-                plain = sock.unwrap()  # our close_notify; returns once the server answered with its own
-            except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
-                return  # the server closed the connection in answer (rsyslog does so without close_notify)
-            plain.shutdown(socket.SHUT_WR)
-            _await_close(plain)
-        else:
-            raw.sendall(b"".join(frames))
-            raw.shutdown(socket.SHUT_WR)
-            _await_close(raw)
-    finally:
-        raw.close()
+        connection.write(frames)
+    except BaseException:
+        connection.close()
+        raise
+    connection.finish()
 
 
 def failure_text(exc: BaseException) -> str:
