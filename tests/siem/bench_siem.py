@@ -50,6 +50,12 @@ def main():
             masking.mask(record)
     mask_seconds = time.perf_counter() - started
     masked_per_s = rounds * len(corpus) / mask_seconds
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for record in corpus:
+            json.dumps(record, ensure_ascii=False)
+    dumps_per_s = rounds * len(corpus) / (time.perf_counter() - started)
+    print(f"reference, json.dumps of the same records: {dumps_per_s:,.0f} records/s")
     sizes = [len(json.dumps(r, ensure_ascii=False).encode()) for r in corpus]
     print(f"masking: {rounds * len(corpus)} records in {mask_seconds:.2f} s = {masked_per_s:,.0f} records/s "
           f"(mean record {sum(sizes) / len(sizes):.0f} bytes)")  # fmt: skip
