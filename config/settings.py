@@ -6,6 +6,7 @@ another file, or none when empty (the test suite sets it empty: config/pytest_en
 """
 
 import os
+import re
 from pathlib import Path
 
 import csp.constants as _csp
@@ -114,6 +115,7 @@ INSTALLED_APPS = [
     "apps.erp",
     "apps.reporting",
     "apps.security",
+    "apps.siem",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
 ]
@@ -591,6 +593,47 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+
+# ---------------------------------------------------------------- SIEM FEED (issue 15; docs/siem.md)
+# Where audit entries and signed checkpoints are shipped: tls://host:port (RFC 5425) or tcp://host:port; empty: off.
+SIEM_ENDPOINT = env.str("SIEM_ENDPOINT", default="")
+if SIEM_ENDPOINT and not re.fullmatch(r"(tcp|tls)://(\[[0-9a-fA-F:.]+\]|[^/:\s\[\]]+):\d{1,5}/?", SIEM_ENDPOINT):
+    raise ImproperlyConfigured("SIEM_ENDPOINT must look like tls://siem.example.com:6514 or tcp://host:514")
+# A SIEM on a loopback or private address is refused unless its host or network is listed (outbound guard).
+SIEM_ALLOWED_HOSTS = _outbound_allowlist("SIEM_ALLOWED_HOSTS")
+# CA bundle the SIEM's certificate is checked against (empty: the system's CAs); optional client certificate.
+SIEM_CA_FILE = env.str("SIEM_CA_FILE", default="")
+SIEM_CLIENT_CERT_FILE = env.str("SIEM_CLIENT_CERT_FILE", default="")
+SIEM_CLIENT_KEY_FILE = env.str("SIEM_CLIENT_KEY_FILE", default="")
+SIEM_TIMEOUT_SECONDS = env.float("SIEM_TIMEOUT_SECONDS", default=5.0)
+# At most this long a TLS connection waits after the handshake for the SIEM to refuse the client (docs/siem.md).
+SIEM_TLS_SETTLE_SECONDS = env.float("SIEM_TLS_SETTLE_SECONDS", default=0.5)
+SIEM_BATCH_SIZE = env.int("SIEM_BATCH_SIZE", default=1000)
+# How often the beat task sends what waits; how long and how much one run (one connection) may go on sending.
+SIEM_SHIP_SECONDS = env.float("SIEM_SHIP_SECONDS", default=5.0)
+SIEM_SHIP_MAX_SECONDS = env.float("SIEM_SHIP_MAX_SECONDS", default=20.0)
+SIEM_SHIP_MAX_RECORDS = env.int("SIEM_SHIP_MAX_RECORDS", default=50000)
+SIEM_BREAKER_FAILURES = env.int("SIEM_BREAKER_FAILURES", default=3)
+SIEM_BREAKER_COOLDOWN_SECONDS = env.float("SIEM_BREAKER_COOLDOWN_SECONDS", default=30.0)
+# Personal data and secrets are masked before egress (on by default); client IPs too when SIEM_MASK_IPS is true.
+SIEM_MASK_PII = env.bool("SIEM_MASK_PII", default=True)
+SIEM_MASK_IPS = env.bool("SIEM_MASK_IPS", default=False)
+# The application's own JSON log lines go through the same masker.
+LOG_MASK_PII = env.bool("LOG_MASK_PII", default=True)
+SIEM_APP_NAME = env.str("SIEM_APP_NAME", default="tezgah")
+SIEM_HOSTNAME = env.str("SIEM_HOSTNAME", default="")  # empty: the machine's host name
+SIEM_FACILITY = env.int("SIEM_FACILITY", default=13)  # 13: log audit
+SIEM_SD_ID = env.str("SIEM_SD_ID", default="tezgah@32473")  # 32473: RFC 5612's example enterprise number
+CELERY_BEAT_SCHEDULE["ship-siem"] = {"task": "apps.siem.tasks.ship_siem", "schedule": SIEM_SHIP_SECONDS}
+# For a Fluent Bit sidecar (deploy/fluent-bit/): also write the JSON log lines to this file.
+LOG_FILE = env.str("LOG_FILE", default="")
+if LOG_FILE:
+    LOGGING["handlers"]["file"] = {
+        "class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "json",
+        "filters": ["request_context"],
+    }  # fmt: skip
+    LOGGING["root"]["handlers"].append("file")
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

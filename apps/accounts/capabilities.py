@@ -86,5 +86,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "audit.view_tenantless_entries",
         *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
         *_view("events", "outboxevent"),
+        # issue 15: the SIEM feed (what waits, each destination's cursor); re-sending stays with superusers.
+        *_view("siem", "siemrecord", "siemdestination"),
     ],
 }

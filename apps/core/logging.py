@@ -4,7 +4,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from . import request_context
+from . import masking, request_context
 
 
 class RequestContextFilter(logging.Filter):
@@ -21,7 +21,19 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+def _masking() -> tuple[bool, bool]:
+    """(mask personal data, mask client IPs) from LOG_MASK_PII / SIEM_MASK_IPS; on, off before settings load."""
+    try:
+        from django.conf import settings
+
+        return getattr(settings, "LOG_MASK_PII", True), getattr(settings, "SIEM_MASK_IPS", False)
+    except Exception:  # settings not configured (a script logging before Django starts): mask anyway
+        return True, False
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; the message and traceback go through apps.core.masking (on by default)."""
+
     def format(self, record):
         entry = {
             "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
@@ -32,4 +44,9 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        masked, mask_ips = _masking()
+        if masked:
+            entry["msg"] = masking.mask_text(entry["msg"], mask_ips=mask_ips)
+            if "exc" in entry:
+                entry["exc"] = masking.mask_text(entry["exc"], mask_ips=mask_ips)
         return json.dumps(entry, ensure_ascii=False, default=str)
