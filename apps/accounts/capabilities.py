@@ -54,6 +54,8 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_REPORTING_READ,
         *_crud("reporting", "alertrule"),
         *_crud("reporting", "alertchannel"),
+        # issue 15: the SLA figures of the tenant's requests (admin and /api/enterprise/metrics).
+        *_view("observability", "requeststat"),
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -86,5 +88,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "audit.view_tenantless_entries",
         *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
         *_view("events", "outboxevent"),
+        *_view("observability", "requeststat"),
     ],
 }
