@@ -16,7 +16,6 @@ class RequestStatAdmin(admin.ModelAdmin):
     list_filter = (TenantListFilter,)
     list_select_related = ("tenant",)
     search_fields = ("view",)
-    date_hierarchy = "bucket"
     show_full_result_count = False
 
     def get_queryset(self, request):

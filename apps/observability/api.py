@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -107,8 +108,20 @@ class _SlaCollector:
         yield from families.values()
 
 
+class _TextRenderer(BaseRenderer):
+    """Lets a scraper that accepts only text/plain through content negotiation; problems still render as JSON."""
+
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes | str) else JSONRenderer().render(data)
+
+
 class EnterpriseMetricsPrometheusApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability(VIEW_STATS)]
+    renderer_classes = [JSONRenderer, _TextRenderer]
 
     @extend_schema(
         summary="Per-tenant SLA of every window in the Prometheus text format",

@@ -161,6 +161,10 @@ def test_the_prometheus_format_has_every_window_per_tenant(client, superuser, te
         assert f'tezgah_sla_requests{{tenant="anadolu",window="{window}"}} 4.0' in text
     assert 'tezgah_sla_latency_seconds{quantile="0.95",tenant="all",window="day"}' in text
     assert 'tezgah_sla_availability_ratio{tenant="none",window="day"} 1.0' in text
+    # A scraper that accepts only text/plain is served too; a bad parameter is still a problem.
+    assert client.get("/api/enterprise/metrics/prometheus", HTTP_ACCEPT="text/plain").status_code == 200
+    bad = client.get("/api/enterprise/metrics/prometheus", {"tenant": "nope"}, HTTP_ACCEPT="text/plain")
+    assert bad.status_code == 422 and "validation-error" in bad.content.decode()
 
 
 def test_circuit_breakers_are_listed_with_their_state(client, superuser, role_users):
