@@ -116,12 +116,15 @@ INSTALLED_APPS = [
     "apps.reporting",
     "apps.security",
     "apps.siem",
+    "apps.observability",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
 ]
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
+    # issue 15: request count and latency per view and tenant; times every middleware below it.
+    "apps.observability.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # issue 11: Content-Security-Policy on every page (nonces for the few inline blocks), and no-store on
     # authenticated and API answers; static files (WhiteNoise, below) keep their long cache.
@@ -634,6 +637,29 @@ if LOG_FILE:
         "filters": ["request_context"],
     }  # fmt: skip
     LOGGING["root"]["handlers"].append("file")
+# ---------------------------------------------------------------- OBSERVABILITY (issue 15)
+# Request count and latency per view and tenant on /metrics; off removes the middleware.
+OBSERVABILITY_REQUEST_METRICS = env.bool("OBSERVABILITY_REQUEST_METRICS", default=True)
+# Stored per-tenant request statistics (the SLA source): on/off, bucket size, flush interval, retention.
+OBSERVABILITY_REQUEST_STATS = env.bool("OBSERVABILITY_REQUEST_STATS", default=True)
+OBSERVABILITY_STATS_BUCKET_SECONDS = env.int("OBSERVABILITY_STATS_BUCKET_SECONDS", default=300)
+if OBSERVABILITY_STATS_BUCKET_SECONDS <= 0 or 86400 % OBSERVABILITY_STATS_BUCKET_SECONDS:
+    raise ImproperlyConfigured("OBSERVABILITY_STATS_BUCKET_SECONDS must divide a day (60, 300, 900, 3600, ...)")
+OBSERVABILITY_STATS_FLUSH_SECONDS = env.float("OBSERVABILITY_STATS_FLUSH_SECONDS", default=10.0)
+OBSERVABILITY_STATS_RETENTION_DAYS = env.int("OBSERVABILITY_STATS_RETENTION_DAYS", default=400)
+# Distinct tenant label values per process on /metrics; later tenants are counted as "other".
+OBSERVABILITY_TENANT_LABEL_LIMIT = env.int("OBSERVABILITY_TENANT_LABEL_LIMIT", default=100)
+# /readyz: seconds each dependency may take; SIEM backlog age above which it reports "warn".
+OBSERVABILITY_READYZ_TIMEOUT_SECONDS = env.float("OBSERVABILITY_READYZ_TIMEOUT_SECONDS", default=2.0)
+OBSERVABILITY_READYZ_SIEM_MAX_AGE_SECONDS = env.int("OBSERVABILITY_READYZ_SIEM_MAX_AGE_SECONDS", default=900)
+# OpenTelemetry: Django is instrumented and spans exported over OTLP/HTTP only when the endpoint is set
+# (the exporter reads the other standard OTEL_EXPORTER_OTLP_* variables itself).
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="tezgah")
+CELERY_BEAT_SCHEDULE["purge-request-stats"] = {
+    "task": "apps.observability.tasks.purge_request_stats",
+    "schedule": 86400.0,
+}
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from apps.erp import api as erp_api
 from apps.erp.inbound_api import ErpInboundProgressApi
 from apps.erp.rotation_views import rotate_keys_view
 from apps.jobs import api as jobs_api
+from apps.observability import health as observability_health
 from apps.reporting.urls import api_urlpatterns as reporting_api
 from apps.reporting.urls import panel_urlpatterns as reporting_panel
 
@@ -56,6 +57,10 @@ urlpatterns = [
     path("health/ready", core_views.ready, name="health-ready"),
     path("internal/erp/health", erp_api.ErpHealthApi.as_view(), name="erp-health"),
     path("metrics", metrics_view, name="metrics"),
+    # issue 15 (apps.observability): per-tenant SLA and circuit breakers API; /healthz and /readyz.
+    path("api/enterprise/", include("apps.observability.urls", namespace="enterprise")),
+    path("healthz", observability_health.healthz, name="healthz"),
+    path("readyz", observability_health.readyz, name="readyz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("favicon.ico", core_views.favicon),
 ]

@@ -54,6 +54,8 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_REPORTING_READ,
         *_crud("reporting", "alertrule"),
         *_crud("reporting", "alertchannel"),
+        # issue 15: the SLA figures of the tenant's requests (admin and /api/enterprise/metrics).
+        *_view("observability", "requeststat"),
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -88,5 +90,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_view("events", "outboxevent"),
         # issue 15: the SIEM feed (what waits, each destination's cursor); re-sending stays with superusers.
         *_view("siem", "siemrecord", "siemdestination"),
+        *_view("observability", "requeststat"),
     ],
 }

@@ -269,6 +269,10 @@ def note_sign_in_event(action: str, *, user=None, **details) -> None:
 
     `user` is who the step is about (the claimed user of a failed code, say); details hold no secrets.
     """
+    if action == "auth.login_failed":
+        from .metrics import SIGN_IN_FAILURES
+
+        SIGN_IN_FAILURES.labels(str(details.get("step") or "unknown")[:32]).inc()
     actor = user if user is not None else ("anonymous", "")
     if user is not None and not user.is_authenticated:
         actor = ("user", str(user.pk))

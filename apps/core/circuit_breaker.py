@@ -15,6 +15,28 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 # Sent with `name` when a breaker closes again after having been open (an outage ended).
 breaker_closed = Signal()
 
+# Every breaker this process has constructed, by name (issue 15: GET /api/enterprise/circuit-breakers), and
+# callables that list breakers another process may have made (an ERP profile's, before this one called out).
+_known: dict[str, "CircuitBreaker"] = {}
+_sources: list = []
+
+
+def register_source(source) -> None:
+    """`source()` returns {name: BreakerState} of breakers that should be listed even if never built here."""
+    if source not in _sources:
+        _sources.append(source)
+
+
+def all_states() -> dict[str, "BreakerState"]:
+    """The state of every breaker known here or to a registered source (a failing source lists nothing)."""
+    states = {name: breaker.state() for name, breaker in list(_known.items())}
+    for source in _sources:
+        try:
+            states.update(source())
+        except Exception:  # noqa: S112 - one app's broken listing must not hide every other breaker
+            continue
+    return states
+
 
 @dataclass(frozen=True)
 class BreakerState:
@@ -45,6 +67,7 @@ class CircuitBreaker:
         self.failure_threshold = failure_threshold
         self.cooldown = cooldown
         self._key = f"breaker:{name}"
+        _known[name] = self
 
     def _get(self) -> dict:
         return cache.get(self._key) or {"failures": 0, "opened_at": None, "retry_at": None}

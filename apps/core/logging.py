@@ -1,4 +1,4 @@
-"""Structured JSON log lines that carry the request id of the request that wrote them."""
+"""Structured JSON log lines that carry the request id and trace id of the request that wrote them."""
 
 import json
 import logging
@@ -10,14 +10,16 @@ from . import masking, request_context
 class RequestContextFilter(logging.Filter):
     def filter(self, record):
         context = request_context.current()
-        request_id, client_ip = context.request_id, context.client_ip
+        request_id, client_ip, trace_id = context.request_id, context.client_ip, context.trace_id
         # Django logs a response's 4xx/5xx ("Not Found: ...") after the middleware chain has returned,
         # when the context is gone; it passes the request along, which still carries the id.
         request = getattr(record, "request", None)
         if request_id == request_context.RequestContext.request_id and hasattr(request, "request_id"):
             request_id, client_ip = request.request_id, getattr(request, "client_ip", "")
+            trace_id = getattr(request, "trace_id", "")
         record.request_id = request_id
         record.client_ip = client_ip
+        record.trace_id = trace_id
         return True
 
 
@@ -40,6 +42,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "req_id": getattr(record, "request_id", "-"),
+            # W3C trace id (32 hex) of the request, "-" outside one (issue 15: every line, so traces join logs).
+            "trace_id": getattr(record, "trace_id", "") or "-",
             "msg": record.getMessage(),
         }
         if record.exc_info:

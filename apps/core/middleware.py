@@ -1,5 +1,6 @@
-"""Request context: a request id on every request, response and log line, and the resolved client IP;
-`Cache-Control: no-store` on what must not be kept by a browser or a proxy."""
+"""Request context: a request id and a trace context (W3C traceparent, X-Trace-ID, X-Correlation-ID) on every
+request, response and log line, and the resolved client IP; `Cache-Control: no-store` on what must not be
+kept by a browser or a proxy."""
 
 from django.utils.cache import patch_cache_control
 
@@ -18,14 +19,31 @@ class RequestContextMiddleware:
     def __call__(self, request):
         request.request_id = request_context.new_request_id(request.headers.get(self.header))
         request.client_ip = client_ip(request.META)
+        meta = request.META
+        trace_id, flags, correlation_id = request_context.trace_from_headers(
+            meta.get("HTTP_TRACEPARENT"), meta.get("HTTP_X_TRACE_ID"), meta.get("HTTP_X_CORRELATION_ID")
+        )
+        span_id = request_context.new_span_id()
+        if request_context.span_source is not None:
+            trace_id, span_id, flags = request_context.span_source() or (trace_id, span_id, flags)
+        request.trace_id = trace_id
         token = request_context.activate(
-            request_context.RequestContext(request_id=request.request_id, client_ip=request.client_ip)
+            request_context.RequestContext(
+                request_id=request.request_id,
+                client_ip=request.client_ip,
+                trace_id=trace_id,
+                span_id=span_id,
+                trace_flags=flags,
+                correlation_id=correlation_id,
+            )
         )
         try:
             response = self.get_response(request)
         finally:
             request_context.deactivate(token)
         response[self.header] = request.request_id
+        response["X-Trace-ID"] = trace_id
+        response["X-Correlation-ID"] = correlation_id
         return response
 
 

@@ -1,7 +1,13 @@
-"""Per-request values (request id, client IP, user) that logs and services read without a request object."""
+"""Per-request values (request id, trace context, client IP, user) that logs and services read without a request.
+
+Trace context (issue 15): W3C `traceparent` is accepted from the caller (else seed 001's `X-Trace-ID`), the
+request gets a span id of its own, and `current_traceparent()` / `outbound_trace_headers()` give what an
+outbound call (ERP, SIEM, webhooks) sends so that the receiver's spans join the same trace.
+"""
 
 import contextvars
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -11,6 +17,12 @@ class RequestContext:
     request_id: str = "-"
     client_ip: str = ""
     user_id: int | None = None
+    # W3C trace context: 32 hex trace id, this request's own 16 hex span id, the caller's flags.
+    trace_id: str = ""
+    span_id: str = ""
+    trace_flags: str = "01"
+    # The caller's X-Correlation-ID (a business transaction spanning several traces), else the trace id.
+    correlation_id: str = ""
 
 
 # The default is a frozen dataclass, so sharing it between contexts is safe.
@@ -18,6 +30,9 @@ _current = contextvars.ContextVar("tezgah_request_context", default=RequestConte
 
 # A caller's id is echoed into logs and headers, so only a short, plain token is accepted.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+# W3C Trace Context level 1: version 00 (later versions may append fields after the flags).
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def new_request_id(candidate: str | None = None) -> str:
@@ -27,8 +42,64 @@ def new_request_id(candidate: str | None = None) -> str:
     return uuid.uuid4().hex
 
 
+def new_span_id() -> str:
+    return secrets.token_hex(8)
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
+    """(trace id, parent span id, flags) of a valid W3C traceparent, else None (all-zero ids are invalid)."""
+    match = _TRACEPARENT.match((value or "").strip().lower())
+    if not match:
+        return None
+    version, trace_id, span_id, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest) or set(trace_id) == {"0"} or set(span_id) == {"0"}:
+        return None
+    return trace_id, span_id, flags
+
+
+def trace_from_headers(traceparent: str | None, x_trace_id: str | None, x_correlation_id: str | None):
+    """(trace id, flags, correlation id) for a request: its traceparent's trace, else a well-formed X-Trace-ID
+    (32 hex digits, or a UUID), else a new one. The correlation id is the caller's when well formed."""
+    parsed = parse_traceparent(traceparent)
+    if parsed:
+        trace_id, flags = parsed[0], parsed[2]
+    else:
+        candidate = (x_trace_id or "").strip().lower().replace("-", "")
+        trace_id = candidate if _TRACE_ID.match(candidate) and set(candidate) != {"0"} else secrets.token_hex(16)
+        flags = "01"
+    correlation_id = x_correlation_id if x_correlation_id and _ACCEPTABLE_REQUEST_ID.match(x_correlation_id) else ""
+    return trace_id, flags, correlation_id or trace_id
+
+
+# Set by apps.observability.tracing when OpenTelemetry is on: returns (trace id, span id, flags) of the span
+# OpenTelemetry's middleware opened for this request, so that logs and outbound headers name the same trace.
+span_source = None
+
+
 def current() -> RequestContext:
     return _current.get()
+
+
+def current_traceparent() -> str | None:
+    """The `traceparent` an outbound call made now sends (this request's trace and span), or None outside one."""
+    context = _current.get()
+    if not context.trace_id:
+        return None
+    return f"00-{context.trace_id}-{context.span_id or new_span_id()}-{context.trace_flags}"
+
+
+def outbound_trace_headers() -> dict[str, str]:
+    """Headers an outbound HTTP call adds: traceparent, X-Trace-ID, X-Correlation-ID and X-Request-Id (empty
+    outside a request, e.g. in a Celery task that has no context of its own)."""
+    context = _current.get()
+    if not context.trace_id:
+        return {}
+    headers = {"traceparent": current_traceparent(), "X-Trace-ID": context.trace_id}
+    if context.correlation_id:
+        headers["X-Correlation-ID"] = context.correlation_id
+    if context.request_id != RequestContext.request_id:
+        headers["X-Request-Id"] = context.request_id
+    return headers
 
 
 def activate(context: RequestContext) -> contextvars.Token:

@@ -1,12 +1,18 @@
+import time
+
 from celery import shared_task
 
-from . import alerts, services
+from . import alerts, metrics, services
 
 
 @shared_task(acks_late=True)
 def write_report_export(export_id):
     """Write one export's file; a second run of a finished export does nothing."""
-    services.write_export(export_id)
+    started = time.time()
+    try:
+        services.write_export(export_id)
+    finally:
+        metrics.observe_export(export_id, started)
     return export_id
 
 

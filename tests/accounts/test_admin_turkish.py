@@ -99,6 +99,11 @@ def every_model(samples, superuser, settings):  # noqa: F811
     AlertNotice.objects.create(
         rule=rule, channel=channel, dedup_key="d", kind="firing", severity="warning", created_at=timezone.now()
     )
+    from apps.observability.models import RequestStat
+
+    RequestStat.objects.create(
+        bucket=timezone.now(), tenant=tenant, tenant_key=tenant.pk, view="v1:job-list", requests=1
+    )
     empty = [m._meta.label for m in admin.site._registry if not m._default_manager.exists()]
     assert empty == [], f"give the walk a row of {empty}"
     return samples
