@@ -57,6 +57,8 @@ urlpatterns = [
     path("internal/erp/health", erp_api.ErpHealthApi.as_view(), name="erp-health"),
     path("metrics", metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # issue 14 (apps/security): seed 001's lockouts, address lists, events, sessions; break-glass.
+    path("api/enterprise/security/", include(("apps.security.urls", "security"))),
     path("favicon.ico", core_views.favicon),
 ]
 

@@ -54,6 +54,13 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_REPORTING_READ,
         *_crud("reporting", "alertrule"),
         *_crud("reporting", "alertchannel"),
+        # issue 14: lockouts, sessions and security events of their tenants' users (the address lists and
+        # break-glass reach every tenant: superusers only).
+        "security.view_securityevent",
+        "security.unlock_account",
+        "security.view_usersession",
+        "security.delete_usersession",
+        "security.view_iplistentry",
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -86,5 +93,9 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "audit.view_tenantless_entries",
         *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
         *_view("events", "outboxevent"),
+        # issue 14: security events, sessions and the address lists, read only.
+        "security.view_securityevent",
+        "security.view_usersession",
+        "security.view_iplistentry",
     ],
 }

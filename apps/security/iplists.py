@@ -1,0 +1,184 @@
+"""The IP allow/block lists: one cached snapshot, read once per request, invalidated on every change.
+
+Scopes: `admin` (the staff surfaces of middleware.STAFF_SURFACES), `erp_inbound` (/api/v1/erp/inbound/),
+`api` (the rest of /api/), and `all` (every request, those three included). Health probes and /metrics are
+never filtered (they have their own INTERNAL_* rules).
+
+IP_FILTER_MODE=blacklist: a request is refused when a live block entry of its scope (or `all`) matches and
+no live allow entry does. whitelist: also refused when no allow entry matches, for a scope that has allow
+entries at all (a scope with none is not restricted, so an empty list cannot lock everybody out).
+ADMIN_IP_ALLOWLIST stays a fixed allow list of the admin scope (AdminIPAllowlistMiddleware).
+An entry stops matching the moment its `expires_at` passes (it is compared on every check); the beat task
+`purge_expired` only deletes the rows later.
+"""
+
+import ipaddress
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from .events import record_event
+from .models import EventType, IPListEntry, ListType, Scope, Severity
+
+CACHE_KEY = "security:iplists:v1"
+_parsed: dict[str, tuple] = {}  # snapshot version -> parsed entries (per process)
+
+
+def _load() -> dict:
+    rows = IPListEntry.live().values_list("network", "list_type", "scope", "expires_at")
+    entries = [(net, lt, sc, exp.timestamp() if exp else None) for net, lt, sc, exp in rows]
+    return {"version": uuid.uuid4().hex, "entries": entries}
+
+
+def snapshot() -> dict:
+    """The lists as one cache value (one cache read; the database only after a change or the TTL)."""
+    snap = cache.get(CACHE_KEY)
+    if snap is None:
+        snap = _load()
+        cache.set(CACHE_KEY, snap, settings.IP_LISTS_CACHE_SECONDS)
+    return snap
+
+
+def invalidate() -> None:
+    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
+    cache.delete(CACHE_KEY)
+
+
+def _compiled(snap: dict) -> tuple:
+    parsed = _parsed.get(snap["version"])
+    if parsed is None:
+        parsed = tuple((ipaddress.ip_network(net), lt, sc, exp) for net, lt, sc, exp in snap["entries"])
+        if len(_parsed) > 8:
+            _parsed.clear()
+        _parsed[snap["version"]] = parsed
+    return parsed
+
+
+def scope_of(path: str) -> str | None:
+    """The scope a request path belongs to (None: never filtered)."""
+    from .middleware import staff_surface
+
+    if path.startswith(("/health/", "/metrics", "/static/", "/favicon.ico")):
+        return None
+    if staff_surface(path) is not None:
+        return Scope.ADMIN
+    if path.startswith("/api/v1/erp/inbound/"):
+        return Scope.ERP_INBOUND
+    if path.startswith("/api/"):
+        return Scope.API
+    return Scope.ALL
+
+
+def decide(ip: str, scope: str, snap: dict | None = None, *, now=None) -> tuple[bool, bool]:
+    """(allowed, explicitly allowed) for `ip` on `scope` by the lists and IP_FILTER_MODE."""
+    snap = snap if snap is not None else snapshot()
+    if not snap["entries"]:
+        return True, False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return settings.IP_FILTER_MODE != "whitelist", False
+    now_ts = (now or timezone.now()).timestamp()
+    blocked = allowed = has_allow = False
+    for net, list_type, entry_scope, expires in _compiled(snap):
+        if entry_scope != Scope.ALL and entry_scope != scope:
+            continue
+        if expires is not None and expires <= now_ts:
+            continue
+        if list_type == ListType.ALLOW:
+            has_allow = True
+        if addr.version != net.version or addr not in net:
+            continue
+        if list_type == ListType.ALLOW:
+            allowed = True
+        else:
+            blocked = True
+    if allowed:
+        return True, True
+    if blocked:
+        return False, False
+    if settings.IP_FILTER_MODE == "whitelist" and has_allow:
+        return False, False
+    return True, False
+
+
+# ---------------------------------------------------------------- writes
+def add_entry(
+    *,
+    network: str,
+    list_type: str,
+    scope: str = Scope.ALL,
+    reason: str = "",
+    expires_hours=None,
+    actor=None,
+    automatic=False,
+) -> IPListEntry:
+    """Add (or renew) an entry; audited as a security event. `network` must already be validated."""
+    expires_at = timezone.now() + timedelta(hours=expires_hours) if expires_hours else None
+    with transaction.atomic():
+        entry, created = IPListEntry.objects.update_or_create(
+            network=str(ipaddress.ip_network(network, strict=False)),
+            list_type=list_type,
+            scope=scope,
+            defaults={"reason": reason, "expires_at": expires_at, "added_by": actor, "automatic": automatic},
+        )
+        record_event(
+            EventType.IP_AUTO_BLOCKED if automatic else EventType.IP_LIST_CHANGED,
+            Severity.HIGH if automatic else Severity.MEDIUM,
+            actor=actor,
+            change="added" if created else "renewed",
+            network=entry.network,
+            list_type=list_type,
+            scope=scope,
+            reason=reason,
+            expires_at=expires_at.isoformat() if expires_at else None,
+        )
+        invalidate()
+    return entry
+
+
+def remove_entries(*, network: str, list_type: str | None = None, actor=None) -> int:
+    rows = IPListEntry.objects.filter(network=str(ipaddress.ip_network(network, strict=False)))
+    if list_type:
+        rows = rows.filter(list_type=list_type)
+    with transaction.atomic():
+        removed = [(r.network, r.list_type, r.scope) for r in rows]
+        rows.delete()
+        if removed:
+            record_event(
+                EventType.IP_LIST_CHANGED,
+                Severity.MEDIUM,
+                actor=actor,
+                change="removed",
+                entries=[{"network": n, "list_type": lt, "scope": s} for n, lt, s in removed],
+            )
+        invalidate()
+    return len(removed)
+
+
+def auto_block(ip: str, *, lockouts: int) -> IPListEntry | None:
+    """After LOCKOUT_IP_BLOCK_AFTER lockouts from `ip` in 24 h: block it for IP_AUTO_BLOCK_HOURS, unless an
+    allow entry names it (a known office or NAT address is protected from being blocked this way)."""
+    _allowed, explicit = decide(ip, Scope.ALL, _load())
+    if explicit:
+        return None
+    reason = f"{lockouts} sign-in lockouts within 24 hours"
+    return add_entry(
+        network=ip,
+        list_type=ListType.BLOCK,
+        scope=Scope.ALL,
+        reason=reason,
+        expires_hours=settings.IP_AUTO_BLOCK_HOURS,
+        automatic=True,
+    )
+
+
+def purge_expired(now=None) -> int:
+    count, _ = IPListEntry.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    if count:
+        invalidate()
+    return count
