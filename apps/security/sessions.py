@@ -118,7 +118,8 @@ def end_for_username(username: str, *, reason: str) -> None:
 
 
 class SessionActivityMiddleware:
-    """Notes a session's last activity, at most once a minute per session (one UPDATE, no cache read)."""
+    """Notes a session's last activity, address and browser, at most once a minute per session (one UPDATE, no
+    cache read); a session signed in before this tracking existed is added to the list on its next request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -131,5 +132,14 @@ class SessionActivityMiddleware:
             now = time.time()
             if now - seen >= ACTIVITY_EVERY_SECONDS:
                 session[ACTIVITY_KEY] = now
-                UserSession.objects.filter(session_key=session.session_key).update(last_activity=timezone.now())
+                seen_from = {
+                    "last_activity": timezone.now(),
+                    "ip_address": getattr(request, "client_ip", "") or "",
+                    "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
+                }
+                updated = UserSession.objects.filter(session_key=session.session_key, ended_at__isnull=True).update(
+                    **seen_from
+                )
+                if not updated and not UserSession.objects.filter(session_key=session.session_key).exists():
+                    UserSession.objects.create(user=user, session_key=session.session_key, **seen_from)
         return self.get_response(request)
