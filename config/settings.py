@@ -116,6 +116,9 @@ INSTALLED_APPS = [
     "apps.security",
     # issue 14: sign-in lockout (django-axes; its failure counter is apps/security/lockout.py's).
     "axes",
+    # issue 14: feature flags (django-waffle, with apps.flags' model: deterministic percentage buckets).
+    "waffle",
+    "apps.flags",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
 ]
@@ -625,6 +628,14 @@ MAX_CONCURRENT_SESSIONS_PER_ROLE = {
     for name, _sep, value in (item.partition("=") for item in env.list("MAX_CONCURRENT_SESSIONS_PER_ROLE", default=[]))
     if name.strip()
 }
+# Feature flags (apps/flags): waffle's model and cache; a flag change is seen by every process at once (the
+# cached entries are deleted), an unchanged flag is re-read from the database every FEATURE_FLAGS_CACHE_TTL s.
+FEATURE_FLAGS_CACHE_TTL = env.int("FEATURE_FLAGS_CACHE_TTL", default=60)
+CACHES["flags"] = {**CACHES["default"], "TIMEOUT": FEATURE_FLAGS_CACHE_TTL, "KEY_PREFIX": "flags"}
+WAFFLE_FLAG_MODEL = "flags.FeatureFlag"
+WAFFLE_CACHE_NAME = "flags"
+WAFFLE_ENABLE_ADMIN_PAGES = False
+WAFFLE_FLAG_DEFAULT = False
 CELERY_BEAT_SCHEDULE["security-purge-ip-lists"] = {
     "task": "apps.security.tasks.purge_expired_ip_entries",
     "schedule": 3600.0,

@@ -61,6 +61,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "security.view_usersession",
         "security.delete_usersession",
         "security.view_iplistentry",
+        "flags.view_featureflag",
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -97,5 +98,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "security.view_securityevent",
         "security.view_usersession",
         "security.view_iplistentry",
+        "flags.view_featureflag",
     ],
 }
