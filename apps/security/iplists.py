@@ -1,8 +1,8 @@
 """The IP allow/block lists: one cached snapshot, read once per request, invalidated on every change.
 
 Scopes: `admin` (the staff surfaces of middleware.STAFF_SURFACES), `erp_inbound` (/api/v1/erp/inbound/),
-`api` (the rest of /api/), and `all` (every request, those three included). Health probes and /metrics are
-never filtered (they have their own INTERNAL_* rules).
+`api` (the rest of /api/), and `all` (every request, those three included). Health probes, /metrics (its own INTERNAL_* rules) and
+the public API docs and schema are never filtered.
 
 IP_FILTER_MODE=blacklist: a request is refused when a live block entry of its scope (or `all`) matches and
 no live allow entry does. whitelist: also refused when no allow entry matches, for a scope that has allow
@@ -62,7 +62,7 @@ def scope_of(path: str) -> str | None:
     """The scope a request path belongs to (None: never filtered)."""
     from .middleware import staff_surface
 
-    if path.startswith(("/health/", "/metrics", "/static/", "/favicon.ico")):
+    if path.startswith(("/health/", "/metrics", "/static/", "/favicon.ico", "/api/docs/", "/api/schema/")):
         return None
     if staff_surface(path) is not None:
         return Scope.ADMIN
