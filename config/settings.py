@@ -614,7 +614,7 @@ AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "token", "confirm_code"]
 # IP lists (apps/security/iplists.py): "blacklist" (block entries apply) or "whitelist" (only allowed addresses
-# pass, on a scope that has allow entries); the lists are cached this many seconds (changes apply at once).
+# pass, on a scope that has allow entries); each process re-reads them at least this often (changes apply at once).
 IP_FILTER_MODE = env.str("IP_FILTER_MODE", default="blacklist")
 if IP_FILTER_MODE not in ("blacklist", "whitelist"):
     raise ImproperlyConfigured("IP_FILTER_MODE must be blacklist or whitelist")

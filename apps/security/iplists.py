@@ -1,8 +1,9 @@
-"""The IP allow/block lists: one cached snapshot, read once per request, invalidated on every change.
+"""The IP allow/block lists: one cache read per request (the lists' version); the lists themselves are read
+from the database and compiled to integers once per process per change (invalidate() sets a new version).
 
 Scopes: `admin` (the staff surfaces of middleware.STAFF_SURFACES), `erp_inbound` (/api/v1/erp/inbound/),
-`api` (the rest of /api/), and `all` (every request, those three included). Health probes, /metrics (its own INTERNAL_* rules) and
-the public API docs and schema are never filtered.
+`api` (the rest of /api/), and `all` (every request, those three included). Health probes, /metrics (its
+own INTERNAL_* rules) and the public API docs and schema are never filtered.
 
 IP_FILTER_MODE=blacklist: a request is refused when a live block entry of its scope (or `all`) matches and
 no live allow entry does. whitelist: also refused when no allow entry matches, for a scope that has allow
@@ -13,6 +14,7 @@ An entry stops matching the moment its `expires_at` passes (it is compared on ev
 """
 
 import ipaddress
+import time
 import uuid
 from datetime import timedelta
 
@@ -24,38 +26,51 @@ from django.utils import timezone
 from .events import record_event
 from .models import EventType, IPListEntry, ListType, Scope, Severity
 
-CACHE_KEY = "security:iplists:v1"
-_parsed: dict[str, tuple] = {}  # snapshot version -> parsed entries (per process)
+VERSION_KEY = "security:iplists:version"
+# Per process: the lists as integers per scope, for the version in the cache (and at most
+# IP_LISTS_CACHE_SECONDS old, so a row changed behind the app's back is seen within that time).
+_local: dict = {"version": None, "loaded_at": 0.0, "scopes": {}}
 
 
-def _load() -> dict:
+def _load_rows():
     rows = IPListEntry.live().values_list("network", "list_type", "scope", "expires_at")
-    entries = [(net, lt, sc, exp.timestamp() if exp else None) for net, lt, sc, exp in rows]
-    return {"version": uuid.uuid4().hex, "entries": entries}
+    compiled: dict[str, list] = {}
+    for net, list_type, scope, expires in rows:
+        network = ipaddress.ip_network(net)
+        entry = (
+            network.version,
+            int(network.network_address),
+            int(network.netmask),
+            list_type == ListType.ALLOW,
+            expires.timestamp() if expires else None,
+        )
+        compiled.setdefault(scope, []).append(entry)
+    return compiled
 
 
-def snapshot() -> dict:
-    """The lists as one cache value (one cache read; the database only after a change or the TTL)."""
-    snap = cache.get(CACHE_KEY)
-    if snap is None:
-        snap = _load()
-        cache.set(CACHE_KEY, snap, settings.IP_LISTS_CACHE_SECONDS)
-    return snap
+def current_version() -> str:
+    """The lists' version: the one cache read of a request."""
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        version = uuid.uuid4().hex
+        if not cache.add(VERSION_KEY, version, None):
+            version = cache.get(VERSION_KEY) or version
+    return version
+
+
+def compiled_lists(version: str | None = None) -> dict:
+    """{scope: [(ip version, network int, mask int, is_allow, expires_ts), ...]} for the current version."""
+    version = version or current_version()
+    now = time.monotonic()
+    if _local["version"] != version or now - _local["loaded_at"] > settings.IP_LISTS_CACHE_SECONDS:
+        _local.update(version=version, loaded_at=now, scopes=_load_rows())
+    return _local["scopes"]
 
 
 def invalidate() -> None:
-    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
-    cache.delete(CACHE_KEY)
-
-
-def _compiled(snap: dict) -> tuple:
-    parsed = _parsed.get(snap["version"])
-    if parsed is None:
-        parsed = tuple((ipaddress.ip_network(net), lt, sc, exp) for net, lt, sc, exp in snap["entries"])
-        if len(_parsed) > 8:
-            _parsed.clear()
-        _parsed[snap["version"]] = parsed
-    return parsed
+    """A new version: every process reloads the lists on its next request (now and again after commit)."""
+    cache.set(VERSION_KEY, uuid.uuid4().hex, None)
+    transaction.on_commit(lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, None))
 
 
 def scope_of(path: str) -> str | None:
@@ -73,32 +88,30 @@ def scope_of(path: str) -> str | None:
     return Scope.ALL
 
 
-def decide(ip: str, scope: str, snap: dict | None = None, *, now=None) -> tuple[bool, bool]:
+def decide(ip: str, scope: str, lists: dict | None = None, *, now=None) -> tuple[bool, bool]:
     """(allowed, explicitly allowed) for `ip` on `scope` by the lists and IP_FILTER_MODE."""
-    snap = snap if snap is not None else snapshot()
-    if not snap["entries"]:
+    lists = lists if lists is not None else compiled_lists()
+    if not lists:
+        return True, False
+    entries = lists.get(scope, []) + (lists.get(Scope.ALL, []) if scope != Scope.ALL else [])
+    if not entries:
         return True, False
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return settings.IP_FILTER_MODE != "whitelist", False
+    version, value = addr.version, int(addr)
     now_ts = (now or timezone.now()).timestamp()
-    blocked = allowed = has_allow = False
-    for net, list_type, entry_scope, expires in _compiled(snap):
-        if entry_scope != Scope.ALL and entry_scope != scope:
-            continue
+    blocked = has_allow = False
+    for entry_version, network, mask, is_allow, expires in entries:
         if expires is not None and expires <= now_ts:
             continue
-        if list_type == ListType.ALLOW:
+        if is_allow:
             has_allow = True
-        if addr.version != net.version or addr not in net:
-            continue
-        if list_type == ListType.ALLOW:
-            allowed = True
-        else:
+        if entry_version == version and value & mask == network:
+            if is_allow:
+                return True, True
             blocked = True
-    if allowed:
-        return True, True
     if blocked:
         return False, False
     if settings.IP_FILTER_MODE == "whitelist" and has_allow:
@@ -163,7 +176,7 @@ def remove_entries(*, network: str, list_type: str | None = None, actor=None) ->
 def auto_block(ip: str, *, lockouts: int) -> IPListEntry | None:
     """After LOCKOUT_IP_BLOCK_AFTER lockouts from `ip` in 24 h: block it for IP_AUTO_BLOCK_HOURS, unless an
     allow entry names it (a known office or NAT address is protected from being blocked this way)."""
-    _allowed, explicit = decide(ip, Scope.ALL, _load())
+    _allowed, explicit = decide(ip, Scope.ALL, _load_rows())
     if explicit:
         return None
     reason = f"{lockouts} sign-in lockouts within 24 hours"
