@@ -18,23 +18,23 @@ from apps.core.permissions import VerifiedSessionOrToken, capability
 from . import services
 from .models import FeatureFlag, State
 
-FlagOut = inline_serializer(
-    "FeatureFlag",
-    {
-        "key": serializers.CharField(),
-        "name": serializers.CharField(),
-        "description": serializers.CharField(),
-        "state": serializers.CharField(),
-        "percentage": serializers.FloatField(allow_null=True),
-        "allowed_users": serializers.ListField(child=serializers.CharField()),
-        "allowed_roles": serializers.ListField(child=serializers.CharField()),
-        "superusers": serializers.BooleanField(),
-        "modified": serializers.DateTimeField(),
-    },
-)
+
+class FlagOutSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    state = serializers.CharField()
+    percentage = serializers.FloatField(allow_null=True)
+    allowed_users = serializers.ListField(child=serializers.CharField())
+    allowed_roles = serializers.ListField(child=serializers.CharField())
+    superusers = serializers.BooleanField()
+    modified = serializers.DateTimeField()
 
 
-class FlagInput(serializers.Serializer):
+FlagOut = FlagOutSerializer
+
+
+class FlagInputSerializer(serializers.Serializer):
     key = serializers.RegexField(r"^[a-z0-9_]{1,100}$", max_length=100)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
@@ -68,14 +68,14 @@ class FlagListApi(APIView):
         name = "flags.add_featureflag" if self.request.method == "POST" else "flags.view_featureflag"
         return [VerifiedSessionOrToken(), capability(name)()]
 
-    @extend_schema(summary="Every feature flag", responses={200: FlagOut})
+    @extend_schema(summary="Every feature flag", operation_id="features_list", responses={200: FlagOut(many=True)})
     def get(self, request):
         flags = FeatureFlag.objects.prefetch_related("users", "groups").order_by("name")
         return Response([services.describe(f) for f in flags])
 
-    @extend_schema(summary="Create a feature flag", request=FlagInput, responses={201: FlagOut})
+    @extend_schema(summary="Create a feature flag", request=FlagInputSerializer, responses={201: FlagOut})
     def post(self, request):
-        params = FlagInput(data=request.data)
+        params = FlagInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         flag = services.create(params.validated_data, actor=request.user)
         return Response(services.describe(flag), status=201)
@@ -99,6 +99,7 @@ class FlagDetailApi(APIView):
 
     @extend_schema(
         summary="Whether a flag is on for me",
+        operation_id="features_check",
         responses={
             200: inline_serializer("FlagCheck", {"key": serializers.CharField(), "enabled": serializers.BooleanField()})
         },
@@ -107,10 +108,10 @@ class FlagDetailApi(APIView):
         get_object_or_404(FeatureFlag, name=key)
         return Response({"key": key, "enabled": services.is_enabled(key, request.user)})
 
-    @extend_schema(summary="Change a feature flag", request=FlagInput, responses={200: FlagOut})
+    @extend_schema(summary="Change a feature flag", request=FlagInputSerializer, responses={200: FlagOut})
     def patch(self, request, key):
         flag = get_object_or_404(FeatureFlag, name=key)
-        params = FlagInput(flag, data={**request.data, "key": key}, partial=True)
+        params = FlagInputSerializer(flag, data={**request.data, "key": key}, partial=True)
         params.is_valid(raise_exception=True)
         data = {k: v for k, v in params.validated_data.items() if k != "key"}
         return Response(services.describe(services.update(flag, data, actor=request.user)))

@@ -64,12 +64,12 @@ class UnlockAccountApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability("security.unlock_account")]
     emergency_op = OP_UNLOCK_ACCOUNT
 
-    class InputSerializer(serializers.Serializer):
+    class UnlockAccountInputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
 
     @extend_schema(
         summary="Unlock an account",
-        request=InputSerializer,
+        request=UnlockAccountInputSerializer,
         responses={
             200: inline_serializer(
                 "Unlocked", {"username": serializers.CharField(), "lifted": serializers.IntegerField()}
@@ -78,7 +78,7 @@ class UnlockAccountApi(APIView):
         },
     )
     def post(self, request):
-        params = self.InputSerializer(data=request.data)
+        params = self.UnlockAccountInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         username = params.validated_data["username"]
         target = User.objects.filter(username=username).first()
@@ -146,7 +146,7 @@ def _network(value: str) -> str:
 class IPListAddApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability("security.add_iplistentry")]
 
-    class InputSerializer(serializers.Serializer):
+    class IPListAddInputSerializer(serializers.Serializer):
         ip_address = serializers.CharField(max_length=64)
         list_type = serializers.ChoiceField(choices=ListType.choices)
         scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.ALL)
@@ -158,11 +158,11 @@ class IPListAddApi(APIView):
 
     @extend_schema(
         summary="Add an address or CIDR to a list",
-        request=InputSerializer,
+        request=IPListAddInputSerializer,
         responses={201: IPEntrySerializer, 422: OpenApiResponse(description="A field is invalid")},
     )
     def post(self, request):
-        params = self.InputSerializer(data=request.data)
+        params = self.IPListAddInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
         entry = iplists.add_entry(
@@ -236,18 +236,18 @@ def _events_for(user):
 class EventsApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability("security.view_securityevent")]
 
-    class QuerySerializer(serializers.Serializer):
+    class EventsQuerySerializer(serializers.Serializer):
         severity = serializers.ChoiceField(choices=Severity.choices, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
         since = serializers.DateTimeField(required=False)
 
     @extend_schema(
         summary="Security events, newest first (severity: that one and above)",
-        parameters=[QuerySerializer],
+        parameters=[EventsQuerySerializer],
         responses={200: EventSerializer(many=True)},
     )
     def get(self, request):
-        params = self.QuerySerializer(data=request.query_params)
+        params = self.EventsQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         rows = _events_for(request.user)
         if params.validated_data.get("severity"):
@@ -261,12 +261,12 @@ class EventsApi(APIView):
 class SummaryApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability("security.view_securityevent")]
 
-    class QuerySerializer(serializers.Serializer):
+    class SummaryQuerySerializer(serializers.Serializer):
         hours = serializers.IntegerField(min_value=1, max_value=24 * 90, default=24)
 
     @extend_schema(
         summary="Security events per type and severity over a window, lockouts and blocks now",
-        parameters=[QuerySerializer],
+        parameters=[SummaryQuerySerializer],
         responses={
             200: inline_serializer(
                 "SecuritySummary",
@@ -280,7 +280,7 @@ class SummaryApi(APIView):
         },
     )
     def get(self, request):
-        params = self.QuerySerializer(data=request.query_params)
+        params = self.SummaryQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         hours = params.validated_data["hours"]
         since = timezone.now() - timedelta(hours=hours)
@@ -403,21 +403,21 @@ class BreakGlassSerializer(serializers.ModelSerializer):
 class BreakGlassRequestApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability(breakglass.CAPABILITY)]
 
-    class InputSerializer(serializers.Serializer):
+    class BreakGlassRequestInputSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(min_value=1)
         reason = serializers.CharField(max_length=500)
         minutes = serializers.IntegerField(min_value=1)
 
     @extend_schema(
         summary="Request a break-glass bypass of the admin address allowlist for one user",
-        request=InputSerializer,
+        request=BreakGlassRequestInputSerializer,
         responses={201: BreakGlassSerializer},
     )
     def post(self, request):
         from django.core.exceptions import ValidationError as DjangoValidationError
         from rest_framework.exceptions import ValidationError
 
-        params = self.InputSerializer(data=request.data)
+        params = self.BreakGlassRequestInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         target = User.objects.filter(pk=params.validated_data["user_id"]).first()
         if target is None:
