@@ -117,6 +117,11 @@ INSTALLED_APPS = [
     "apps.security",
     "apps.siem",
     "apps.observability",
+    # issue 14: sign-in lockout (django-axes; its failure counter is apps/security/lockout.py's).
+    "axes",
+    # issue 14: feature flags (django-waffle, with apps.flags' model: deterministic percentage buckets).
+    "waffle",
+    "apps.flags",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
 ]
@@ -125,6 +130,8 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
     # issue 15: request count and latency per view and tenant; times every middleware below it.
     "apps.observability.middleware.RequestMetricsMiddleware",
+    # issue 14: the IP allow/block lists, right after the client IP is known (one cache read).
+    "apps.security.middleware.IPFilterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # issue 11: Content-Security-Policy on every page (nonces for the few inline blocks), and no-store on
     # authenticated and API answers; static files (WhiteNoise, below) keep their long cache.
@@ -137,6 +144,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # issue 14: a session's last activity for the session list (one UPDATE a minute per session).
+    "apps.security.sessions.SessionActivityMiddleware",
     # issue 5: refused addresses never reach the admin login; login/upload throttles before the views.
     "apps.security.middleware.AdminIPAllowlistMiddleware",
     "apps.accounts.middleware.AdminMFAMiddleware",
@@ -146,6 +155,8 @@ MIDDLEWARE = [
     # issue 5: the lock answers before an Idempotency-Key is claimed, so a locked request stores nothing.
     "apps.core.incident_lock.IncidentLockMiddleware",
     "apps.core.idempotency.IdempotencyMiddleware",
+    # issue 14: answers a request that locked its (username, address) pair with the lockout page or problem.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -204,6 +215,8 @@ else:
 
 # ---------------------------------------------------------------- SECURITY
 AUTHENTICATION_BACKENDS = [
+    # issue 14: first, so a locked-out (username, address) pair is refused before its password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -581,6 +594,56 @@ CELERY_BEAT_SCHEDULE = {
     "erp-reconcile": {"task": "apps.erp.tasks.reconcile_outbound", "schedule": 300.0},
     "erp-redrive": {"task": "apps.erp.tasks.redrive_after_outage", "schedule": 60.0},
     "evaluate-alert-rules": {"task": "apps.reporting.tasks.evaluate_alert_rules", "schedule": 60.0},
+}
+
+# ---------------------------------------------------------------- ACCOUNT AND NETWORK SECURITY (issue 14)
+# Sign-in lockout (django-axes, apps/security/lockout.py): failures per (username, client IP) over every sign-in
+# step; then LOCKOUT_DURATION_MINUTES, doubled for each earlier lockout of the pair in 24 h (at most
+# LOCKOUT_MAX_MINUTES); LOCKOUT_IP_BLOCK_AFTER lockouts from one address in 24 h block it for IP_AUTO_BLOCK_HOURS.
+MAX_LOGIN_ATTEMPTS = env.int("MAX_LOGIN_ATTEMPTS", default=5)
+LOCKOUT_DURATION_MINUTES = env.int("LOCKOUT_DURATION_MINUTES", default=15)
+LOCKOUT_MAX_MINUTES = env.int("LOCKOUT_MAX_MINUTES", default=24 * 60)
+LOCKOUT_IP_BLOCK_AFTER = env.int("LOCKOUT_IP_BLOCK_AFTER", default=3)
+IP_AUTO_BLOCK_HOURS = env.int("IP_AUTO_BLOCK_HOURS", default=24)
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = MAX_LOGIN_ATTEMPTS
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "apps.security.lockout.TezgahAxesHandler"
+AXES_COOLOFF_TIME = "apps.security.lockout.cool_off"
+AXES_CLIENT_IP_CALLABLE = "apps.security.lockout.axes_client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.security.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["password", "token", "confirm_code"]
+# IP lists (apps/security/iplists.py): "blacklist" (block entries apply) or "whitelist" (only allowed addresses
+# pass, on a scope that has allow entries); each process re-reads them at least this often (changes apply at once).
+IP_FILTER_MODE = env.str("IP_FILTER_MODE", default="blacklist")
+if IP_FILTER_MODE not in ("blacklist", "whitelist"):
+    raise ImproperlyConfigured("IP_FILTER_MODE must be blacklist or whitelist")
+IP_LISTS_CACHE_SECONDS = env.int("IP_LISTS_CACHE_SECONDS", default=300)
+# Break-glass bypass of ADMIN_IP_ALLOWLIST: at most this long per approved request.
+BREAK_GLASS_MAX_MINUTES = env.int("BREAK_GLASS_MAX_MINUTES", default=120)
+# Sessions: signing in beyond this many live sessions ends the oldest (0: no cap); per role as "role=n,...".
+MAX_CONCURRENT_SESSIONS = env.int("MAX_CONCURRENT_SESSIONS", default=5)
+MAX_CONCURRENT_SESSIONS_PER_ROLE = {
+    name.strip(): int(value)
+    for name, _sep, value in (item.partition("=") for item in env.list("MAX_CONCURRENT_SESSIONS_PER_ROLE", default=[]))
+    if name.strip()
+}
+# Feature flags (apps/flags): waffle's model and cache; a flag change is seen by every process at once (the
+# cached entries are deleted), an unchanged flag is re-read from the database every FEATURE_FLAGS_CACHE_TTL s.
+FEATURE_FLAGS_CACHE_TTL = env.int("FEATURE_FLAGS_CACHE_TTL", default=60)
+CACHES["flags"] = {**CACHES["default"], "TIMEOUT": FEATURE_FLAGS_CACHE_TTL, "KEY_PREFIX": "flags"}
+WAFFLE_FLAG_MODEL = "flags.FeatureFlag"
+WAFFLE_CACHE_NAME = "flags"
+WAFFLE_ENABLE_ADMIN_PAGES = False
+WAFFLE_FLAG_DEFAULT = False
+CELERY_BEAT_SCHEDULE["security-purge-ip-lists"] = {
+    "task": "apps.security.tasks.purge_expired_ip_entries",
+    "schedule": 3600.0,
 }
 
 # ---------------------------------------------------------------- LOGGING

@@ -11,6 +11,7 @@ from apps.core.metrics import metrics_view
 from apps.erp import api as erp_api
 from apps.erp.inbound_api import ErpInboundProgressApi
 from apps.erp.rotation_views import rotate_keys_view
+from apps.flags import api as flags_api
 from apps.jobs import api as jobs_api
 from apps.observability import health as observability_health
 from apps.reporting.urls import api_urlpatterns as reporting_api
@@ -62,6 +63,11 @@ urlpatterns = [
     path("healthz", observability_health.healthz, name="healthz"),
     path("readyz", observability_health.readyz, name="readyz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # issue 14 (apps/security): seed 001's lockouts, address lists, events, sessions; break-glass.
+    path("api/enterprise/security/", include(("apps.security.urls", "security"))),
+    # issue 14 (apps/flags): seed 001's feature flags (the list without a trailing slash, as the seed writes it).
+    path("api/enterprise/features", flags_api.FlagListApi.as_view(), name="flags-list"),
+    path("api/enterprise/features/", include(("apps.flags.urls", "flags"))),
     path("favicon.ico", core_views.favicon),
 ]
 

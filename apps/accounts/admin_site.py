@@ -48,6 +48,11 @@ class TezgahAdminSite(admin.AdminSite):
         # issue 5: while the incident lock is on, every ModelAdmin is read-only (bar emergency operations).
         if not issubclass(admin_class, IncidentLockAdminMixin):
             admin_class = type(admin_class.__name__, (IncidentLockAdminMixin, admin_class), {})
+        # issue 14: the `bulk_operations` flag gates the bulk delete action.
+        from apps.flags.admin_actions import BulkOperationsGateMixin
+
+        if not issubclass(admin_class, BulkOperationsGateMixin):
+            admin_class = type(admin_class.__name__, (BulkOperationsGateMixin, admin_class), {})
         return super().register(model_or_iterable, admin_class, **options)
 
     def login(self, request, extra_context=None):

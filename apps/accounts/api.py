@@ -52,6 +52,12 @@ class TokenCreateApi(KnoxLoginView):
     @transaction.atomic  # the token and its audit entry together
     def post(self, request, format=None):
         # knox answers a full token quota with its own {"error": ...} body; every API error is a problem.
+        # issue 14: a pair locked out by the sign-in steps gets no token either.
+        from apps.security import lockout
+
+        if lockout.is_locked(request._request, request.user.get_username()):
+            seconds = lockout.retry_after_seconds(request._request, {"username": request.user.get_username()})
+            raise lockout.locked_out_problem(seconds)
         limit = self.get_token_limit_per_user()
         if limit is not None:
             live = request.user.auth_token_set.filter(Q(expiry__gt=timezone.now()) | Q(expiry__isnull=True))

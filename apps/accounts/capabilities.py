@@ -56,6 +56,14 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_crud("reporting", "alertchannel"),
         # issue 15: the SLA figures of the tenant's requests (admin and /api/enterprise/metrics).
         *_view("observability", "requeststat"),
+        # issue 14: lockouts, sessions and security events of their tenants' users (the address lists and
+        # break-glass reach every tenant: superusers only).
+        "security.view_securityevent",
+        "security.unlock_account",
+        "security.view_usersession",
+        "security.delete_usersession",
+        "security.view_iplistentry",
+        "flags.view_featureflag",
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -91,5 +99,10 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         # issue 15: the SIEM feed (what waits, each destination's cursor); re-sending stays with superusers.
         *_view("siem", "siemrecord", "siemdestination"),
         *_view("observability", "requeststat"),
+        # issue 14: security events, sessions and the address lists, read only.
+        "security.view_securityevent",
+        "security.view_usersession",
+        "security.view_iplistentry",
+        "flags.view_featureflag",
     ],
 }

@@ -196,8 +196,12 @@ def verify_second_factor(user, token: str, *, allow_backup_codes=True):
 
 def unlock_sign_in(user, *, actor=None) -> int:
     """Lift the wrong-code lockout of every second factor of `user` (django-otp throttles a device after
-    failed codes, for longer after each); audited. Returns how many devices were locked out."""
+    failed codes, for longer after each) and the sign-in lockouts of django-axes (issue 14: every address,
+    a `security.account_unlocked` event); audited. Returns how many devices and lockouts were lifted."""
+    from apps.security import lockout
+
     with transaction.atomic():
+        lifted = lockout.unlock(user.get_username(), actor=actor)
         devices = [
             *TOTPDevice.objects.select_for_update().filter(user=user),
             *StaticDevice.objects.select_for_update().filter(user=user),
@@ -206,7 +210,7 @@ def unlock_sign_in(user, *, actor=None) -> int:
         for device in locked_out:
             device.throttle_reset(commit=True)
         audit.record(actor, "accounts.sign_in_unlocked", user, {"devices": [d.persistent_id for d in locked_out]})
-    return len(locked_out)
+    return len(locked_out) + lifted
 
 
 # ---------------------------------------------------------------- set by another person

@@ -16,6 +16,8 @@ from django.views import View
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
+from apps.security import lockout
+
 from . import mfa_session, selectors, services
 from .forms import PasswordStepForm, TokenForm
 
@@ -105,6 +107,10 @@ class MfaVerifyView(AdminStepView):
         return self.render(request, form=TokenForm(), pending_user=self.user)
 
     def post(self, request):
+        # issue 14: the code step counts against the same axes lockout as the password step.
+        if lockout.is_locked(request, self.user.get_username()):
+            mfa_session.forget_password_step(request)
+            return lockout.refuse(request, self.user.get_username())
         form = TokenForm(request.POST)
         if form.is_valid():
             device = services.verify_second_factor(self.user, form.cleaned_data["token"])
@@ -122,6 +128,8 @@ class MfaVerifyView(AdminStepView):
                     )
                 return HttpResponseRedirect(next_url)
             services.note_sign_in_event("auth.login_failed", user=self.user, step="code")
+            if lockout.note_failure(request, self.user.get_username(), step="code"):
+                mfa_session.forget_password_step(request)
             form.add_error("token", _("That code is not valid. Check your device's clock and try again."))
         return self.render(request, form=form, pending_user=self.user)
 
@@ -167,6 +175,9 @@ class MfaEnrolView(AdminStepView):
         return self.render(request, **self._context(TokenForm()))
 
     def post(self, request):
+        if lockout.is_locked(request, self.user.get_username()):
+            mfa_session.forget_password_step(request)
+            return lockout.refuse(request, self.user.get_username())
         form = TokenForm(request.POST)
         if form.is_valid():
             if services.confirm_totp_device(self.device, form.cleaned_data["token"]):
@@ -179,6 +190,8 @@ class MfaEnrolView(AdminStepView):
                 services.note_sign_in_event("auth.login", user=self.user, method="enrolment")
                 request.session[mfa_session.BACKUP_CODES_KEY] = codes
                 return HttpResponseRedirect(f"{reverse('admin:mfa_backup_codes')}?{urlencode({'next': next_url})}")
+            if lockout.note_failure(request, self.user.get_username(), step="enrolment"):
+                mfa_session.forget_password_step(request)
             form.add_error("token", _("That code is not valid. Check your device's clock and try again."))
         return self.render(request, **self._context(form))
 
@@ -212,12 +225,17 @@ class MfaOwnerProofView(AdminStepView):
                 mfa_session.remember_owner_code(request, services.send_owner_proof_code(self.user))
                 messages.info(request, _("We sent a code to %(email)s.") % {"email": _masked_email(self.user.email)})
             return HttpResponseRedirect(reverse("admin:mfa_enrol"))
+        if lockout.is_locked(request, self.user.get_username()):
+            mfa_session.forget_password_step(request)
+            return lockout.refuse(request, self.user.get_username())
         form = TokenForm(request.POST)
         if form.is_valid():
             if mfa_session.check_owner_code(request, form.cleaned_data["token"]):
                 services.note_sign_in_event("auth.mfa_owner_proven", user=self.user)
                 return HttpResponseRedirect(reverse("admin:mfa_enrol"))
             services.note_sign_in_event("auth.login_failed", user=self.user, step="owner_code")
+            if lockout.note_failure(request, self.user.get_username(), step="owner_code"):
+                mfa_session.forget_password_step(request)
             form.add_error("token", _("That code is not valid. Ask for a new one if it is older than a few minutes."))
         return self.render(request, form=form)
 
@@ -252,6 +270,8 @@ class StepUpView(AdminStepView):
         return self.render(request, form=TokenForm(), next=request.GET.get("next", ""))
 
     def post(self, request):
+        if lockout.is_locked(request, request.user.get_username()):
+            return lockout.refuse(request, request.user.get_username())
         form = TokenForm(request.POST)
         next_url = self.safe_next(request, request.POST.get("next"))
         if form.is_valid():
@@ -260,5 +280,6 @@ class StepUpView(AdminStepView):
                 services.note_sign_in_event("auth.step_up", user=request.user)
                 return HttpResponseRedirect(next_url)
             services.note_sign_in_event("auth.step_up_failed", user=request.user)
+            lockout.note_failure(request, request.user.get_username(), step="step_up")
             form.add_error("token", _("That code is not valid, or was already used. Wait for the next one."))
         return self.render(request, form=form, next=next_url)

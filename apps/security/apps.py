@@ -14,3 +14,8 @@ class SecurityConfig(AppConfig):
         from . import services
 
         lock_changed.connect(services.record_incident_lock_change, dispatch_uid="security.incident_lock_audit")
+
+        # issue 14: lockouts, the session list, and what ends a user's sessions.
+        from . import signals
+
+        signals.connect()

@@ -52,8 +52,13 @@ class AdminIPAllowlistMiddleware:
             surface = staff_surface(request.path)
             if surface is not None:
                 ip = getattr(request, "client_ip", None) or client_ip(request.META)
-                if not address_in(ip, allowlist):
-                    return self._refuse(request, ip, surface)
+                # issue 14: allow entries of the admin scope (IPFilterMiddleware's one read) and an approved
+                # break-glass of the signed-in user extend the fixed list.
+                if not address_in(ip, allowlist) and not getattr(request, "ip_explicitly_allowed", False):
+                    from .breakglass import bypass_active
+
+                    if not bypass_active(request):
+                        return self._refuse(request, ip, surface)
         return self.get_response(request)
 
     def _refuse(self, request, ip, surface):
@@ -117,3 +122,47 @@ class RateLimitMiddleware:
         response = HttpResponse(_("Too many attempts; wait and try again."), status=429, content_type="text/plain")
         response["Retry-After"] = str(max(1, ceil(throttle.wait() or 1)))
         return response
+
+
+class IPFilterMiddleware:
+    """issue 14: the IP allow/block lists (apps/security/iplists.py) on every request: one cache read.
+
+    Put it right after RequestContextMiddleware (the client IP) so a blocked address costs no session read.
+    A refusal is 403 (problem+json under /api/), counted in `tezgah_ip_refused_total` by scope, and written as
+    a security event at most once per address and scope per minute."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from . import iplists
+
+        scope = iplists.scope_of(request.path)
+        if scope is not None:
+            ip = getattr(request, "client_ip", None) or client_ip(request.META)
+            allowed, explicit = iplists.decide(ip, scope)
+            request.ip_explicitly_allowed = explicit
+            if not allowed:
+                return self._refuse(request, ip, scope)
+        return self.get_response(request)
+
+    def _refuse(self, request, ip, scope):
+        from django.core.cache import cache
+        from django.utils.translation import gettext as _
+
+        from apps.core.problems import problem_response
+
+        from .events import record_event
+        from .models import EventType, Severity
+
+        metrics.IP_REFUSED.labels(scope).inc()
+        if cache.add(f"security:ip-refused:{ip}:{scope}", 1, 60):
+            record_event(EventType.IP_REFUSED, Severity.MEDIUM, client_ip=ip, scope=scope, path=request.path[:200])
+        if request.path.startswith("/api/") or (scope == "admin" and staff_surface(request.path)[2]):
+            return problem_response(
+                status_code=403,
+                slug="ip-blocked",
+                title=_("Access refused"),
+                detail=_("Requests from your network address are not accepted."),
+            )
+        return HttpResponseForbidden(render_to_string("security/ip_blocked.html", request=request))
