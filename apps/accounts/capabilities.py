@@ -31,6 +31,9 @@ _REPORTING_READ = [
     *_view("reporting", "alertrule", "alertchannel", "alertnotice"),
 ]
 
+# Governance (issue 17): read retention policies, runs, legal holds, the inventory and compliance reports.
+_GOVERNANCE_READ = _view("governance", "retentionpolicy", "retentionrun", "legalhold")
+
 ROLE_CAPABILITIES: dict[str, list[str]] = {
     # Tenant administrator: everything on the tenants granted to them.
     ADMIN: [
@@ -54,6 +57,13 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_REPORTING_READ,
         *_crud("reporting", "alertrule"),
         *_crud("reporting", "alertchannel"),
+        # Governance (issue 17): retention policies, legal holds, data subject requests (global changes also
+        # need every tenant: apps.governance checks that).
+        *_GOVERNANCE_READ,
+        "governance.change_retentionpolicy",
+        "governance.apply_retention",
+        "governance.add_legalhold",
+        "governance.change_legalhold",
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -86,5 +96,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "audit.view_tenantless_entries",
         *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
         *_view("events", "outboxevent"),
+        *_GOVERNANCE_READ,
     ],
 }

@@ -86,7 +86,8 @@ def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1,
     `witness` is a trusted checkpoint kept outside the database (apps/audit/witness.py): the chain must
     reach its size with its head hash (and Merkle root, when the walk passes it), or the check fails.
     """
-    from_seq = from_seq or 1
+    # After a retention purge the walk starts at the kept checkpoint's next entry (selectors.retained_start).
+    from_seq = max(from_seq or 1, selectors.retained_start())
     if witness is not None:
         finding = _witness_finding(witness, public_key)
         if finding:

@@ -11,13 +11,14 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.core import request_context
 
 from . import hashing, signatures, witness
 from .merkle import Frontier
-from .models import ActorType, AuditCheckpoint, AuditLog
+from .models import ActorType, AuditCheckpoint, AuditLog, AuditPurge
 
 logger = logging.getLogger(__name__)
 # Checkpoints also go to the application log (and the witness file), so they exist outside the database.
@@ -348,3 +349,48 @@ def _timestamp(checkpoint: AuditCheckpoint) -> None:
     breaker.record_success()
     AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(tsa_token=token)
     checkpoint.tsa_token = token
+
+
+PURGE_BATCH = 5000
+
+
+def purge_through(tree_size: int, *, reason: str, batch=PURGE_BATCH, archive=None, stop_after=None) -> AuditPurge:
+    """Delete the entries up to `tree_size`, which must be a signed checkpoint's; that checkpoint is kept, so the
+    chain left still verifies from it (verify_audit_chain and the offline verifier start right after it).
+
+    Records the purge first (the append-only trigger allows DELETE only up to a recorded purge that ends at a
+    checkpoint), then deletes in batches of `batch`, each in its own transaction, oldest first; `archive(entries)`
+    is called with each batch (chain_entries dicts) before it is deleted. Safe to run again after an interruption:
+    it carries on with what is left. `stop_after` (batches) is for tests that interrupt it. Retention's legal holds
+    are the caller's business (apps.governance).
+    """
+    if not AuditCheckpoint.objects.filter(tree_size=tree_size).exists():
+        raise ValueError(f"no checkpoint at {tree_size} entries: the audit log is purged only in whole segments")
+    with transaction.atomic():
+        purge, created = AuditPurge.objects.get_or_create(
+            through_seq=tree_size, defaults={"ts": timezone.now(), "reason": reason[:500]}
+        )
+        if created:
+            record(None, "audit.purged", purge, {"through_seq": tree_size, "reason": reason[:500]})
+    done = 0
+    while stop_after is None or done < stop_after:
+        with transaction.atomic():
+            first = AuditLog.objects.filter(seq__isnull=False, seq__lte=tree_size).order_by("seq")
+            first = first.values_list("seq", flat=True).first()
+            if first is None:
+                break
+            last = min(tree_size, first + batch - 1)
+            if archive is not None:
+                from . import selectors
+
+                archive(list(selectors.chain_entries(from_seq=first, to_seq=last)))
+            # One DELETE by a seq range (no ORM collection of rows): nothing references audit entries.
+            deleted = AuditLog.objects.filter(seq__gte=first, seq__lte=last)._raw_delete(AuditLog.objects.db)
+            AuditPurge.objects.filter(pk=purge.pk).update(deleted=F("deleted") + deleted)
+        done += 1
+    else:
+        purge.refresh_from_db()
+        return purge
+    AuditPurge.objects.filter(pk=purge.pk, finished_at__isnull=True).update(finished_at=timezone.now())
+    purge.refresh_from_db()
+    return purge
