@@ -11,6 +11,7 @@ from apps.core.metrics import metrics_view
 from apps.erp import api as erp_api
 from apps.erp.inbound_api import ErpInboundProgressApi
 from apps.erp.rotation_views import rotate_keys_view
+from apps.governance import urls as governance_urls
 from apps.jobs import api as jobs_api
 from apps.reporting.urls import api_urlpatterns as reporting_api
 from apps.reporting.urls import panel_urlpatterns as reporting_panel
@@ -58,6 +59,9 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("favicon.ico", core_views.favicon),
+    # apps.governance (issue 17): seed 001's governance and audit endpoints.
+    path("api/enterprise/governance/", include((governance_urls.governance, "governance"))),
+    path("api/enterprise/audit/", include((governance_urls.audit, "enterprise-audit"))),
 ]
 
 handler400 = "apps.core.problems.handler400"

@@ -33,6 +33,7 @@ _REPORTING_READ = [
 
 # Governance (issue 17): read retention policies, runs, legal holds, the inventory and compliance reports.
 _GOVERNANCE_READ = _view("governance", "retentionpolicy", "retentionrun", "legalhold")
+_GOVERNANCE_AUDITOR = _view("governance", "datasubjectrequest")
 
 ROLE_CAPABILITIES: dict[str, list[str]] = {
     # Tenant administrator: everything on the tenants granted to them.
@@ -64,6 +65,9 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "governance.apply_retention",
         "governance.add_legalhold",
         "governance.change_legalhold",
+        "governance.view_datasubjectrequest",
+        "governance.add_datasubjectrequest",
+        "governance.process_datasubjectrequest",
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -97,5 +101,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
         *_view("events", "outboxevent"),
         *_GOVERNANCE_READ,
+        *_GOVERNANCE_AUDITOR,
     ],
 }

@@ -16,7 +16,8 @@ MESSAGE = "audit_logs is append-only"
 # The one DELETE allowed (issue 17, retention): entries up to a recorded purge whose end is a signed checkpoint,
 # so only whole checkpoint segments leave and the checkpoint at the new start anchors what remains.
 PURGED_THROUGH = (
-    "COALESCE((SELECT MAX(p.through_seq) FROM audit_purges p JOIN audit_checkpoints c ON c.tree_size = p.through_seq), 0)"
+    "COALESCE((SELECT MAX(p.through_seq) FROM audit_purges p "
+    "JOIN audit_checkpoints c ON c.tree_size = p.through_seq), 0)"
 )
 CHECKPOINT_MESSAGE = "audit_checkpoints is append-only"
 TABLES = ("audit_logs", "audit_checkpoints")

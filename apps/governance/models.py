@@ -99,3 +99,46 @@ class RetentionRun(models.Model):
 
     def __str__(self):
         return f"{self.data_class} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class RequestType(models.TextChoices):
+    ACCESS = "access", _("Access")
+    RECTIFICATION = "rectification", _("Rectification")
+    ERASURE = "erasure", _("Erasure")
+    PORTABILITY = "portability", _("Portability")
+    RESTRICTION = "restriction", _("Restriction")
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    COMPLETED = "completed", _("Completed")
+    REFUSED = "refused", _("Refused")
+
+
+class DataSubjectRequest(models.Model):
+    """A data subject's request (GDPR articles 15-20), answered by its due date (30 days after it was made)."""
+
+    request_type = models.CharField(_("request type"), max_length=16, choices=RequestType.choices)
+    # The subject is a user of the portal: their id (audit entries name them by it) and the e-mail they gave.
+    subject_id = models.CharField(_("data subject"), max_length=64)
+    subject_email = models.EmailField(_("subject e-mail"), blank=True)
+    # Rectification: {"field": "new value"} for the user's own fields (first_name, last_name, email).
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("created by"),
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created at"))
+    due_at = models.DateTimeField(_("due"))
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("data subject request")
+        verbose_name_plural = _("data subject requests")
+        ordering = ["due_at"]
+        permissions = [("process_datasubjectrequest", _("Can process data subject requests"))]
+
+    def __str__(self):
+        return f"{self.request_type} {self.subject_id}"

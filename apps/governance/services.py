@@ -15,7 +15,7 @@ class HoldError(ValueError):
     """A hold that cannot be placed or lifted as asked."""
 
 
-def place_hold(actor, *, scope: str, reason: str, tenant=None, subject_id: str = "", object_type: str = "") -> LegalHold:
+def place_hold(actor, *, scope: str, reason: str, tenant=None, subject_id="", object_type="") -> LegalHold:
     """Place a legal hold; audited as governance.legal_hold.placed. `reason` is required."""
     from . import registry
 

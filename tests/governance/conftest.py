@@ -24,8 +24,9 @@ def exports_storage(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _signing_key(settings):
-    from tests.audit.conftest import pem
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tests.audit.conftest import pem
 
     key = Ed25519PrivateKey.generate()
     settings.AUDIT_SIGNING_KEY = pem(key)

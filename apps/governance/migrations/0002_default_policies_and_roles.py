@@ -27,4 +27,7 @@ class Migration(migrations.Migration):
         ("accounts", "0006_auditor_tenantless_entries"),
     ]
 
-    operations = [migrations.RunPython(defaults, migrations.RunPython.noop), migrations.RunPython(sync, migrations.RunPython.noop)]
+    operations = [
+        migrations.RunPython(defaults, migrations.RunPython.noop),
+        migrations.RunPython(sync, migrations.RunPython.noop),
+    ]
