@@ -109,3 +109,26 @@ class AuditPurge(models.Model):
 
     def __str__(self):
         return f"purge through #{self.through_seq}"
+
+
+class AuditSubjectKey(models.Model):
+    """A data subject's key for the personal values in audit payloads (crypto-shredding, docs/governance.md).
+
+    Personal values are stored encrypted under it; erasure destroys it (wrapped_key emptied), which leaves the
+    ciphertext, and so every hash and checkpoint, as it was while the values can no longer be read.
+    """
+
+    subject_id = models.CharField(_("data subject"), max_length=64, unique=True)
+    pseudonym = models.CharField(_("pseudonym"), max_length=40, unique=True)
+    # The subject's Fernet key, itself encrypted with AUDIT_SUBJECT_KEY_SECRET (not in the database).
+    wrapped_key = models.BinaryField(_("wrapped key"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    destroyed_at = models.DateTimeField(_("destroyed at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "audit_subject_keys"
+        verbose_name = _("audit subject key")
+        verbose_name_plural = _("audit subject keys")
+
+    def __str__(self):
+        return self.pseudonym

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.core import request_context
 
-from . import hashing, signatures, witness
+from . import hashing, signatures, subject_keys, witness
 from .merkle import Frontier
 from .models import ActorType, AuditCheckpoint, AuditLog, AuditPurge
 
@@ -44,11 +44,27 @@ def _plain_json(payload):
     return json.loads(json.dumps(payload or {}, cls=DjangoJSONEncoder))
 
 
-def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type=None, object_id=None) -> AuditLog:
+def _subject_of(subject, obj, object_type, object_id) -> str | None:
+    """Whose personal values the payload holds: `subject` (a user or an id), else the user the entry is about."""
+    if subject is not None:
+        return str(getattr(subject, "pk", subject))
+    user_label = settings.AUTH_USER_MODEL.lower()
+    if obj is not None and obj._meta.label_lower == user_label and obj.pk is not None:
+        return str(obj.pk)
+    if object_type == user_label and object_id:
+        return str(object_id)
+    return None
+
+
+def record(
+    actor, action, obj=None, payload=None, *, tenant_id=None, object_type=None, object_id=None, subject=None
+) -> AuditLog:
     """Append an entry describing `action` by `actor` on `obj`; call inside the transaction of the change.
 
     `actor` is a user, None (the system) or an (actor_type, actor_id) pair; `obj` any model instance
     (or None with object_type/object_id). The request id and client IP come from the request context.
+    Personal values (payload keys in AUDIT_PERSONAL_PAYLOAD_KEYS) are stored encrypted under the key of the
+    entry's data subject, `subject` or the user `obj` is (apps/audit/subject_keys.py: erasure destroys the key).
     The entry is written unsealed; the sealer process gives it its place in the chain within
     a fraction of a second after commit, so a rolled-back change leaves no entry and writers never wait
     for each other. (Sealing right after each commit instead costs a second commit per entry:
@@ -62,6 +78,9 @@ def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type
             tenant_id = getattr(obj, "tenant_id", None)
     context = request_context.current()
     clean = _plain_json(payload)
+    subject_id = _subject_of(subject, obj, object_type, object_id)
+    if subject_id and settings.GDPR_COMPLIANCE_MODE:
+        clean = subject_keys.protect(clean, subject_id)
     entry = AuditLog.objects.create(
         ts=timezone.now(),
         actor_type=actor_type,

@@ -70,6 +70,9 @@ FIELDS: dict[str, dict[str, Category]] = {
         "tsa_token": A
     },
     "audit.AuditPurge": {"id": A, "through_seq": A, "ts": A, "reason": A, "deleted": A, "finished_at": A},
+    "audit.AuditSubjectKey": {
+        "id": A, "subject_id": P, "pseudonym": A, "wrapped_key": S, "created_at": A, "destroyed_at": A,
+    },
     "catalog.Machine": {"id": O, "tenant": O, "code": O, "name": O, "is_active": O, "created_at": O, "location": O},
     "catalog.Post": {"id": O, "tenant": O, "code": O, "name": O, "is_active": O, "created_at": O, "machine": O},
     "catalog.Material": {"id": O, "tenant": O, "code": O, "name": O, "is_active": O, "created_at": O, "unit": O},

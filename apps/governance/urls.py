@@ -9,6 +9,8 @@ governance = [
     path("legal-holds", api.LegalHoldListApi.as_view(), name="legal-holds"),
     path("legal-holds/<int:hold_id>", api.LegalHoldLiftApi.as_view(), name="legal-hold"),
     path("compliance-report", api.GovernanceComplianceReportApi.as_view(), name="compliance-report"),
+    path("data-requests", api.DataRequestListApi.as_view(), name="data-requests"),
+    path("data-requests/<int:request_id>/process", api.DataRequestProcessApi.as_view(), name="data-request-process"),
 ]
 
 audit = [
