@@ -55,9 +55,8 @@ def test_a_purge_must_end_at_a_checkpoint_and_nothing_above_it_can_be_deleted(se
     with pytest.raises(ValueError, match="whole segments"):
         services.purge_through(checkpoint.tree_size + 1, reason="x")
     services.purge_through(checkpoint.tree_size, reason="retention")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM audit_logs WHERE seq = %s", [checkpoint.tree_size + 1])
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_logs WHERE seq = %s", [checkpoint.tree_size + 1])
 
 
 @pytest.mark.django_db

@@ -11,29 +11,27 @@ def reinstall(apps, schema_editor):
     db_guards.install(schema_editor.connection, tables=("audit_logs",))
 
 
-
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0005_tenantless_entries_capability'),
+        ("audit", "0005_tenantless_entries_capability"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditPurge',
+            name="AuditPurge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('through_seq', models.BigIntegerField(unique=True, verbose_name='purged through seq')),
-                ('ts', models.DateTimeField(verbose_name='time')),
-                ('reason', models.CharField(max_length=500, verbose_name='reason')),
-                ('deleted', models.BigIntegerField(default=0, verbose_name='entries deleted')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("through_seq", models.BigIntegerField(unique=True, verbose_name="purged through seq")),
+                ("ts", models.DateTimeField(verbose_name="time")),
+                ("reason", models.CharField(max_length=500, verbose_name="reason")),
+                ("deleted", models.BigIntegerField(default=0, verbose_name="entries deleted")),
+                ("finished_at", models.DateTimeField(blank=True, null=True, verbose_name="finished at")),
             ],
             options={
-                'verbose_name': 'audit purge',
-                'verbose_name_plural': 'audit purges',
-                'db_table': 'audit_purges',
-                'ordering': ['-through_seq'],
+                "verbose_name": "audit purge",
+                "verbose_name_plural": "audit purges",
+                "db_table": "audit_purges",
+                "ordering": ["-through_seq"],
             },
         ),
         migrations.RunPython(reinstall, migrations.RunPython.noop),

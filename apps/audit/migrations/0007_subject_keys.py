@@ -4,26 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0006_purges'),
+        ("audit", "0006_purges"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditSubjectKey',
+            name="AuditSubjectKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subject_id', models.CharField(max_length=64, unique=True, verbose_name='data subject')),
-                ('pseudonym', models.CharField(max_length=40, unique=True, verbose_name='pseudonym')),
-                ('wrapped_key', models.BinaryField(blank=True, null=True, verbose_name='wrapped key')),
-                ('created_at', models.DateTimeField(verbose_name='created at')),
-                ('destroyed_at', models.DateTimeField(blank=True, null=True, verbose_name='destroyed at')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("subject_id", models.CharField(max_length=64, unique=True, verbose_name="data subject")),
+                ("pseudonym", models.CharField(max_length=40, unique=True, verbose_name="pseudonym")),
+                ("wrapped_key", models.BinaryField(blank=True, null=True, verbose_name="wrapped key")),
+                ("created_at", models.DateTimeField(verbose_name="created at")),
+                ("destroyed_at", models.DateTimeField(blank=True, null=True, verbose_name="destroyed at")),
             ],
             options={
-                'verbose_name': 'audit subject key',
-                'verbose_name_plural': 'audit subject keys',
-                'db_table': 'audit_subject_keys',
+                "verbose_name": "audit subject key",
+                "verbose_name_plural": "audit subject keys",
+                "db_table": "audit_subject_keys",
             },
         ),
     ]
