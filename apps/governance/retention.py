@@ -166,20 +166,39 @@ def apply_class(name: str, *, now=None, batch=None, stop_after=None) -> Retentio
                 break
             if run.last_pk:
                 qs = qs.filter(pk__gt=run.last_pk)
-            pks = list(qs.order_by("pk").values_list("pk", flat=True)[:batch])
-            if not pks:
-                break
-            if policy.archive_before_delete:
-                run.parts.append(_write_part(run, model._default_manager.filter(pk__in=pks).order_by("pk").values()))
-                run.archived += run.parts[-1]["rows"]
-            spec.deleter(model, pks)
-            run.deleted += len(pks)
-            run.last_pk = str(pks[-1])
+            if policy.archive_before_delete or spec.deleter is not registry.delete_rows:
+                pks = list(qs.order_by("pk").values_list("pk", flat=True)[:batch])
+                if not pks:
+                    break
+                if policy.archive_before_delete:
+                    rows = model._default_manager.filter(pk__in=pks).order_by("pk").values()
+                    run.parts.append(_write_part(run, rows))
+                    run.archived += run.parts[-1]["rows"]
+                spec.deleter(model, pks)
+                deleted, last = len(pks), pks[-1]
+            else:
+                deleted, last = _delete_range(model, qs, batch)
+                if not deleted:
+                    break
+            run.deleted += deleted
+            run.last_pk = str(last)
             run.save(update_fields=["parts", "archived", "deleted", "last_pk"])
         done += 1
     else:
         return run  # interrupted on purpose: the next call resumes
     return _finish(run)
+
+
+def _delete_range(model, qs, batch) -> tuple[int, object]:
+    """Delete the next `batch` eligible rows as one key range, without sending their keys back and forth: the
+    batch-th key bounds the range (one indexed row read), and one DELETE takes the eligible rows up to it."""
+    ordered = qs.order_by("pk").values_list("pk", flat=True)
+    tail = list(ordered[batch - 1 : batch])
+    last = tail[0] if tail else ordered.last()
+    if last is None:
+        return 0, None
+    _total, per_model = qs.filter(pk__lte=last).delete()
+    return per_model.get(model._meta.label, 0), last
 
 
 def _apply_audit(run, policy, *, batch, stop_after):

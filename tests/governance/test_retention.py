@@ -69,3 +69,20 @@ def test_classes_whose_model_is_not_installed_are_skipped_cleanly():
     assert rows[constants.SIEM_BACKLOG]["skipped"] == "model not installed"
     assert retention.apply_class(constants.SIEM_BACKLOG) is None
     assert all(isinstance(run, RetentionRun) for run in retention.apply_all())
+
+
+@pytest.mark.django_db
+def test_an_interrupted_run_without_archive_resumes_by_key_range(tenant_a):
+    from apps.governance import services
+    from apps.governance.models import HoldScope
+
+    make_attempts(5)
+    held = make_attempts(4, tenant=tenant_a)
+    services.place_hold(None, scope=HoldScope.TENANT, tenant=tenant_a, reason="case")
+    make_attempts(5)
+    dry = _count(constants.ERP_SYNC_ATTEMPTS)["count"]
+    run = retention.apply_class(constants.ERP_SYNC_ATTEMPTS, batch=3, stop_after=2)
+    assert run.deleted == 6
+    run = retention.apply_class(constants.ERP_SYNC_ATTEMPTS, batch=3)
+    assert run.deleted == dry == 10
+    assert set(ErpSyncAttempt.objects.values_list("sync", flat=True)) == {held.pk}
