@@ -126,6 +126,25 @@ def reveal(payload, *, cache=None):
     return walk(payload)
 
 
+def has_plaintext(payload, keys=None) -> bool:
+    """Whether `payload` holds a personal value that is not protected (an entry from before crypto-shredding)."""
+    keys = personal_keys() if keys is None else keys
+
+    def plain(value):
+        if isinstance(value, list):
+            return any(plain(v) for v in value)
+        return value not in (None, "") and not (isinstance(value, dict) and (MARK in value or ERASED in value))
+
+    def walk(value):
+        if isinstance(value, dict):
+            return any((plain(v) if k in keys else walk(v)) for k, v in value.items())
+        if isinstance(value, list):
+            return any(walk(v) for v in value)
+        return False
+
+    return walk(payload)
+
+
 def pseudonym_of(subject_id: str) -> str | None:
     return AuditSubjectKey.objects.filter(subject_id=str(subject_id)).values_list("pseudonym", flat=True).first()
 

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit import services as audit_services
+from apps.audit import subject_keys
 from apps.audit.db_verification import verify_database
 from apps.audit.models import AuditLog
 from apps.audit.selectors import entries_visible_to
@@ -39,10 +40,13 @@ class _Filters(serializers.Serializer):
         return attrs
 
 
-def _entry_json(row: AuditLog) -> dict:
+def _entry_json(row: AuditLog, keys: dict) -> dict:
+    """The entry with its personal values decrypted where the subject's key stands ({"$erased": pseudonym} where
+    it was destroyed); `record_sha256` still covers the stored (encrypted) payload."""
     return {
         "seq": row.seq, "ts": row.ts, "actor_type": row.actor_type, "actor_id": row.actor_id, "action": row.action,
-        "object_type": row.object_type, "object_id": row.object_id, "payload": row.payload,
+        "object_type": row.object_type, "object_id": row.object_id,
+        "payload": subject_keys.reveal(row.payload, cache=keys),
         "tenant_id": row.tenant_id, "request_id": row.request_id, "client_ip": row.client_ip,
         "record_sha256": row.record_sha256, "chain_hash": row.chain_hash,
     }  # fmt: skip
@@ -74,9 +78,11 @@ class AuditLogSearchApi(APIView):
             qs = qs.filter(ts__lt=f["end_date"])
         if "after_seq" in f:
             qs = qs.filter(seq__gt=f["after_seq"])
-        rows = list(qs.order_by("seq")[: f["limit"]])
+        rows, keys = list(qs.order_by("seq")[: f["limit"]]), {}
         more = len(rows) == f["limit"]
-        return Response({"results": [_entry_json(r) for r in rows], "next_after_seq": rows[-1].seq if more else None})
+        return Response(
+            {"results": [_entry_json(r, keys) for r in rows], "next_after_seq": rows[-1].seq if more else None}
+        )
 
 
 def _chain_report(from_seq=None) -> dict:

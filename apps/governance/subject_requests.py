@@ -105,6 +105,15 @@ def affected_rows(subject_id) -> dict:
     return out
 
 
+def plaintext_audit_entries(subject_id) -> list[int]:
+    """Ids of the subject's audit entries that hold personal values in plain text: written before crypto-shredding
+    (or without a known subject). Erasure cannot reach them (the log is never edited); they leave with their
+    segment by retention (docs/governance.md, "Existing entries")."""
+    keys = subject_keys.personal_keys()
+    return [pk for pk, payload in _audit_rows(str(subject_id)).order_by("pk").values_list("pk", "payload")
+            .iterator(chunk_size=BATCH) if subject_keys.has_plaintext(payload, keys)]  # fmt: skip
+
+
 # What erasure does to each table (docs/governance.md).
 ERASURE_EFFECT = {
     "accounts.user": "anonymised: username becomes the pseudonym, names and e-mail emptied, no password, inactive",
@@ -179,6 +188,7 @@ def _erase(req: DataSubjectRequest) -> dict:
 
     subject_id = req.subject_id
     counts = {"audit.auditlog": _audit_rows(subject_id).count()}
+    plaintext = plaintext_audit_entries(subject_id)
     key = subject_keys.destroy(subject_id)
     tables = dict(_tables(subject_id))
     for table in ("reporting.reportexport", "knox.authtoken", "otp_totp.totpdevice", "otp_static.staticdevice",
@@ -202,7 +212,7 @@ def _erase(req: DataSubjectRequest) -> dict:
         user.set_unusable_password()
         user.save()
     counts["accounts.user"] = 1
-    return {"pseudonym": key.pseudonym, "counts": counts}
+    return {"pseudonym": key.pseudonym, "counts": counts, "audit_plaintext": plaintext}
 
 
 def process(req: DataSubjectRequest, actor, *, dry_run=False) -> dict:
@@ -219,6 +229,7 @@ def process(req: DataSubjectRequest, actor, *, dry_run=False) -> dict:
         rows = affected_rows(req.subject_id)
         effect = ERASURE_EFFECT if req.request_type == RequestType.ERASURE else {}
         return {"dry_run": True, "request_type": req.request_type, "rows": rows,
+                "audit_plaintext": plaintext_audit_entries(req.subject_id),
                 "counts": {t: len(v) for t, v in rows.items()}, "effect": {t: effect.get(t) for t in rows}}  # fmt: skip
     if req.request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
         result = write_package(req)

@@ -159,3 +159,27 @@ def test_a_tenant_admin_reaches_only_users_they_manage(client, role_users, tenan
     answer = api.post(f"{G}/data-requests", {"request_type": "access", "subject_id": str(outsider.pk)},
                       content_type="application/json")  # fmt: skip
     assert answer.status_code == 422
+
+
+@pytest.mark.django_db
+def test_the_audit_log_api_shows_personal_values_until_the_subject_is_erased(subject, superuser, client):
+    _changed_email(subject)
+    api = verified_client(client, superuser)
+    entry = api.get("/api/enterprise/audit/logs", {"action": "admin.change"}).json()["results"][0]
+    assert entry["payload"]["fields"]["email"][1] == EMAIL
+    req = subject_requests.create_request(superuser, request_type="erasure", subject_id=subject.pk)
+    pseudonym = subject_requests.process(req, superuser)["pseudonym"]
+    entry = api.get("/api/enterprise/audit/logs", {"action": "admin.change"}).json()["results"][0]
+    assert entry["payload"]["fields"]["email"][1] == {"$erased": pseudonym}
+
+
+@pytest.mark.django_db
+def test_entries_from_before_crypto_shredding_are_named_as_not_erasable(subject, superuser, settings):
+    settings.GDPR_COMPLIANCE_MODE = False  # as before the upgrade: values stored in plain text
+    _changed_email(subject)
+    old = AuditLog.objects.get(action="admin.change")
+    settings.GDPR_COMPLIANCE_MODE = True
+    _changed_email(subject)
+    req = subject_requests.create_request(superuser, request_type="erasure", subject_id=subject.pk)
+    assert subject_requests.process(req, superuser, dry_run=True)["audit_plaintext"] == [old.pk]
+    assert subject_requests.process(req, superuser)["audit_plaintext"] == [old.pk]
