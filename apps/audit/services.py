@@ -178,6 +178,17 @@ def _write_seals(seals) -> None:
             )
 
 
+def _start_after_purge():
+    """(seq, chain hash) the chain continues from when no sealed entry is left: the checkpoint a retention purge
+    kept at its end (a purge through the head), or the genesis of an empty chain."""
+    through = AuditPurge.objects.order_by("-through_seq").values_list("through_seq", flat=True).first()
+    if through:
+        anchor = AuditCheckpoint.objects.filter(tree_size=through).values_list("head_hash", flat=True).first()
+        if anchor:
+            return through, anchor
+    return 0, hashing.GENESIS_HASH
+
+
 def seal_pending(*, wait=True, batch=SEAL_BATCH) -> int:
     """Give committed unsealed entries the next seq numbers and their hashes; returns how many.
 
@@ -190,7 +201,7 @@ def seal_pending(*, wait=True, batch=SEAL_BATCH) -> int:
             if not _take_sealer_lock(wait):
                 return sealed
             head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values("seq", "chain_hash").first()
-            seq, prev = (head["seq"], head["chain_hash"]) if head else (0, hashing.GENESIS_HASH)
+            seq, prev = (head["seq"], head["chain_hash"]) if head else _start_after_purge()
             rows = list(AuditLog.objects.filter(seq__isnull=True).order_by("id").values_list(*_SEAL_COLUMNS)[:batch])
             if not rows:
                 return sealed
@@ -307,6 +318,9 @@ def witness_file_problem(path, checkpoint: AuditCheckpoint) -> str | None:
         logger.warning("the audit witness file %s is unreadable (%s): replacing it", path, exc)
         return None
     at = AuditLog.objects.filter(seq=held["tree_size"]).values_list("chain_hash", flat=True).first()
+    if at is None and AuditPurge.objects.filter(through_seq__gte=held["tree_size"]).exists():
+        # Purged by retention in whole segments: the kept checkpoint at that size holds the head hash.
+        at = AuditCheckpoint.objects.filter(tree_size=held["tree_size"]).values_list("head_hash", flat=True).first()
     if at is None:
         return f"the witness covers {held['tree_size']} entries, the chain only {checkpoint.tree_size}"
     if at != held["head_hash"]:

@@ -1,5 +1,7 @@
 """Retention purges the audit log only in whole checkpoint segments; what remains still verifies (issue 17)."""
 
+import json
+
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
@@ -70,3 +72,22 @@ def test_an_interrupted_purge_carries_on_without_skipping(settings, signing_key)
     assert purge.deleted == 7 and purge.finished_at is not None
     assert AuditPurge.objects.count() == 1
     assert verify_database(public_key=signing_key.public_key()).ok
+
+
+@pytest.mark.django_db
+def test_a_purge_through_the_witnessed_checkpoint_still_verifies_against_the_witness(
+    settings, signing_key, witness_file, tmp_path, public_pem
+):
+    checkpoint = _append(4, settings)
+    assert witness_file.exists()
+    services.purge_through(checkpoint.tree_size, reason="retention")
+    call_command("verify_audit_chain")
+    services.seal_pending()  # the purge's own entry
+    assert AuditLog.objects.get(action="audit.purged").seq == checkpoint.tree_size + 1, "the chain goes on"
+    later = services.make_checkpoint(force=True)
+    assert json.loads(witness_file.read_text())["tree_size"] == later.tree_size, "the witness moves forward"
+    call_command("verify_audit_chain")
+    out = tmp_path / "after.jsonl"
+    call_command("export_audit", output=str(out))
+    result = _offline_verify(out, public_pem, "--trusted-checkpoint", str(witness_file))
+    assert result.returncode == 0, result.stdout + result.stderr
