@@ -86,3 +86,35 @@ def test_an_interrupted_run_without_archive_resumes_by_key_range(tenant_a):
     run = retention.apply_class(constants.ERP_SYNC_ATTEMPTS, batch=3)
     assert run.deleted == dry == 10
     assert set(ErpSyncAttempt.objects.values_list("sync", flat=True)) == {held.pk}
+
+
+@pytest.mark.django_db
+def test_old_audit_segments_are_archived_with_their_hashes_then_purged(exports_storage, _signing_key):
+    from apps.audit import services as audit_services
+    from apps.audit.db_verification import verify_database
+    from apps.audit.models import AuditLog
+
+    for i in range(3):
+        audit_services.record(None, "test.event", payload={"i": i})
+    audit_services.seal_pending()
+    checkpoint = audit_services.make_checkpoint(force=True)
+    RetentionPolicy.objects.filter(data_class=constants.AUDIT_ENTRIES).update(retention_days=0)
+    run = retention.apply_class(constants.AUDIT_ENTRIES, now=timezone.now() + timedelta(seconds=1))
+    assert run.deleted == checkpoint.tree_size == 3
+    manifest, rows = read_archive(exports_storage, run.manifest)
+    assert manifest["data_class"] == constants.AUDIT_ENTRIES and manifest["rows"] == 3
+    assert [r["seq"] for r in rows] == [1, 2, 3] and {"record_sha256", "chain_hash", "payload"} <= set(rows[0])
+    assert not AuditLog.objects.filter(seq__lte=3).exists()
+    audit_services.seal_pending()
+    assert verify_database(public_key=_signing_key.public_key()).ok
+
+
+@pytest.mark.django_db
+def test_the_beat_task_applies_retention_unless_governance_is_off(settings):
+    from apps.governance.tasks import apply_retention
+
+    make_attempts(2)
+    settings.DATA_GOVERNANCE_ENABLED = False
+    assert apply_retention() == 0 and ErpSyncAttempt.objects.count() == 2
+    settings.DATA_GOVERNANCE_ENABLED = True
+    assert apply_retention() >= 2 and ErpSyncAttempt.objects.count() == 0
