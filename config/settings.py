@@ -604,7 +604,8 @@ DATA_GOVERNANCE_ENABLED = env.bool("DATA_GOVERNANCE_ENABLED", default=True)
 GDPR_COMPLIANCE_MODE = env.bool("GDPR_COMPLIANCE_MODE", default=True)
 # Payload keys whose values are personal (at any depth of an audit payload), comma-separated.
 AUDIT_PERSONAL_PAYLOAD_KEYS = env.list(
-    "AUDIT_PERSONAL_PAYLOAD_KEYS", default=["email", "username", "first_name", "last_name", "full_name", "phone", "repr"]
+    "AUDIT_PERSONAL_PAYLOAD_KEYS",
+    default=["email", "username", "first_name", "last_name", "full_name", "phone", "repr"],
 )
 # Wraps the per-subject audit keys; keep it out of the database and its backups (default: derived from
 # DJANGO_SECRET_KEY).
