@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     # issue 14: feature flags (django-waffle, with apps.flags' model: deterministic percentage buckets).
     "waffle",
     "apps.flags",
+    "apps.governance",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
 ]
@@ -726,3 +727,30 @@ CELERY_BEAT_SCHEDULE["purge-request-stats"] = {
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# ---------------------------------------------------------------- GOVERNANCE (issue 17)
+# Retention by beat, legal holds, data subject requests (docs/governance.md).
+DATA_GOVERNANCE_ENABLED = env.bool("DATA_GOVERNANCE_ENABLED", default=True)
+# Data subject requests (GDPR) may be created and processed, and personal values in new audit payloads are
+# encrypted under per-subject keys (crypto-shredding: erasure destroys the key).
+GDPR_COMPLIANCE_MODE = env.bool("GDPR_COMPLIANCE_MODE", default=True)
+# Payload keys whose values are personal (at any depth of an audit payload), comma-separated.
+AUDIT_PERSONAL_PAYLOAD_KEYS = env.list(
+    "AUDIT_PERSONAL_PAYLOAD_KEYS",
+    default=["email", "username", "first_name", "last_name", "full_name", "phone", "repr"],
+)
+# Wraps the per-subject audit keys; keep it out of the database and its backups (default: derived from
+# DJANGO_SECRET_KEY).
+AUDIT_SUBJECT_KEY_SECRET = env.str("AUDIT_SUBJECT_KEY_SECRET", default="")
+# Default retention of data classes without a default of their own (the policy rows are edited in the admin).
+DEFAULT_RETENTION_DAYS = env.int("DEFAULT_RETENTION_DAYS", default=365)
+# The audit trail's default retention: 7 years.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=7 * 365)
+# Rows deleted (and archived) per transaction.
+GOVERNANCE_RETENTION_BATCH = env.int("GOVERNANCE_RETENTION_BATCH", default=5000)
+# Seconds between beat runs of retention.
+GOVERNANCE_RETENTION_INTERVAL_SECONDS = env.int("GOVERNANCE_RETENTION_INTERVAL_SECONDS", default=3600)
+CELERY_BEAT_SCHEDULE["governance-apply-retention"] = {
+    "task": "apps.governance.tasks.apply_retention",
+    "schedule": float(GOVERNANCE_RETENTION_INTERVAL_SECONDS),
+}

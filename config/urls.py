@@ -12,6 +12,7 @@ from apps.erp import api as erp_api
 from apps.erp.inbound_api import ErpInboundProgressApi
 from apps.erp.rotation_views import rotate_keys_view
 from apps.flags import api as flags_api
+from apps.governance import urls as governance_urls
 from apps.jobs import api as jobs_api
 from apps.observability import health as observability_health
 from apps.reporting.urls import api_urlpatterns as reporting_api
@@ -69,6 +70,9 @@ urlpatterns = [
     path("api/enterprise/features", flags_api.FlagListApi.as_view(), name="flags-list"),
     path("api/enterprise/features/", include(("apps.flags.urls", "flags"))),
     path("favicon.ico", core_views.favicon),
+    # apps.governance (issue 17): seed 001's governance and audit endpoints.
+    path("api/enterprise/governance/", include((governance_urls.governance, "governance"))),
+    path("api/enterprise/audit/", include((governance_urls.audit, "enterprise-audit"))),
 ]
 
 handler400 = "apps.core.problems.handler400"

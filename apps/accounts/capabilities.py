@@ -31,6 +31,10 @@ _REPORTING_READ = [
     *_view("reporting", "alertrule", "alertchannel", "alertnotice"),
 ]
 
+# Governance (issue 17): read retention policies, runs, legal holds, the inventory and compliance reports.
+_GOVERNANCE_READ = _view("governance", "retentionpolicy", "retentionrun", "legalhold")
+_GOVERNANCE_AUDITOR = _view("governance", "datasubjectrequest")
+
 ROLE_CAPABILITIES: dict[str, list[str]] = {
     # Tenant administrator: everything on the tenants granted to them.
     ADMIN: [
@@ -64,6 +68,16 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "security.delete_usersession",
         "security.view_iplistentry",
         "flags.view_featureflag",
+        # Governance (issue 17): retention policies, legal holds, data subject requests (global changes also
+        # need every tenant: apps.governance checks that).
+        *_GOVERNANCE_READ,
+        "governance.change_retentionpolicy",
+        "governance.apply_retention",
+        "governance.add_legalhold",
+        "governance.change_legalhold",
+        "governance.view_datasubjectrequest",
+        "governance.add_datasubjectrequest",
+        "governance.process_datasubjectrequest",
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -104,5 +118,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "security.view_usersession",
         "security.view_iplistentry",
         "flags.view_featureflag",
+        *_GOVERNANCE_READ,
+        *_GOVERNANCE_AUDITOR,
     ],
 }

@@ -13,6 +13,12 @@ CONTENT_COLUMNS = (
 )  # fmt: skip
 CHECKPOINT_COLUMNS = ("id", "tree_size", "head_hash", "merkle_root", "ts", "key_id", "signature", "frontier")
 MESSAGE = "audit_logs is append-only"
+# The one DELETE allowed (issue 17, retention): entries up to a recorded purge whose end is a signed checkpoint,
+# so only whole checkpoint segments leave and the checkpoint at the new start anchors what remains.
+PURGED_THROUGH = (
+    "COALESCE((SELECT MAX(p.through_seq) FROM audit_purges p "
+    "JOIN audit_checkpoints c ON c.tree_size = p.through_seq), 0)"
+)
 CHECKPOINT_MESSAGE = "audit_checkpoints is append-only"
 TABLES = ("audit_logs", "audit_checkpoints")
 
@@ -29,6 +35,9 @@ POSTGRES_INSTALL = {
             IF TG_OP = 'UPDATE' AND OLD.seq IS NULL AND NEW.seq IS NOT NULL
                AND ROW({_rows("NEW", CONTENT_COLUMNS)}) IS NOT DISTINCT FROM ROW({_rows("OLD", CONTENT_COLUMNS)}) THEN
                 RETURN NEW;
+            END IF;
+            IF TG_OP = 'DELETE' AND OLD.seq IS NOT NULL AND OLD.seq <= {{purged_through}} THEN
+                RETURN OLD;
             END IF;
             RAISE EXCEPTION '{MESSAGE}: % refused', TG_OP USING ERRCODE = '42501';
         END $$;
@@ -83,6 +92,7 @@ SQLITE_INSTALL = {
         """,
         f"""
         CREATE TRIGGER IF NOT EXISTS audit_logs_no_delete BEFORE DELETE ON audit_logs
+        WHEN OLD.seq IS NULL OR OLD.seq > {{purged_through}}
         BEGIN SELECT RAISE(ABORT, '{MESSAGE}: DELETE refused'); END;
         """,
     ],
@@ -115,7 +125,10 @@ def _statements(connection, tables, *, install: bool):
         by_table = SQLITE_INSTALL if install else SQLITE_REMOVE
     else:
         raise NotImplementedError(f"no audit guards for {connection.vendor}")
-    return [sql for table in tables for sql in by_table[table]]
+    # Before migration audit.0006 there is no audit_purges table (SQLite checks a trigger's tables when any table
+    # is renamed), so the guards installed by audit.0002 refuse every DELETE; from 0006 on, purged segments may go.
+    purged = PURGED_THROUGH if "audit_purges" in connection.introspection.table_names() else "0"
+    return [sql.replace("{purged_through}", purged) for table in tables for sql in by_table[table]]
 
 
 def install(connection, tables=TABLES) -> None:

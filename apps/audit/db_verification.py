@@ -4,6 +4,7 @@ import multiprocessing
 from dataclasses import dataclass
 
 from django.db import connections
+from django.db.models import F
 
 from . import hashing, selectors, signatures
 from .merkle import Frontier
@@ -68,9 +69,14 @@ def _witness_finding(witness, public_key) -> Finding | None:
         return Finding(witness["tree_size"], None, "the witnessed checkpoint's signature does not verify with "
                        "this key", witnessed=True)  # fmt: skip
     head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", flat=True).first() or 0
+    head = max(head, selectors.retained_start() - 1)  # a purge through the last checkpoint leaves no entry
     if head < witness["tree_size"]:
         return cut_before_witness(witness, head)
     row = AuditLog.objects.filter(seq=witness["tree_size"]).values("id", "chain_hash").first()
+    if row is None and witness["tree_size"] < selectors.retained_start():
+        # Purged by retention in whole segments: the checkpoint at that size is kept (and signed) instead.
+        row = AuditCheckpoint.objects.filter(tree_size=witness["tree_size"]).values("id", chain_hash=F("head_hash"))
+        row = row.first()
     if row is None:
         return Finding(witness["tree_size"], None, f"gap or reorder: no entry at seq {witness['tree_size']}, the "
                        "witnessed checkpoint's size", witnessed=True)  # fmt: skip
@@ -86,7 +92,8 @@ def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1,
     `witness` is a trusted checkpoint kept outside the database (apps/audit/witness.py): the chain must
     reach its size with its head hash (and Merkle root, when the walk passes it), or the check fails.
     """
-    from_seq = from_seq or 1
+    # After a retention purge the walk starts at the kept checkpoint's next entry (selectors.retained_start).
+    from_seq = max(from_seq or 1, selectors.retained_start())
     if witness is not None:
         finding = _witness_finding(witness, public_key)
         if finding:

@@ -86,3 +86,49 @@ class AuditCheckpoint(models.Model):
             "ts": format_ts(self.ts), "key_id": self.key_id, "signature": self.signature,
             "tsa_token": self.tsa_token,
         }  # fmt: skip
+
+
+class AuditPurge(models.Model):
+    """A recorded retention purge: entries up to `through_seq` (a checkpoint's tree_size) may be deleted.
+
+    The append-only trigger allows DELETE only of entries at or below such a row's `through_seq`, so only whole
+    checkpoint segments leave; the checkpoint at `through_seq` stays and anchors what remains (docs/governance.md).
+    """
+
+    through_seq = models.BigIntegerField(_("purged through seq"), unique=True)
+    ts = models.DateTimeField(_("time"))
+    reason = models.CharField(_("reason"), max_length=500)
+    deleted = models.BigIntegerField(_("entries deleted"), default=0)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "audit_purges"
+        verbose_name = _("audit purge")
+        verbose_name_plural = _("audit purges")
+        ordering = ["-through_seq"]
+
+    def __str__(self):
+        return f"purge through #{self.through_seq}"
+
+
+class AuditSubjectKey(models.Model):
+    """A data subject's key for the personal values in audit payloads (crypto-shredding, docs/governance.md).
+
+    Personal values are stored encrypted under it; erasure destroys it (wrapped_key emptied), which leaves the
+    ciphertext, and so every hash and checkpoint, as it was while the values can no longer be read.
+    """
+
+    subject_id = models.CharField(_("data subject"), max_length=64, unique=True)
+    pseudonym = models.CharField(_("pseudonym"), max_length=40, unique=True)
+    # The subject's Fernet key, itself encrypted with AUDIT_SUBJECT_KEY_SECRET (not in the database).
+    wrapped_key = models.BinaryField(_("wrapped key"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    destroyed_at = models.DateTimeField(_("destroyed at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "audit_subject_keys"
+        verbose_name = _("audit subject key")
+        verbose_name_plural = _("audit subject keys")
+
+    def __str__(self):
+        return self.pseudonym

@@ -10,7 +10,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import hashing, merkle
-from .models import AuditCheckpoint, AuditLog
+from .models import AuditCheckpoint, AuditLog, AuditPurge
 
 _COLUMNS = (
     "id", "seq", "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "payload",
@@ -73,11 +73,20 @@ def chain_entries(*, from_seq=None, to_seq=None, chunk_size=5000):
         yield entry
 
 
+def retained_start() -> int:
+    """The first seq the chain still holds after retention purges (1 when nothing was purged): the entry after
+    the latest purge's checkpoint, whose signed head hash anchors the walk (docs/governance.md)."""
+    through = AuditPurge.objects.order_by("-through_seq").values_list("through_seq", flat=True).first()
+    return (through or 0) + 1
+
+
 def chain_start(from_seq):
     """(expected seq, previous chain hash) for a walk starting at `from_seq`."""
     if not from_seq or from_seq <= 1:
         return 1, hashing.GENESIS_HASH
     prev = AuditLog.objects.filter(seq=from_seq - 1).values_list("chain_hash", flat=True).first()
+    if prev is None:  # purged by retention: the checkpoint kept at the new start holds its signed head hash
+        prev = AuditCheckpoint.objects.filter(tree_size=from_seq - 1).values_list("head_hash", flat=True).first()
     return from_seq, prev or hashing.GENESIS_HASH
 
 
@@ -149,6 +158,7 @@ def export_lines(filters: dict, *, user=None):
     The header's `filters` say which tenants the file holds in full (`tenants`, `tenantless`).
     """
     head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", flat=True).first() or 0
+    start = retained_start()
     shown = {k: str(v) for k, v in filters.items() if v}
     if user is not None:
         shown.update(export_scope(user))
@@ -156,13 +166,15 @@ def export_lines(filters: dict, *, user=None):
         "format": "tezgah-audit-export", "version": 1, "generated_at": hashing.format_ts(timezone.now()),
         "filters": shown, "last_seq": head,
     }  # fmt: skip
+    if start > 1:  # older entries were purged by retention: the checkpoint at start - 1 anchors the file
+        header["first_seq"] = start
     yield json.dumps(header, ensure_ascii=False)
     readable = AuditLog.objects.all() if user is None else entries_visible_to(user)
     matching = set(
         readable.filter(_export_filter(filters), seq__isnull=False, seq__lte=head).values_list("seq", flat=True)
     )
     full = hashes = 0
-    for entry in chain_entries(to_seq=head):
+    for entry in chain_entries(from_seq=start, to_seq=head):
         if entry["seq"] in matching:
             full += 1
             yield json.dumps({"type": "entry", **entry}, ensure_ascii=False, default=str)

@@ -11,13 +11,14 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.core import request_context
 
-from . import hashing, signatures, witness
+from . import hashing, signatures, subject_keys, witness
 from .merkle import Frontier
-from .models import ActorType, AuditCheckpoint, AuditLog
+from .models import ActorType, AuditCheckpoint, AuditLog, AuditPurge
 
 logger = logging.getLogger(__name__)
 # Checkpoints also go to the application log (and the witness file), so they exist outside the database.
@@ -43,11 +44,27 @@ def _plain_json(payload):
     return json.loads(json.dumps(payload or {}, cls=DjangoJSONEncoder))
 
 
-def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type=None, object_id=None) -> AuditLog:
+def _subject_of(subject, obj, object_type, object_id) -> str | None:
+    """Whose personal values the payload holds: `subject` (a user or an id), else the user the entry is about."""
+    if subject is not None:
+        return str(getattr(subject, "pk", subject))
+    user_label = settings.AUTH_USER_MODEL.lower()
+    if obj is not None and obj._meta.label_lower == user_label and obj.pk is not None:
+        return str(obj.pk)
+    if object_type == user_label and object_id:
+        return str(object_id)
+    return None
+
+
+def record(
+    actor, action, obj=None, payload=None, *, tenant_id=None, object_type=None, object_id=None, subject=None
+) -> AuditLog:
     """Append an entry describing `action` by `actor` on `obj`; call inside the transaction of the change.
 
     `actor` is a user, None (the system) or an (actor_type, actor_id) pair; `obj` any model instance
     (or None with object_type/object_id). The request id and client IP come from the request context.
+    Personal values (payload keys in AUDIT_PERSONAL_PAYLOAD_KEYS) are stored encrypted under the key of the
+    entry's data subject, `subject` or the user `obj` is (apps/audit/subject_keys.py: erasure destroys the key).
     The entry is written unsealed; the sealer process gives it its place in the chain within
     a fraction of a second after commit, so a rolled-back change leaves no entry and writers never wait
     for each other. (Sealing right after each commit instead costs a second commit per entry:
@@ -61,6 +78,9 @@ def record(actor, action, obj=None, payload=None, *, tenant_id=None, object_type
             tenant_id = getattr(obj, "tenant_id", None)
     context = request_context.current()
     clean = _plain_json(payload)
+    subject_id = _subject_of(subject, obj, object_type, object_id)
+    if subject_id and settings.GDPR_COMPLIANCE_MODE:
+        clean = subject_keys.protect(clean, subject_id)
     entry = AuditLog.objects.create(
         ts=timezone.now(),
         actor_type=actor_type,
@@ -158,6 +178,17 @@ def _write_seals(seals) -> None:
             )
 
 
+def _start_after_purge():
+    """(seq, chain hash) the chain continues from when no sealed entry is left: the checkpoint a retention purge
+    kept at its end (a purge through the head), or the genesis of an empty chain."""
+    through = AuditPurge.objects.order_by("-through_seq").values_list("through_seq", flat=True).first()
+    if through:
+        anchor = AuditCheckpoint.objects.filter(tree_size=through).values_list("head_hash", flat=True).first()
+        if anchor:
+            return through, anchor
+    return 0, hashing.GENESIS_HASH
+
+
 def seal_pending(*, wait=True, batch=SEAL_BATCH) -> int:
     """Give committed unsealed entries the next seq numbers and their hashes; returns how many.
 
@@ -170,7 +201,7 @@ def seal_pending(*, wait=True, batch=SEAL_BATCH) -> int:
             if not _take_sealer_lock(wait):
                 return sealed
             head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values("seq", "chain_hash").first()
-            seq, prev = (head["seq"], head["chain_hash"]) if head else (0, hashing.GENESIS_HASH)
+            seq, prev = (head["seq"], head["chain_hash"]) if head else _start_after_purge()
             rows = list(AuditLog.objects.filter(seq__isnull=True).order_by("id").values_list(*_SEAL_COLUMNS)[:batch])
             if not rows:
                 return sealed
@@ -287,6 +318,9 @@ def witness_file_problem(path, checkpoint: AuditCheckpoint) -> str | None:
         logger.warning("the audit witness file %s is unreadable (%s): replacing it", path, exc)
         return None
     at = AuditLog.objects.filter(seq=held["tree_size"]).values_list("chain_hash", flat=True).first()
+    if at is None and AuditPurge.objects.filter(through_seq__gte=held["tree_size"]).exists():
+        # Purged by retention in whole segments: the kept checkpoint at that size holds the head hash.
+        at = AuditCheckpoint.objects.filter(tree_size=held["tree_size"]).values_list("head_hash", flat=True).first()
     if at is None:
         return f"the witness covers {held['tree_size']} entries, the chain only {checkpoint.tree_size}"
     if at != held["head_hash"]:
@@ -348,3 +382,48 @@ def _timestamp(checkpoint: AuditCheckpoint) -> None:
     breaker.record_success()
     AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(tsa_token=token)
     checkpoint.tsa_token = token
+
+
+PURGE_BATCH = 5000
+
+
+def purge_through(tree_size: int, *, reason: str, batch=PURGE_BATCH, archive=None, stop_after=None) -> AuditPurge:
+    """Delete the entries up to `tree_size`, which must be a signed checkpoint's; that checkpoint is kept, so the
+    chain left still verifies from it (verify_audit_chain and the offline verifier start right after it).
+
+    Records the purge first (the append-only trigger allows DELETE only up to a recorded purge that ends at a
+    checkpoint), then deletes in batches of `batch`, each in its own transaction, oldest first; `archive(entries)`
+    is called with each batch (chain_entries dicts) before it is deleted. Safe to run again after an interruption:
+    it carries on with what is left. `stop_after` (batches) is for tests that interrupt it. Retention's legal holds
+    are the caller's business (apps.governance).
+    """
+    if not AuditCheckpoint.objects.filter(tree_size=tree_size).exists():
+        raise ValueError(f"no checkpoint at {tree_size} entries: the audit log is purged only in whole segments")
+    with transaction.atomic():
+        purge, created = AuditPurge.objects.get_or_create(
+            through_seq=tree_size, defaults={"ts": timezone.now(), "reason": reason[:500]}
+        )
+        if created:
+            record(None, "audit.purged", purge, {"through_seq": tree_size, "reason": reason[:500]})
+    done = 0
+    while stop_after is None or done < stop_after:
+        with transaction.atomic():
+            first = AuditLog.objects.filter(seq__isnull=False, seq__lte=tree_size).order_by("seq")
+            first = first.values_list("seq", flat=True).first()
+            if first is None:
+                break
+            last = min(tree_size, first + batch - 1)
+            if archive is not None:
+                from . import selectors
+
+                archive(list(selectors.chain_entries(from_seq=first, to_seq=last)))
+            # One DELETE by a seq range (no ORM collection of rows): nothing references audit entries.
+            deleted = AuditLog.objects.filter(seq__gte=first, seq__lte=last)._raw_delete(AuditLog.objects.db)
+            AuditPurge.objects.filter(pk=purge.pk).update(deleted=F("deleted") + deleted)
+        done += 1
+    else:
+        purge.refresh_from_db()
+        return purge
+    AuditPurge.objects.filter(pk=purge.pk, finished_at__isnull=True).update(finished_at=timezone.now())
+    purge.refresh_from_db()
+    return purge

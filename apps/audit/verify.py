@@ -234,7 +234,19 @@ def verify_export(path: Path, public_key, trusted=None) -> str | None:
                 at["line"] = number
                 yield item
 
-    report = verify_entries(entries(), checkpoints=checkpoints, public_key=public_key, witness=trusted)
+    start = {}
+    first_seq = header.get("first_seq", 1)
+    if first_seq != 1:  # older entries purged by retention: start from the signed checkpoint right before
+        anchor = next((cp for cp in checkpoints if _integer(first_seq) and cp["tree_size"] == first_seq - 1), None)
+        if anchor is None:
+            return f"line 1: no checkpoint at {first_seq!r} - 1 entries anchors the header's first_seq"
+        start = {"expected_seq": first_seq, "prev_hash": anchor["head_hash"]}
+        if trusted is not None and trusted["tree_size"] < first_seq:  # purged: its checkpoint line must match
+            kept = next((cp for cp in checkpoints if cp["tree_size"] == trusted["tree_size"]), None)
+            if kept is None or kept["head_hash"] != trusted["head_hash"]:
+                return f"line 1: the witnessed checkpoint at {trusted['tree_size']} entries is not among the file's"
+            trusted = None
+    report = verify_entries(entries(), checkpoints=checkpoints, public_key=public_key, witness=trusted, **start)
     if not report.ok:
         f = report.finding
         if f.witnessed:

@@ -118,8 +118,22 @@ def samples(tenant_a):
         SecurityEvent.objects.create(event_type="ip_refused", severity="medium", client_ip="192.0.2.1"),
         Lockout.objects.create(username="target", ip_address="192.0.2.1", until=timezone.now()),
         IPListEntry.objects.create(network="192.0.2.0/24", list_type="blacklist"),
+        *_governance_rows(owner),
     ]
     return {type(row): row for row in rows}
+
+
+def _governance_rows(owner):
+    """issue 17: a retention run, a legal hold and a data subject request for the governance pages."""
+    from apps.governance import services as governance
+    from apps.governance import subject_requests
+    from apps.governance.models import RetentionRun
+
+    return [
+        RetentionRun.objects.create(data_class="sessions", cutoff=timezone.now(), started_at=timezone.now()),
+        governance.place_hold(None, scope="object_type", object_type="sessions", reason="walk"),
+        subject_requests.create_request(None, request_type="access", subject_id=owner.pk),
+    ]
 
 
 def admin_patterns():
