@@ -25,6 +25,7 @@ COPY's text format escapes backslashes and control characters; a block of rows w
 passed through as it is (only the line ends change), a block with one is unescaped row by row.
 """
 
+import datetime as dt
 import functools
 import re
 import sys
@@ -75,6 +76,18 @@ def number_regex() -> str:
     return f"^[{spaces}]*[+-]?(?:{numeric}|{special})[{spaces}]*$"
 
 
+@functools.cache
+def whole_minute_offsets_since() -> dt.datetime:
+    """The first day (UTC) from which REPORT_TZ's UTC offset is a whole number of minutes up to 2200."""
+    day, last_odd = dt.datetime(1800, 1, 1, tzinfo=dt.UTC), None
+    end = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+    while day < end:
+        if day.astimezone(selectors.REPORT_TZ).utcoffset().total_seconds() % 60:
+            last_odd = day
+        day += dt.timedelta(days=1)
+    return (last_odd + dt.timedelta(days=1)) if last_odd else dt.datetime(1800, 1, 1, tzinfo=dt.UTC)
+
+
 def _py_csv_cell(value: str, delimiter: str) -> str:
     """A constant cell (a status label) as csv.writer writes it after `neutralise`."""
     value = neutralise(value)
@@ -99,7 +112,7 @@ class _SQL:
     def safe(self, col: str) -> str:
         """neutralise() in SQL: a formula-looking text gets a leading quote."""
         return (
-            f"CASE WHEN left({col}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+            f"CASE WHEN ascii({col}) IN (61, 43, 45, 64, 9, 13) "  # = + - @ tab CR
             f"AND {col} !~ {_lit(number_regex())} THEN '''' || {col} ELSE {col} END"
         )
 
@@ -118,17 +131,23 @@ class _SQL:
 
     @staticmethod
     def iso(col: str) -> str:
-        """datetime.isoformat() of the Istanbul time (session TimeZone is Europe/Istanbul), never NULL-safe."""
+        """datetime.isoformat() of the Istanbul time (the session's TimeZone is Europe/Istanbul).
+
+        Since `whole_minute_offsets_since()` the zone's offset is whole minutes: one to_char with the
+        microseconds, dropped when they are zero (".000000" can appear nowhere else). Before it, the
+        general form, which adds the offset's seconds as isoformat() does (local mean time).
+        """
         plain = 'YYYY-MM-DD"T"HH24:MI:SS'
+        since = _lit(whole_minute_offsets_since().isoformat())
         odd_offset = (
             f"to_char({col}, '{plain}') || CASE WHEN date_trunc('second', {col}) = {col} THEN '' "
-            f"ELSE to_char({col}, '.US') END || to_char({col}, 'TZH:TZM') || ':' "
-            f"|| lpad((abs(extract(timezone FROM {col})::int) % 60)::text, 2, '0')"
+            f"ELSE to_char({col}, '.US') END || to_char({col}, 'TZH:TZM') || CASE WHEN "
+            f"date_part('timezone', {col})::int % 60 = 0 THEN '' ELSE ':' "
+            f"|| lpad((abs(date_part('timezone', {col})::int) % 60)::text, 2, '0') END"
         )
         return (
-            f"CASE WHEN extract(timezone FROM {col})::int % 60 <> 0 THEN {odd_offset} "
-            f"WHEN date_trunc('second', {col}) = {col} THEN to_char({col}, '{plain}TZH:TZM') "
-            f"ELSE to_char({col}, '{plain}.USTZH:TZM') END"
+            f"CASE WHEN {col} >= {since}::timestamptz THEN replace(to_char({col}, '{plain}.USTZH:TZM'), '.000000', '') "
+            f"ELSE {odd_offset} END"
         )
 
     def csv_time(self, col: str) -> str:

@@ -69,7 +69,9 @@ def _text(rng):
 
 
 def _time(rng):
-    base = dt.datetime(2014, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=rng.randint(0, 12 * 365 * 86400))
+    # Mostly recent; some before 1911, when Istanbul's offset had seconds (isoformat writes +01:56:56).
+    start = dt.datetime(1890, 1, 1, tzinfo=dt.UTC) if rng.random() < 0.05 else dt.datetime(2014, 1, 1, tzinfo=dt.UTC)
+    base = start + dt.timedelta(seconds=rng.randint(0, 24 * 365 * 86400))
     return base + dt.timedelta(microseconds=rng.choice([0, 0, 1, 999_999, rng.randint(0, 999_999)]))
 
 
