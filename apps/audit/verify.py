@@ -49,11 +49,13 @@ def _integer(value) -> bool:
 
 
 def _no_duplicate_keys(pairs):
-    item = {}
-    for key, value in pairs:
-        if key in item:
-            raise ValueError(f"the key {key!r} appears twice")
-        item[key] = value
+    item = dict(pairs)
+    if len(item) != len(pairs):  # rare: find the key to name it
+        seen = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key!r} appears twice")
+            seen.add(key)
     return item
 
 
@@ -70,7 +72,13 @@ def _finite(text):
 
 def loads(text):
     """Strict JSON: no NaN or Infinity, no duplicate keys (a reader could pick either value)."""
-    return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant, parse_float=_finite)
+    if text.startswith("\ufeff"):
+        return json.loads(text)  # json.loads' own error for a byte order mark
+    return _DECODER.decode(text)
+
+
+# json.loads with these hooks builds a decoder on every call; one is enough.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant, parse_float=_finite)
 
 
 def entry_problem(item, *, typed=True) -> str | None:

@@ -41,6 +41,9 @@ from .export_formats import EXCEL_TR, RFC4180, _status_labels
 # Rows joined before each write: a few hundred kB, so memory stays flat.
 BLOCK_ROWS = 2_000
 FORMATS = ("csv", "csv_excel", "json")
+# A text JSON writes with an escape: a quote, a backslash or a control character (json.dumps and
+# PostgreSQL's to_json escape exactly these, the same way).
+JSON_ESCAPED = '["\\\\' + "\x01-\x1f]"  # a regex bracket: quote, backslash (escaped), U+0001-U+001F
 
 
 def available() -> bool:
@@ -181,14 +184,19 @@ def _csv_line(dialect) -> str:
         s.csv_time("c11"),
         "coalesce(c12::text, '')",
     ]
-    return f" || {_lit(dialect.delimiter)} || ".join(cells)
+    # One concat() call: a chain of || copies the growing line once per cell.
+    return "concat(" + f", {_lit(dialect.delimiter)}, ".join(cells) + ")"
 
 
 def _json_line() -> str:
     s = _SQL()
 
     def text(col):
-        return f"coalesce(to_json({col})::text, 'null')"
+        # to_json only for the rare text that needs an escape (it looks its type up on every call).
+        return (
+            f"CASE WHEN {col} IS NULL THEN 'null' WHEN {col} ~ {_lit(JSON_ESCAPED)} THEN to_json({col})::text "
+            f"ELSE concat('\"', {col}, '\"') END"
+        )
 
     def time(col):
         return f"coalesce('\"' || {s.iso(col)} || '\"', 'null')"
@@ -215,7 +223,7 @@ def _json_line() -> str:
         parts.append(_lit(("{" if i == 0 else ", ") + f'"{key}": '))
         parts.append(f"({expr})")
     parts.append("'}'")
-    return " || ".join(parts)
+    return "concat(" + ", ".join(parts) + ")"
 
 
 def line_sql(fmt: str) -> str:
