@@ -284,6 +284,8 @@ def copy_lines(user, filters: dict, *, as_of: int, fmt: str, progress=None, prog
     finally:
         try:
             cursor.execute("SELECT set_config('TimeZone', %s, false)", [previous_tz])
+        except psycopg.Error:
+            pass  # an aborted transaction: its rollback undoes the SET TIME ZONE as well
         finally:
             cursor.close()
 

@@ -39,6 +39,9 @@ class Command(BaseCommand):
             help="Comma-separated: csv, csv_excel, json, xlsx (COPY path on PostgreSQL), csv_python, json_python "
             "(the Python writers, as on SQLite); default csv",
         )
+        parser.add_argument(
+            "--export-filters", default="{}", help='Report filters of the exports as JSON, e.g. {"status": ["failed"]}'
+        )
         parser.add_argument("--export-child", help=argparse_hidden())
         parser.add_argument("--python-writers", action="store_true", help=argparse_hidden())
 
@@ -52,6 +55,7 @@ class Command(BaseCommand):
                 copy_export.available = lambda: False
             return self._export_child(export_child)
         self.export_formats = [f.strip() for f in export_formats.split(",") if f.strip()]
+        self.export_filters = json.loads(options["export_filters"])
         if not shutil.which("psql"):
             raise CommandError("psql is needed for the SQL comparison runs.")
         analyst = get_user_model().objects.filter(username=user).first()
@@ -127,7 +131,9 @@ class Command(BaseCommand):
         results = {}
         for fmt in self.export_formats:
             python = fmt.endswith("_python")
-            export = services.request_export_record(analyst, format=fmt.removesuffix("_python"), filters={})
+            export = services.request_export_record(
+                analyst, format=fmt.removesuffix("_python"), filters=self._validated(self.export_filters)
+            )
             child = subprocess.run(  # noqa: S603 - this very command, in a fresh process to measure its RSS
                 [sys.executable, "manage.py", "bench_reporting", "--export-child", str(export.pk)]
                 + (["--python-writers"] if python else []),
@@ -145,14 +151,18 @@ class Command(BaseCommand):
             results[f"{fmt}_rss_before_mb"] = measured["rss_before_mb"]
             results[f"{fmt}_size_mb"] = measured["size_mb"]
             results[f"{fmt}_progress_updates"] = measured.get("progress_updates")
-        # Integer ids from the database only, so building the text is safe.
-        copy_sql = (
-            "COPY (SELECT j.public_id, j.external_id, t.slug, mt.code, m.code, p.code, j.status, j.progress, "  # noqa: S608
-            "j.created_at, j.started_at, j.finished_at, j.duration_ms FROM jobs_job j "
-            "JOIN accounts_tenant t ON t.id = j.tenant_id JOIN catalog_modeltype mt ON mt.id = j.model_type_id "
-            "JOIN catalog_machine m ON m.id = j.machine_id JOIN catalog_post p ON p.id = j.post_id "
-            f"WHERE j.tenant_id IN ({','.join(map(str, tenant_ids))}) ORDER BY j.id DESC) TO STDOUT WITH CSV HEADER"
+        # The export's own query (same rows, same columns and joins, same order), its parameters bound by psycopg.
+        import psycopg
+
+        from apps.reporting import selectors
+
+        rows_qs = selectors.report_rows(
+            analyst, self._validated(self.export_filters), as_of=selectors.snapshot_job_id()
         )
+        sql, params = rows_qs.query.sql_with_params()
+        connection.ensure_connection()
+        bound = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
+        copy_sql = f"COPY ({bound}) TO STDOUT WITH CSV HEADER"
         started = time.perf_counter()
         self._psql(copy_sql + ";\n")
         copy_seconds = time.perf_counter() - started
@@ -162,6 +172,14 @@ class Command(BaseCommand):
             share = results[f"{fmt}_rows_per_second"] / results["copy_rows_per_second"]
             results[f"{fmt}_share_of_copy"] = round(share, 3)
         return results
+
+    @staticmethod
+    def _validated(filters):
+        from apps.reporting.serializers import ReportFilterSerializer
+
+        parsed = ReportFilterSerializer(data=filters)
+        parsed.is_valid(raise_exception=True)
+        return parsed.validated_data
 
     def _export_child(self, export_id):
         """Run one export in this fresh process and report its time and this process's peak RSS."""
