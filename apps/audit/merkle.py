@@ -36,6 +36,26 @@ class Frontier:
         self.nodes.append(node)
         self.size += 1
 
+    def extend(self, leaves: list[bytes]) -> None:
+        """append() for each leaf in order, in bulk: perfect subtrees are hashed level by level in one go."""
+        sha = hashlib.sha256
+        level_0 = [sha(b"\x00" + leaf).digest() for leaf in leaves]
+        i, n = 0, len(level_0)
+        while i < n:
+            size = self.size
+            # The largest perfect subtree that starts at `size` (aligned to it) and fits in what is left.
+            height = min((size & -size).bit_length() - 1 if size else 63, (n - i).bit_length() - 1)
+            block = level_0[i : i + (1 << height)]
+            while len(block) > 1:
+                block = [sha(b"\x01" + a + b).digest() for a, b in zip(block[::2], block[1::2], strict=True)]
+            node, above = block[0], size >> height
+            while above & 1:
+                node = node_hash(self.nodes.pop(), node)
+                above >>= 1
+            self.nodes.append(node)
+            self.size += 1 << height
+            i += 1 << height
+
     def root(self) -> bytes:
         if not self.nodes:
             return EMPTY_ROOT

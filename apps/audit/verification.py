@@ -3,10 +3,15 @@
 Standard library plus `cryptography` only: apps.audit.verify runs this on an export without Django.
 """
 
+import hashlib
+import itertools
 from dataclasses import dataclass
 
 from . import hashing
 from .merkle import Frontier
+
+# Entries checked together (see verify_entries).
+CHUNK = 4096
 
 
 @dataclass
@@ -16,6 +21,7 @@ class Finding:
     problem: str
     checkpoint: int | None = None  # tree_size of the checkpoint the problem is about, if any
     witnessed: bool = False  # the problem is about the witnessed (trusted) checkpoint
+    position: int | None = None  # 0-based place in the walk of the entry the problem was found at
 
 
 @dataclass
@@ -52,7 +58,7 @@ def _entry_problem(entry, expected_seq, prev_hash):
             return problem
     if entry["prev_hash"] != prev_hash:
         return "broken link: prev_hash is not the previous entry's chain_hash"
-    if hashing.chain_hash(prev_hash, entry["record_sha256"]) != entry["chain_hash"]:
+    if hashlib.sha256((prev_hash + entry["record_sha256"]).encode("ascii")).hexdigest() != entry["chain_hash"]:
         return "broken link: chain_hash is not sha256(prev_hash || record_sha256)"
     return None
 
@@ -87,6 +93,26 @@ def cut_before_witness(witness, last_seq) -> Finding:
     )  # fmt: skip
 
 
+def _chunk_intact(chunk, expected_seq, prev_hash) -> bool:
+    """Whether every entry of `chunk` passes _entry_problem, checked column by column (no finding: when this
+    says False, or raises, the chunk is walked again entry by entry to find and name the first problem)."""
+    sha256 = hashlib.sha256
+    n = len(chunk)
+    if [e["seq"] for e in chunk] != list(range(expected_seq, expected_seq + n)):
+        return False
+    full = [e for e in chunk if e.get("type") != "hash"]
+    canonical, record_bytes = hashing.canonical_json_fast, hashing.record_bytes
+    if [sha256(canonical(e["payload"])).hexdigest() for e in full] != [e["payload_sha256"] for e in full]:
+        return False
+    if [sha256(record_bytes(e)).hexdigest() for e in full] != [e["record_sha256"] for e in full]:
+        return False
+    chains = [e["chain_hash"] for e in chunk]
+    if [e["prev_hash"] for e in chunk] != [prev_hash, *chains[:-1]]:
+        return False
+    links = [sha256((e["prev_hash"] + e["record_sha256"]).encode("ascii")).hexdigest() for e in chunk]
+    return links == chains
+
+
 def verify_entries(
     entries, *, expected_seq=1, prev_hash=hashing.GENESIS_HASH, checkpoints=(), public_key=None, frontier=None,
     witness=None,
@@ -99,6 +125,9 @@ def verify_entries(
     tail was cut off. `witness` is a trusted checkpoint kept outside the data (its signature checked by the
     caller): the walk must reach it with the same head hash (and root), else the tail was cut off or the
     chain rewritten. Stops at the first problem.
+
+    Entries are checked CHUNK at a time, each check over the whole chunk at once (about half the time of
+    entry by entry); a chunk that fails is walked again entry by entry, so the finding is the same.
     """
     report = ChainReport()
     checkpoints = sorted(checkpoints, key=lambda cp: cp["tree_size"])
@@ -109,38 +138,66 @@ def verify_entries(
     pending = {cp["tree_size"]: cp for cp in checkpoints}
     if frontier is None and expected_seq == 1:
         frontier = Frontier()
-    for entry in entries:
-        problem = _entry_problem(entry, expected_seq, prev_hash)
-        if problem:
-            report.finding = Finding(seq=entry["seq"], entry_id=entry.get("id"), problem=problem)
-            return report
-        seq = entry["seq"]
+    # Where the walk must look at the Merkle root: each checkpoint and the witness.
+    stops = set(pending) | ({witness["tree_size"]} if witness is not None else set())
+    entries = iter(entries)
+    while chunk := list(itertools.islice(entries, CHUNK)):
+        try:
+            intact = _chunk_intact(chunk, expected_seq, prev_hash)
+        except (ValueError, TypeError, KeyError, RecursionError, AttributeError):
+            intact = False
+        if not intact:
+            for i, entry in enumerate(chunk):
+                problem = _entry_problem(entry, expected_seq, prev_hash)
+                if problem:
+                    report.finding = Finding(
+                        seq=entry["seq"], entry_id=entry.get("id"), problem=problem, position=report.checked + i
+                    )
+                    return report
+                prev_hash = entry["chain_hash"]
+                expected_seq += 1
+            raise AssertionError("a chunk failed its bulk check but every entry passed")  # pragma: no cover
+        first = chunk[0]["seq"]
+        last = chunk[-1]["seq"]
+        offset = report.checked  # the walk's position of chunk[0]
         if report.first_seq is None:
-            report.first_seq = seq
-        report.last_seq = seq
-        report.checked += 1
-        prev_hash = entry["chain_hash"]
-        expected_seq += 1
-        if frontier is not None:
-            frontier.append(bytes.fromhex(entry["record_sha256"]))
-        if witness is not None and seq == witness["tree_size"]:
-            problem = _witness_problem(witness, seq, prev_hash, frontier)
-            if problem:
-                report.finding = Finding(seq, entry.get("id"), problem, witnessed=True)
-                return report
-        checkpoint = pending.pop(seq, None)
-        if checkpoint is not None:
-            report.checkpoints_checked += 1
-            if checkpoint["head_hash"] != prev_hash:
-                report.finding = Finding(
-                    seq, entry.get("id"), f"checkpoint at {seq}: the chain's head hash differs", checkpoint=seq
-                )
-                return report
-            if frontier is not None and checkpoint["merkle_root"] != frontier.root().hex():
-                report.finding = Finding(
-                    seq, entry.get("id"), f"checkpoint at {seq}: the Merkle root differs", checkpoint=seq
-                )
-                return report
+            report.first_seq = first
+        report.last_seq = last
+        report.checked += len(chunk)
+        expected_seq = last + 1
+        here = sorted(size for size in stops if first <= size <= last)
+        done = 0  # entries of the chunk already in the frontier
+        for seq in here:
+            entry = chunk[seq - first]
+            head = entry["chain_hash"]
+            if frontier is not None:
+                frontier.extend([bytes.fromhex(e["record_sha256"]) for e in chunk[done : seq - first + 1]])
+                done = seq - first + 1
+            if witness is not None and seq == witness["tree_size"]:
+                problem = _witness_problem(witness, seq, head, frontier)
+                if problem:
+                    report.finding = Finding(
+                        seq, entry.get("id"), problem, witnessed=True, position=offset + seq - first
+                    )
+                    return report
+            checkpoint = pending.pop(seq, None)
+            if checkpoint is not None:
+                report.checkpoints_checked += 1
+                if checkpoint["head_hash"] != head:
+                    report.finding = Finding(
+                        seq, entry.get("id"), f"checkpoint at {seq}: the chain's head hash differs", checkpoint=seq,
+                        position=offset + seq - first,
+                    )  # fmt: skip
+                    return report
+                if frontier is not None and checkpoint["merkle_root"] != frontier.root().hex():
+                    report.finding = Finding(
+                        seq, entry.get("id"), f"checkpoint at {seq}: the Merkle root differs", checkpoint=seq,
+                        position=offset + seq - first,
+                    )  # fmt: skip
+                    return report
+        if frontier is not None and done < len(chunk):
+            frontier.extend([bytes.fromhex(e["record_sha256"]) for e in chunk[done:]])
+        prev_hash = chunk[-1]["chain_hash"]
     report.head_hash = prev_hash
     beyond = [size for size in pending if report.last_seq is None or size > report.last_seq]
     if beyond:

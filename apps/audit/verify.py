@@ -9,6 +9,7 @@ and no database, only this folder (apps/audit) and a copy of the public key.
 """
 
 import argparse
+import collections
 import json
 import math
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from . import hashing, merkle, signatures, witness
-from .verification import verify_entries
+from .verification import CHUNK, verify_entries
 
 EXPORT_FORMAT = "tezgah-audit-export"
 PROOF_FORMAT = "tezgah-audit-inclusion-proof"
@@ -48,11 +49,13 @@ def _integer(value) -> bool:
 
 
 def _no_duplicate_keys(pairs):
-    item = {}
-    for key, value in pairs:
-        if key in item:
-            raise ValueError(f"the key {key!r} appears twice")
-        item[key] = value
+    item = dict(pairs)
+    if len(item) != len(pairs):  # rare: find the key to name it
+        seen = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key!r} appears twice")
+            seen.add(key)
     return item
 
 
@@ -69,7 +72,13 @@ def _finite(text):
 
 def loads(text):
     """Strict JSON: no NaN or Infinity, no duplicate keys (a reader could pick either value)."""
-    return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant, parse_float=_finite)
+    if text.startswith("\ufeff"):
+        return json.loads(text)  # json.loads' own error for a byte order mark
+    return _DECODER.decode(text)
+
+
+# json.loads with these hooks builds a decoder on every call; one is enough.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant, parse_float=_finite)
 
 
 def entry_problem(item, *, typed=True) -> str | None:
@@ -226,12 +235,16 @@ def verify_export(path: Path, public_key, trusted=None) -> str | None:
         return f"the export has no end line: it was cut short after line {last_line}"
     counted = {"entry": 0, "hash": 0}
     at = {"line": 1}
+    # verify_entries reads up to a chunk ahead of the entry it checks: the lines of the last two chunks,
+    # by the entry's place in the walk (Finding.position).
+    recent = collections.deque(maxlen=2 * CHUNK)
 
     def entries():
         for number, kind, item in _records(path):
             if kind in counted:
                 counted[kind] += 1
                 at["line"] = number
+                recent.append(number)
                 yield item
 
     start = {}
@@ -249,9 +262,13 @@ def verify_export(path: Path, public_key, trusted=None) -> str | None:
     report = verify_entries(entries(), checkpoints=checkpoints, public_key=public_key, witness=trusted, **start)
     if not report.ok:
         f = report.finding
+        read = counted["entry"] + counted["hash"]  # recent[-1] is the line of the walk's entry read - 1
+        entry_line = at["line"]
+        if f.position is not None and 0 <= read - 1 - f.position < len(recent):
+            entry_line = recent[len(recent) - (read - f.position)]
         if f.witnessed:
-            return f"line {at['line']} (seq {f.seq}): {f.problem} (--trusted-checkpoint)"
-        line = cp_lines[f.checkpoint] if f.checkpoint in cp_lines else at["line"]
+            return f"line {entry_line} (seq {f.seq}): {f.problem} (--trusted-checkpoint)"
+        line = cp_lines.get(f.checkpoint, entry_line)
         return f"line {line} (seq {f.seq}): {f.problem}"
     (end_line, end_number), last_seq = end, report.last_seq or 0
     if (counted["entry"], counted["hash"]) != (end_line["entries"], end_line["hashes"]):

@@ -99,13 +99,32 @@ RFC4180 = CSVDialect(encoding="utf-8", delimiter=",", decimal_comma=False, time_
 EXCEL_TR = CSVDialect(encoding="utf-8-sig", delimiter=";", decimal_comma=True, time_format="%d.%m.%Y %H:%M:%S")
 
 
-def _write_csv(rows, out, meta: dict, progress, dialect: CSVDialect) -> int:
-    """CSV: `#` context lines, the Turkish column header, the rows, and a closing `#` row-count line."""
+def write_csv_head(out, meta: dict, dialect: CSVDialect) -> None:
+    """The `#` context lines and the Turkish column header (the BOM first for the Excel dialect)."""
     text = io.TextIOWrapper(out, encoding=dialect.encoding, newline="")
     writer = FormulaSafeCSVWriter(text, delimiter=dialect.delimiter, lineterminator="\r\n")
     for label, value in context_lines(meta):
         writer.writerow([f"# {label}", value])
     writer.writerow([str(header) for _key, header in constants.SPREADSHEET_COLUMNS])
+    text.flush()
+    text.detach()
+
+
+def write_csv_tail(out, count: int, dialect: CSVDialect) -> None:
+    """The closing `#` row-count line (no second BOM)."""
+    text = io.TextIOWrapper(out, encoding=dialect.encoding.removesuffix("-sig"), newline="")
+    FormulaSafeCSVWriter(text, delimiter=dialect.delimiter, lineterminator="\r\n").writerow(
+        [f"# {_('Row count')}", count]
+    )
+    text.flush()
+    text.detach()
+
+
+def _write_csv(rows, out, meta: dict, progress, dialect: CSVDialect) -> int:
+    """CSV: `#` context lines, the Turkish column header, the rows, and a closing `#` row-count line."""
+    write_csv_head(out, meta, dialect)
+    text = io.TextIOWrapper(out, encoding=dialect.encoding.removesuffix("-sig"), newline="")
+    writer = FormulaSafeCSVWriter(text, delimiter=dialect.delimiter, lineterminator="\r\n")
     labels = _status_labels()
     cell = dialect.cell
     count = 0
@@ -113,9 +132,9 @@ def _write_csv(rows, out, meta: dict, progress, dialect: CSVDialect) -> int:
         writer.writerow([cell(v) for v in _spreadsheet_row(row, labels)])
         count += 1
         progress(count)
-    writer.writerow([f"# {_('Row count')}", count])
     text.flush()
     text.detach()
+    write_csv_tail(out, count, dialect)
     return count
 
 
@@ -169,19 +188,27 @@ def write_xlsx(rows, out, meta: dict, progress) -> int:
     return count
 
 
+def json_head(meta: dict) -> bytes:
+    """The JSON document up to its first row."""
+    head = {"meta": meta, "columns": [{"key": k, "title": str(h)} for k, h in constants.EXPORT_COLUMNS]}
+    return json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "rows": ['
+
+
+def json_tail(count: int) -> bytes:
+    return f'\n], "row_count": {count}}}\n'.encode()
+
+
 def write_json(rows, out, meta: dict, progress) -> int:
     """One JSON document {meta, columns, rows, row_count} written piece by piece (schema: report-export)."""
     keys = [k for k, _h in constants.EXPORT_COLUMNS]
-    head = {"meta": meta, "columns": [{"key": k, "title": str(h)} for k, h in constants.EXPORT_COLUMNS]}
-    out.write(json.dumps(head, ensure_ascii=False)[:-1].encode())
-    out.write(b', "rows": [')
+    out.write(json_head(meta))
     count = 0
     for row in rows:
         item = json.dumps(dict(zip(keys, _plain(row), strict=True)), ensure_ascii=False)
         out.write(((",\n" if count else "\n") + item).encode())
         count += 1
         progress(count)
-    out.write(f'\n], "row_count": {count}}}\n'.encode())
+    out.write(json_tail(count))
     return count
 
 

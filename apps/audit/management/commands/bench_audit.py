@@ -71,8 +71,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--per-writer", type=int, default=2000)
         parser.add_argument("--verify-entries", type=int, default=0, help="also verify a chain of this many entries")
+        parser.add_argument("--offline", action="store_true", help="also export it and run the offline verifier")
 
-    def handle(self, *args, per_writer, verify_entries, **options):
+    def handle(self, *args, per_writer, verify_entries, offline=False, **options):
+        self.offline = offline
         if connection.vendor != "postgresql":
             raise CommandError("bench_audit needs PostgreSQL (set DATABASE_URL)")
         with connection.cursor() as cursor:
@@ -135,7 +137,39 @@ class Command(BaseCommand):
                 f"verify processes={processes} n={report.checked} ok={report.ok} "
                 f"checkpoints={report.checkpoints_checked} {n / seconds:,.0f}/s ({seconds:.1f} s)"
             )
-        self.stdout.write(f"in_memory={n / in_memory:,.0f}/s ({in_memory:.1f} s) sha256_limit={n / limit:,.0f}/s")
+        self.stdout.write(f"in_memory={n / in_memory:,.0f}/s ({in_memory:.1f} s) sha256_limit={n / limit:,.0f}/s "
+                          f"({limit:.2f} s)")  # fmt: skip
+        if self.offline:
+            self._bench_offline(public_key, n)
+
+    def _bench_offline(self, public_key, n):
+        """The offline verifier (`python -m apps.audit.verify`, a process of its own) over an export of the chain."""
+        import subprocess
+        import sys
+        import tempfile
+
+        from django.conf import settings
+        from django.core.management import call_command
+
+        from apps.audit import signatures
+
+        with tempfile.TemporaryDirectory() as tmp:
+            export, key = f"{tmp}/audit.jsonl", f"{tmp}/public.pem"
+            with open(key, "w", encoding="utf-8") as fh:
+                fh.write(signatures.public_pem(public_key))
+            started = time.perf_counter()
+            call_command("export_audit", output=export, stderr=open(f"{tmp}/err", "w"))  # noqa: SIM115
+            exported = time.perf_counter() - started
+            started = time.perf_counter()
+            done = subprocess.run(  # noqa: S603 - our own verifier on our own file
+                [sys.executable, "-m", "apps.audit.verify", export, "--public-key", key],
+                capture_output=True, text=True, cwd=settings.BASE_DIR,
+            )  # fmt: skip
+            offline = time.perf_counter() - started
+        self.stdout.write(
+            f"offline verifier: {done.stdout.strip()} exit={done.returncode} {n / offline:,.0f}/s ({offline:.1f} s); "
+            f"export_audit wrote the file in {exported:.1f} s"
+        )
 
 
 def hashing_now():

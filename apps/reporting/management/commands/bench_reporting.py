@@ -21,7 +21,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.accounts.selectors import tenants_for
 from apps.catalog.models import Machine
 from apps.reporting import services
-from apps.reporting.models import ExportFormat
 
 TWO_FILTERS = {"status": "succeeded,failed", "machine": "M01"}
 
@@ -33,13 +32,30 @@ class Command(BaseCommand):
         parser.add_argument("--user", default="analist", help="Who asks (default: seed_demo's analyst)")
         parser.add_argument("--runs", type=int, default=15, help="Timed requests per case (P50 of these)")
         parser.add_argument("--skip-export", action="store_true", help="Leave out the 1M-row CSV export")
+        parser.add_argument("--only-export", action="store_true", help="Only the exports (and COPY beside them)")
+        parser.add_argument(
+            "--export-formats",
+            default="csv",
+            help="Comma-separated: csv, csv_excel, json, xlsx (COPY path on PostgreSQL), csv_python, json_python "
+            "(the Python writers, as on SQLite); default csv",
+        )
+        parser.add_argument(
+            "--export-filters", default="{}", help='Report filters of the exports as JSON, e.g. {"status": ["failed"]}'
+        )
         parser.add_argument("--export-child", help=argparse_hidden())
+        parser.add_argument("--python-writers", action="store_true", help=argparse_hidden())
 
-    def handle(self, *args, user, runs, skip_export, export_child, **options):
+    def handle(self, *args, user, runs, skip_export, export_child, only_export, export_formats, **options):
         if connection.vendor != "postgresql":
             raise CommandError("The reporting benchmarks need PostgreSQL (set DATABASE_URL).")
         if export_child:
+            if options["python_writers"]:
+                from apps.reporting import copy_export
+
+                copy_export.available = lambda: False
             return self._export_child(export_child)
+        self.export_formats = [f.strip() for f in export_formats.split(",") if f.strip()]
+        self.export_filters = json.loads(options["export_filters"])
         if not shutil.which("psql"):
             raise CommandError("psql is needed for the SQL comparison runs.")
         analyst = get_user_model().objects.filter(username=user).first()
@@ -49,6 +65,10 @@ class Command(BaseCommand):
         tenant_ids = list(tenants_for(analyst).values_list("pk", flat=True))
         machine_ids = list(Machine.objects.filter(code=TWO_FILTERS["machine"]).values_list("pk", flat=True))
         results = {"jobs": self._count(), "runs": runs}
+        if only_export:
+            results.update(self._export(analyst, tenant_ids))
+            self.stdout.write(json.dumps(results, indent=2))
+            return
 
         results["summary_no_filter_ms"] = self._p50(lambda: client.get("/reports/summary"), runs)
         results["summary_no_filter_sql_ms"] = self._psql_p50(summary_sql(tenant_ids, []), runs)
@@ -108,41 +128,72 @@ class Command(BaseCommand):
         return round(statistics.median(times), 1)
 
     def _export(self, analyst, tenant_ids):
-        export = services.request_export_record(analyst, format=ExportFormat.CSV, filters={})
-        child = subprocess.run(  # noqa: S603 - this very command, in a fresh process to measure its RSS
-            [sys.executable, "manage.py", "bench_reporting", "--export-child", str(export.pk)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=settings.BASE_DIR,
+        results = {}
+        for fmt in self.export_formats:
+            python = fmt.endswith("_python")
+            export = services.request_export_record(
+                analyst, format=fmt.removesuffix("_python"), filters=self._validated(self.export_filters)
+            )
+            child = subprocess.run(  # noqa: S603 - this very command, in a fresh process to measure its RSS
+                [sys.executable, "manage.py", "bench_reporting", "--export-child", str(export.pk)]
+                + (["--python-writers"] if python else []),
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=settings.BASE_DIR,
+            )
+            measured = json.loads(child.stdout.strip().splitlines()[-1])
+            rows = measured["rows"]
+            results[f"{fmt}_rows"] = rows
+            results[f"{fmt}_seconds"] = measured["seconds"]
+            results[f"{fmt}_rows_per_second"] = round(rows / measured["seconds"])
+            results[f"{fmt}_peak_rss_mb"] = measured["peak_rss_mb"]
+            results[f"{fmt}_rss_before_mb"] = measured["rss_before_mb"]
+            results[f"{fmt}_size_mb"] = measured["size_mb"]
+            results[f"{fmt}_progress_updates"] = measured.get("progress_updates")
+        # The export's own query (same rows, same columns and joins, same order), its parameters bound by psycopg.
+        import psycopg
+
+        from apps.reporting import selectors
+
+        rows_qs = selectors.report_rows(
+            analyst, self._validated(self.export_filters), as_of=selectors.snapshot_job_id()
         )
-        measured = json.loads(child.stdout.strip().splitlines()[-1])
-        # Integer ids from the database only, so building the text is safe.
-        copy_sql = (
-            "COPY (SELECT j.public_id, j.external_id, t.slug, mt.code, m.code, p.code, j.status, j.progress, "  # noqa: S608
-            "j.created_at, j.started_at, j.finished_at, j.duration_ms FROM jobs_job j "
-            "JOIN accounts_tenant t ON t.id = j.tenant_id JOIN catalog_modeltype mt ON mt.id = j.model_type_id "
-            "JOIN catalog_machine m ON m.id = j.machine_id JOIN catalog_post p ON p.id = j.post_id "
-            f"WHERE j.tenant_id IN ({','.join(map(str, tenant_ids))}) ORDER BY j.id DESC) TO STDOUT WITH CSV HEADER"
-        )
+        sql, params = rows_qs.query.sql_with_params()
+        connection.ensure_connection()
+        bound = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
+        copy_sql = f"COPY ({bound}) TO STDOUT WITH CSV HEADER"
         started = time.perf_counter()
         self._psql(copy_sql + ";\n")
         copy_seconds = time.perf_counter() - started
-        rows = measured["rows"]
-        return {
-            "csv_rows": rows,
-            "csv_seconds": measured["seconds"],
-            "csv_rows_per_second": round(rows / measured["seconds"]),
-            "csv_peak_rss_mb": measured["peak_rss_mb"],
-            "csv_rss_before_mb": measured["rss_before_mb"],
-            "csv_size_mb": measured["size_mb"],
-            "copy_seconds": round(copy_seconds, 2),
-            "copy_rows_per_second": round(rows / copy_seconds),
-        }
+        results["copy_seconds"] = round(copy_seconds, 2)
+        results["copy_rows_per_second"] = round(rows / copy_seconds)
+        for fmt in self.export_formats:
+            share = results[f"{fmt}_rows_per_second"] / results["copy_rows_per_second"]
+            results[f"{fmt}_share_of_copy"] = round(share, 3)
+        return results
+
+    @staticmethod
+    def _validated(filters):
+        from apps.reporting.serializers import ReportFilterSerializer
+
+        parsed = ReportFilterSerializer(data=filters)
+        parsed.is_valid(raise_exception=True)
+        return parsed.validated_data
 
     def _export_child(self, export_id):
         """Run one export in this fresh process and report its time and this process's peak RSS."""
+        from apps.reporting import copy_export
+
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        seen = []
+        report = copy_export.SideProgress.__call__
+
+        def counted(side, n):
+            seen.append(n)
+            return report(side, n)
+
+        copy_export.SideProgress.__call__ = counted
         started = time.perf_counter()
         export = services.write_export(export_id)
         seconds = time.perf_counter() - started
@@ -155,6 +206,7 @@ class Command(BaseCommand):
                     "peak_rss_mb": round(peak, 1),
                     "rss_before_mb": round(before, 1),
                     "size_mb": round(export.size_bytes / 2**20, 1),
+                    "progress_updates": len(seen),
                 }
             )
         )
