@@ -144,16 +144,8 @@ def encode_body(body: dict) -> str:
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def record_outbound(event) -> ErpSync | None:
-    """The outbound row for a `job.status.changed` event (subscriber; idempotent on the event id).
-
-    Without an enabled profile nothing is sent. Changes the ERP itself made never get here (the
-    subscription's `wants`, apps/erp/subscribers.py): they are published at once and hold nothing back.
-    """
+def _outbound_row(event, profile) -> ErpSync:
     data = event.payload
-    profile = profile_for_tenant(data["tenant_id"])
-    if profile is None or not profile.enabled or not base_url(profile):
-        return None
     body = {
         "job_id": data["external_id"] or data["job_id"],
         "status": data["status"],
@@ -169,38 +161,91 @@ def record_outbound(event) -> ErpSync | None:
         },
     }
     text = encode_body(body)
-    sync, created = ErpSync.objects.get_or_create(
+    now = timezone.now()
+    return ErpSync(
         direction=Direction.OUTBOUND,
         idempotency_key=str(event.pk),
-        defaults={
-            "profile": profile,
-            "tenant_id": data["tenant_id"],
-            "job_id": int(event.aggregate_id),
-            "external_id": data["external_id"] or "",
-            "event_id": event.pk,
-            "seq": data["seq"],
-            "request_body": body,
-            "body": text,
-            "body_sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "created_at": event.created_at,
-        },
+        profile=profile,
+        tenant_id=data["tenant_id"],
+        job_id=int(event.aggregate_id),
+        external_id=data["external_id"] or "",
+        event_id=event.pk,
+        seq=data["seq"],
+        request_body=body,
+        body=text,
+        body_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        created_at=event.created_at,
+        updated_at=now,
     )
-    if created:
-        # The relay runs in a worker already: leasing the new row in the relay's transaction and sending
-        # it right after commit saves a claim transaction and a broker round trip per event.
-        leased = _lease(sync, timezone.now())
-        if leased.row is not None:
-            transaction.on_commit(lambda: attempt(leased.row))
-    return sync
 
 
-def enqueue_delivery(sync_id, *, countdown: float | None = None) -> None:
-    from . import tasks
+def record_outbound_batch(events) -> list:
+    """The outbound rows of a batch of `job.status.changed` events (batch subscriber; idempotent on the event id).
 
-    try:
-        tasks.deliver_outbound.apply_async((sync_id,), countdown=countdown)
-    except Exception:  # broker down: the row stays due and the deliver_due sweep sends it
-        logger.warning("erp: could not enqueue delivery of %s; the sweep will send it", sync_id, exc_info=True)
+    Runs in the relay's transaction: one INSERT for the batch (a redelivered event keeps its row), then one
+    claim leases the new rows that may go now; they are sent right after commit by this worker, which saves
+    a claim transaction and a broker round trip per event. Without an enabled profile nothing is sent.
+    Changes the ERP itself made never get here (the subscription's `wants`, apps/erp/subscribers.py).
+    """
+    profiles: dict = {}
+    new = []
+    for event in events:
+        tenant_id = event.payload["tenant_id"]
+        if tenant_id not in profiles:
+            profiles[tenant_id] = profile_for_tenant(tenant_id)
+        profile = profiles[tenant_id]
+        if profile is None or not profile.enabled or not base_url(profile):
+            continue
+        new.append(_outbound_row(event, profile))
+    if not new:
+        return []
+    ErpSync.objects.bulk_create(new, ignore_conflicts=True)
+    keys = [row.idempotency_key for row in new]
+    from . import delivery
+
+    gate = delivery.Gate()
+    leased = _lease_batch(keys, [e.pk for e in events], gate)
+    if leased:
+        transaction.on_commit(lambda: delivery.send_and_record(leased, gate))
+    return keys
+
+
+def _lease_batch(keys, handed_on_events, gate) -> list:
+    from . import delivery
+
+    return delivery.claim_batch(limit=len(keys), keys=keys, handed_on_events=handed_on_events, gate=gate)
+
+
+def record_outbound(event) -> ErpSync | None:
+    """The outbound row for one `job.status.changed` event (record_outbound_batch of one)."""
+    if not record_outbound_batch([event]):
+        return None
+    return ErpSync.objects.filter(direction=Direction.OUTBOUND, idempotency_key=str(event.pk)).first()
+
+
+DELIVERY_KICK = "erp.delivery"
+
+
+def enqueue_delivery(sync_id=None, *, countdown: float | None = None) -> None:
+    """Wake a delivery loop (at most one pending wake-up; `countdown`: a timed one for a retry).
+
+    A broker that is down loses nothing: the rows stay due and the deliver_due sweep sends them.
+    """
+    from django.conf import settings as live
+
+    from apps.events import kick
+
+    from . import delivery, tasks
+
+    if delivery.pumping() and live.CELERY_TASK_ALWAYS_EAGER and countdown is None:
+        return  # eager (tests): the loop this runs in claims again by itself
+    kick.kick(tasks.deliver_outbound, key=DELIVERY_KICK, args=(sync_id,), countdown=countdown)
+
+
+def clear_delivery_kick() -> None:
+    from apps.events import kick
+
+    kick.clear(DELIVERY_KICK)
 
 
 # ---------------------------------------------------------------- one attempt
@@ -314,14 +359,38 @@ def classify(code: int) -> str:
     return ErrorClass.REJECTED
 
 
-def send(row: ErpSync) -> Response:
-    """POST the row's exact bytes, signed with the profile's current key; never raises for transport errors."""
-    profile = row.profile
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class SigningMaterial:
+    """What signs a profile's messages, read once per batch (a database read and a decryption)."""
+
+    secret: str
+    fingerprint: str
+    webhook_secrets: tuple
+    missing: str = ""
+
+
+def signing_material(profile) -> SigningMaterial:
     try:
         secret, fingerprint = keyring.signing_key(profile)
     except keyring.MissingKey as exc:
-        return Response(None, ErrorClass.CREDENTIALS, str(exc), "", None, "", 0)
+        return SigningMaterial("", "", (), missing=str(exc))
+    webhook = ()
+    if profile.standard_webhooks:
+        webhook = tuple(s for s, _ in keyring.verification_keys(profile)) or (secret,)
+    return SigningMaterial(secret, fingerprint, webhook)
+
+
+def send(row: ErpSync, material: SigningMaterial | None = None) -> Response:
+    """POST the row's exact bytes, signed with the profile's current key; never raises for transport errors.
+
+    Touches no database when `material` is given (the batch sender calls it from its thread pool).
+    """
+    profile = row.profile
+    started = time.perf_counter()
+    material = material or signing_material(profile)
+    if material.missing:
+        return Response(None, ErrorClass.CREDENTIALS, material.missing, "", None, "", 0)
+    secret, fingerprint = material.secret, material.fingerprint
     body = row.body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -330,7 +399,7 @@ def send(row: ErpSync) -> Response:
         "Idempotency-Key": row.idempotency_key,
     }
     if profile.standard_webhooks:
-        secrets = [s for s, _ in keyring.verification_keys(profile)] or [secret]
+        secrets = list(material.webhook_secrets)
         headers.update(
             signing.standard_webhooks_headers(
                 secrets, msg_id=row.idempotency_key, timestamp=int(time.time()), body=body
@@ -507,21 +576,10 @@ def release_next(job_id) -> None:
 
 
 def deliver_due(*, limit=500, deadline_seconds=30.0) -> dict:
-    """Backstop sweep: attempt every due row (lost tasks, retries whose task was lost, abandoned claims)."""
-    now = timezone.now()
-    ids = list(
-        ErpSync.objects.filter(_due(now), direction=Direction.OUTBOUND, profile__enabled=True, profile__paused_at=None)
-        .order_by("next_attempt_at", "job_id", "seq")
-        .values_list("pk", flat=True)[:limit]
-    )
-    outcomes: dict[str, int] = {}
-    stop_at = time.monotonic() + deadline_seconds
-    for pk in ids:
-        outcome = deliver(pk)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if time.monotonic() > stop_at:
-            break
-    return outcomes
+    """Backstop sweep: deliver every due row in batches (lost wake-ups, due retries, abandoned claims)."""
+    from . import delivery
+
+    return delivery.pump(budget_seconds=deadline_seconds, max_messages=limit)
 
 
 # ---------------------------------------------------------------- operators: replay, requeue, resolve, ignore

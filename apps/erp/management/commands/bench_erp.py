@@ -195,6 +195,10 @@ class Command(BaseCommand):
             t.join()
         received = self._wait_for(url, emitted)
         latencies = [received[k] - t for k, t in emitted.items()]
+        if os.environ.get("BENCH_ERP_DUMP"):
+            ordered = sorted(emitted.items(), key=lambda item: item[1])
+            lines = [f"{t - started:.3f} {received[k] - t:.3f}" for k, t in ordered]
+            Path(os.environ["BENCH_ERP_DUMP"]).write_text("\n".join(lines))
         requests.post(url + "/_mock/reset", timeout=10)
         return {
             "steady_rate": rate,
