@@ -17,13 +17,12 @@ from datetime import UTC, datetime, timedelta
 import requests
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.core import outbound_url
-from apps.core.circuit_breaker import CircuitBreaker
 from apps.events import selectors as event_selectors
 from apps.jobs.models import Job
 
@@ -41,55 +40,21 @@ from .models import (
     SyncStatus,
 )
 
+# Re-exported: callers and tests use apps.erp.services.<name> for these.
+from .profiles import (  # noqa: F401
+    HEALTH_PATH,
+    IN_FLIGHT,
+    OUTAGE_CLASSES,
+    UPDATE_PATH,
+    base_url,
+    breaker,
+    default_profile,
+    http,
+    profile_for_tenant,
+    timeouts,
+)
+
 logger = logging.getLogger(__name__)
-
-UPDATE_PATH = "/erp/v1/jobs/update"
-HEALTH_PATH = "/erp/v1/health"
-# Statuses in which an outbound row still has to reach the ERP; a later row of the same job waits for it.
-IN_FLIGHT = (SyncStatus.QUEUED, SyncStatus.SENT)
-# Transport trouble an outage causes: these DLQ entries are re-driven when the breaker closes again.
-OUTAGE_CLASSES = (ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.SERVER, ErrorClass.UNACKNOWLEDGED)
-
-
-def http():
-    """The worker's keep-alive session to the ERP, through the outbound-URL guard (ERP_ALLOWED_HOSTS)."""
-    return outbound_url.session(settings.ERP_ALLOWED_HOSTS, setting="ERP_ALLOWED_HOSTS")
-
-
-# ---------------------------------------------------------------- profiles
-
-
-def default_profile() -> IntegrationProfile | None:
-    """The profile of tenants without their own; made on first use when ERP_BASE_URL is set."""
-    default = IntegrationProfile.objects.filter(tenant__isnull=True).first()
-    if default is None and settings.ERP_BASE_URL:
-        default, _ = IntegrationProfile.objects.get_or_create(tenant=None, defaults={"name": "default"})
-    return default
-
-
-def profile_for_tenant(tenant_id) -> IntegrationProfile | None:
-    """The tenant's own profile, else the default one, else None (no ERP configured)."""
-    own = IntegrationProfile.objects.filter(tenant_id=tenant_id).first()
-    return own if own is not None else default_profile()
-
-
-def base_url(profile) -> str:
-    return (profile.base_url or settings.ERP_BASE_URL).rstrip("/")
-
-
-def timeouts(profile) -> tuple[float, float]:
-    return (
-        profile.connect_timeout_seconds or settings.ERP_CONNECT_TIMEOUT_SECONDS,
-        profile.read_timeout_seconds or settings.ERP_READ_TIMEOUT_SECONDS,
-    )
-
-
-def breaker(profile) -> CircuitBreaker:
-    return CircuitBreaker(
-        f"erp:{profile.pk}",
-        failure_threshold=settings.ERP_BREAKER_FAILURES,
-        cooldown=settings.ERP_BREAKER_COOLDOWN_SECONDS,
-    )
 
 
 def pause_profile(profile, *, reason: str) -> None:
@@ -598,16 +563,28 @@ class ReplayResult:
     dry_run: bool
 
 
-def replay(dead_letters, *, actor, dry_run=False, reason="") -> ReplayResult:
+SUPERSEDED = "superseded by a later acknowledged message of the same job"
+
+
+def replay(dead_letters, *, actor, dry_run=False, reason="", include_superseded=False) -> ReplayResult:
     """Send DLQ entries again: DLQ -> queued -> (acked); with dry_run only say what would be sent.
 
     Replays keep the message's Idempotency-Key and bytes; the retry budget starts afresh. Audited.
+    A message whose job has a later message acknowledged already is skipped (the ERP would go back to a
+    stale state): it is listed as superseded, and sent only with `include_superseded` (docs/erp.md).
     """
+    from .selectors import latest_acked_seqs
+
     result = ReplayResult([], [], dry_run)
     entries = list(dead_letters)
+    latest = latest_acked_seqs({e.sync.job_id for e in entries if e.is_open and e.sync.job_id is not None})
     for entry in entries:
+        sync = entry.sync
+        newer = latest.get(sync.job_id)
         if not entry.is_open:
             result.skipped.append((entry.sync_id, "closed"))
+        elif not include_superseded and sync.seq is not None and newer is not None and newer > sync.seq:
+            result.skipped.append((entry.sync_id, f"{SUPERSEDED} (seq {newer} after {sync.seq})"))
         else:
             result.replayed.append(entry.sync_id)
     if dry_run or not result.replayed:
@@ -627,13 +604,15 @@ def replay(dead_letters, *, actor, dry_run=False, reason="") -> ReplayResult:
 NOT_IN_DLQ = "not in the dead-letter queue"
 
 
-def replay_matching(*, actor, user=None, sync_ids=None, dry_run=False, reason="", **filters) -> ReplayResult:
+def replay_matching(
+    *, actor, user=None, sync_ids=None, dry_run=False, reason="", include_superseded=False, **filters
+) -> ReplayResult:
     """Replay the open dead letters matching `sync_ids` and `filters` (since, until, error_class, cause), of
     the tenants `user` may work on (None: all); named ids that match none are listed as skipped."""
     from .selectors import dead_letters_for_replay
 
     entries = dead_letters_for_replay(sync_ids=sync_ids, user=user, **filters)
-    result = replay(entries, actor=actor, dry_run=dry_run, reason=reason)
+    result = replay(entries, actor=actor, dry_run=dry_run, reason=reason, include_superseded=include_superseded)
     found = set(result.replayed) | {pk for pk, _ in result.skipped}
     result.skipped += [(pk, NOT_IN_DLQ) for pk in sync_ids or [] if pk not in found]
     return result
@@ -688,27 +667,57 @@ def close(rows, *, actor, status: str, note="") -> int:
 
 def reconcile_outbound(*, now=None) -> dict:
     """Re-enqueue outbound rows unacknowledged after ERP_RECONCILE_AFTER_MINUTES, up to ERP_RECONCILE_MAX
-    times; then mark them failed and put them in the DLQ, where operators see them."""
+    times; then mark them failed and put them in the DLQ, where operators see them.
+
+    Only messages that were actually sent count as unacknowledged (issue 13): a message held by an open
+    breaker, or waiting for an earlier message of its job (per-job order), is left alone, and one that was
+    never attempted is re-enqueued but never dead-lettered. Dead-lettering those let later messages of the
+    same job overtake them, and the re-drive then sent the older ones last.
+    """
+    from django.db.models import Exists, OuterRef
+    from django.db.models.functions import Cast
+
+    from apps.events.models import OutboxEvent, OutboxStatus
+
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=settings.ERP_RECONCILE_AFTER_MINUTES)
-    stale = ErpSync.objects.filter(
-        direction=Direction.OUTBOUND,
-        status__in=IN_FLIGHT,
-        created_at__lt=cutoff,
-        profile__enabled=True,
-        profile__paused_at=None,
-    ).exclude(status=SyncStatus.SENT, claimed_until__gte=now)
+    held_by_breaker = [
+        p.pk for p in IntegrationProfile.objects.filter(enabled=True) if breaker(p).state().state != "closed"
+    ]
+    earlier_message = ErpSync.objects.filter(
+        direction=Direction.OUTBOUND, job_id=OuterRef("job_id"), seq__lt=OuterRef("seq"), status__in=IN_FLIGHT
+    )
+    earlier_event = OutboxEvent.objects.filter(
+        aggregate_type="jobs.job",
+        aggregate_id=Cast(OuterRef("job_id"), output_field=models.CharField()),
+        aggregate_seq__lt=OuterRef("seq"),
+        status__in=[OutboxStatus.PENDING, OutboxStatus.PROCESSING],
+    )
+    stale = (
+        ErpSync.objects.filter(
+            direction=Direction.OUTBOUND,
+            status__in=IN_FLIGHT,
+            created_at__lt=cutoff,
+            profile__enabled=True,
+            profile__paused_at=None,
+        )
+        .exclude(status=SyncStatus.SENT, claimed_until__gte=now)
+        .exclude(profile_id__in=held_by_breaker)
+        .exclude(Exists(earlier_message))
+        .exclude(Exists(earlier_event))
+    )
     requeued, failed = [], []
     with transaction.atomic():
         for row in stale.select_for_update(skip_locked=True, of=("self",))[:1000]:
-            if row.reconcile_count >= settings.ERP_RECONCILE_MAX:
+            if row.reconcile_count >= settings.ERP_RECONCILE_MAX and row.attempt_count > 0:
                 row.error_class = row.error_class or ErrorClass.UNACKNOWLEDGED
                 row.error_message = row.error_message or "not acknowledged by the ERP"
                 _dead_letter(row, DeadLetterCause.UNACKNOWLEDGED)
                 row.save()
                 failed.append(row.pk)
             else:
-                row.reconcile_count += 1
+                if row.attempt_count > 0:
+                    row.reconcile_count += 1  # never attempted: due again, but never "unacknowledged"
                 row.status, row.next_attempt_at, row.claimed_until = SyncStatus.QUEUED, None, None
                 row.save(update_fields=["reconcile_count", "status", "next_attempt_at", "claimed_until", "updated_at"])
                 requeued.append(row.pk)
@@ -734,6 +743,12 @@ def note_outage_ended(breaker_name: str) -> None:
     cache.add(_redrive_key(profile_id), since.timestamp(), timeout=24 * 3600)
 
 
+def superseded_dead_letters():
+    from .selectors import superseded_dead_letter_q
+
+    return superseded_dead_letter_q()
+
+
 def redrive_after_outage(*, limit=None) -> int:
     """Replay DLQ entries an outage caused, for profiles whose breaker closed, at most ERP_REDRIVE_PER_MINUTE."""
     budget = limit if limit is not None else settings.ERP_REDRIVE_PER_MINUTE
@@ -749,7 +764,10 @@ def redrive_after_outage(*, limit=None) -> int:
                 closed_at__isnull=True,
                 error_class__in=OUTAGE_CLASSES,
                 created_at__gte=datetime.fromtimestamp(since, tz=UTC),
-            ).order_by("created_at")[:batch]
+            )
+            .exclude(superseded_dead_letters())  # left for a person: re-sending them would regress the job
+            .select_related("sync")
+            .order_by("created_at")[:batch]
         )
         if entries:
             replay(entries, actor=None, reason="automatic re-drive after the ERP outage ended")

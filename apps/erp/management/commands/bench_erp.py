@@ -51,6 +51,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--concurrency", type=int, default=1, help="Celery worker processes per worker")
         parser.add_argument("--burst", type=int, default=2000, help="status changes in the throughput run")
         parser.add_argument("--rate", type=float, default=50.0, help="events/s of the latency run")
         parser.add_argument("--seconds", type=float, default=30.0, help="length of the latency run")
@@ -70,9 +71,9 @@ class Command(BaseCommand):
             # The burst is committed before any worker runs, so the drain measures the pipeline, not the producer.
             emitted, produced = self._produce_burst(make_job, options["burst"])
             for i in range(options["workers"]):
-                procs.append(self._start([sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1",
-                                          "-n", f"bench{i}@%h", "-l", "WARNING", "--without-gossip",
-                                          "--without-mingle", "--without-heartbeat"]))  # fmt: skip
+                procs.append(self._start([sys.executable, "-m", "celery", "-A", "config", "worker",
+                                          "-c", str(options["concurrency"]), "-n", f"bench{i}@%h", "-l", "WARNING",
+                                          "--without-gossip", "--without-mingle", "--without-heartbeat"]))  # fmt: skip
             burst = {"burst_producer_events_per_s": produced, **self._drain(url, emitted)}
             steady = self._steady(url, make_job, options["rate"], options["seconds"])
             plain = self._plain_loop(url, options["burst"])
@@ -84,7 +85,12 @@ class Command(BaseCommand):
                     p.wait(20)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        self.stdout.write(json.dumps({"workers": options["workers"], **burst, **steady, **plain}, indent=2))
+        self.stdout.write(
+            json.dumps(
+                {"workers": options["workers"], "concurrency": options["concurrency"], **burst, **steady, **plain},
+                indent=2,
+            )
+        )
 
     def _start(self, argv):
         env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false"}
