@@ -7,6 +7,7 @@ ERP and N Celery workers (concurrency 1 each) as real processes, then measures
   3. the limit: the same signed POSTs sent by a plain loop, one after the other.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -81,10 +82,11 @@ class Command(BaseCommand):
             for p in reversed(procs):
                 p.send_signal(signal.SIGTERM)
             for p in procs:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+                # Each process leads its own group: a worker's pool children go with it.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
         self.stdout.write(
             json.dumps(
                 {"workers": options["workers"], "concurrency": options["concurrency"], **burst, **steady, **plain},
@@ -97,7 +99,9 @@ class Command(BaseCommand):
         # The benchmark's mock ERP listens on loopback, which the outbound-URL guard refuses unless allowlisted.
         env["ERP_ALLOWED_HOSTS"] = ",".join(filter(None, [os.environ.get("ERP_ALLOWED_HOSTS", ""), "127.0.0.1"]))
         # Our own interpreter running our own modules: no untrusted input.
-        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        return subprocess.Popen(  # noqa: S603
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
 
     def _wait(self, url):
         for _ in range(200):
