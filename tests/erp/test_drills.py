@@ -9,7 +9,6 @@ import json
 import logging
 import time
 from collections import defaultdict
-from datetime import timedelta
 
 import pytest
 import time_machine
@@ -110,7 +109,9 @@ def test_drill_erp_refusing_connections_for_40_minutes(
     assert_nothing_lost_and_in_order(mock_erp, made)
 
 
-def test_drill_503_with_retry_after(erp_profile, mock_erp, tenant_a, drill_settings, django_capture_on_commit_callbacks):
+def test_drill_503_with_retry_after(
+    erp_profile, mock_erp, tenant_a, drill_settings, django_capture_on_commit_callbacks
+):
     capture = django_capture_on_commit_callbacks
     drill_settings.ERP_BREAKER_FAILURES = 50  # this drill is about Retry-After, not the breaker
     mock_erp.plan(status=503, count=6, retry_after=20)
