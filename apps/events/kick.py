@@ -17,6 +17,10 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from kombu.exceptions import OperationalError
+
+# What a publish raises when the broker cannot be reached (kombu wraps most of them in OperationalError).
+BROKER_ERRORS = (OperationalError, ConnectionError, TimeoutError, OSError)
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ def kick(task, *, key: str, args=(), countdown: float | None = None) -> bool:
         return False  # a wake-up is pending already; its relay will see this commit
     try:
         task.apply_async(args, countdown=countdown, retry=False)
-    except Exception as exc:  # broker unreachable: the rows stay due and the beat sweep hands them on
+    except BROKER_ERRORS as exc:  # broker unreachable: the rows stay due and the beat sweep hands them on
         with _lock:
             _state["broker_down_until"] = time.monotonic() + settings.ENQUEUE_BROKER_BACKOFF_SECONDS
             first = not _state["broker_logged"]
@@ -58,6 +62,11 @@ def kick(task, *, key: str, args=(), countdown: float | None = None) -> bool:
                 type(exc).__name__,
                 extra={"alert": "broker.unreachable"},
             )
+        if countdown is None:
+            _cache_call(cache.delete, _flag(key))
+        return False
+    except Exception:  # not the broker (an eager task that raised, in tests): nothing is lost either
+        logger.exception("wake-up %s failed; the sweep hands its rows on", key)
         if countdown is None:
             _cache_call(cache.delete, _flag(key))
         return False
