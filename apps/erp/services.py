@@ -12,12 +12,11 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -547,237 +546,6 @@ def deliver_due(*, limit=500, deadline_seconds=30.0) -> dict:
     return delivery.pump(budget_seconds=deadline_seconds, max_messages=limit)
 
 
-# ---------------------------------------------------------------- operators: replay, requeue, resolve, ignore
-
-
-def _close_open_dead_letters(rows, closed_by: str, now) -> None:
-    ErpOutboundDeadLetter.objects.filter(sync__in=rows, closed_at__isnull=True).update(
-        closed_at=now, closed_by=closed_by
-    )
-
-
-@dataclass
-class ReplayResult:
-    replayed: list
-    skipped: list  # (sync id, why)
-    dry_run: bool
-
-
-SUPERSEDED = "superseded by a later acknowledged message of the same job"
-
-
-def replay(dead_letters, *, actor, dry_run=False, reason="", include_superseded=False) -> ReplayResult:
-    """Send DLQ entries again: DLQ -> queued -> (acked); with dry_run only say what would be sent.
-
-    Replays keep the message's Idempotency-Key and bytes; the retry budget starts afresh. Audited.
-    A message whose job has a later message acknowledged already is skipped (the ERP would go back to a
-    stale state): it is listed as superseded, and sent only with `include_superseded` (docs/erp.md).
-    """
-    from .selectors import latest_acked_seqs
-
-    result = ReplayResult([], [], dry_run)
-    entries = list(dead_letters)
-    latest = latest_acked_seqs({e.sync.job_id for e in entries if e.is_open and e.sync.job_id is not None})
-    for entry in entries:
-        sync = entry.sync
-        newer = latest.get(sync.job_id)
-        if not entry.is_open:
-            result.skipped.append((entry.sync_id, "closed"))
-        elif not include_superseded and sync.seq is not None and newer is not None and newer > sync.seq:
-            result.skipped.append((entry.sync_id, f"{SUPERSEDED} (seq {newer} after {sync.seq})"))
-        else:
-            result.replayed.append(entry.sync_id)
-    if dry_run or not result.replayed:
-        return result
-    now = timezone.now()
-    with transaction.atomic():
-        rows = ErpSync.objects.filter(pk__in=result.replayed)
-        _close_open_dead_letters(rows, "replayed", now)
-        rows.update(status=SyncStatus.QUEUED, retry_count=0, reconcile_count=0, next_attempt_at=None, updated_at=now)
-        for row in ErpSync.objects.filter(pk__in=result.replayed).only("pk", "tenant_id"):
-            audit.record(actor, "erp.dlq.replayed", row, {"reason": reason[:500]}, tenant_id=row.tenant_id)
-        ids = list(result.replayed)
-        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in ids])
-    return result
-
-
-NOT_IN_DLQ = "not in the dead-letter queue"
-
-
-def replay_matching(
-    *, actor, user=None, sync_ids=None, dry_run=False, reason="", include_superseded=False, **filters
-) -> ReplayResult:
-    """Replay the open dead letters matching `sync_ids` and `filters` (since, until, error_class, cause), of
-    the tenants `user` may work on (None: all); named ids that match none are listed as skipped."""
-    from .selectors import dead_letters_for_replay
-
-    entries = dead_letters_for_replay(sync_ids=sync_ids, user=user, **filters)
-    result = replay(entries, actor=actor, dry_run=dry_run, reason=reason, include_superseded=include_superseded)
-    found = set(result.replayed) | {pk for pk, _ in result.skipped}
-    result.skipped += [(pk, NOT_IN_DLQ) for pk in sync_ids or [] if pk not in found]
-    return result
-
-
-def requeue(rows, *, actor) -> int:
-    """Send failed (or stuck) outbound rows again now; closes their open DLQ entries."""
-    now = timezone.now()
-    with transaction.atomic():
-        targets = list(
-            ErpSync.objects.select_for_update()
-            .filter(pk__in=[r.pk for r in rows], direction=Direction.OUTBOUND)
-            .filter(status__in=[SyncStatus.FAILED, SyncStatus.QUEUED])
-        )
-        _close_open_dead_letters(targets, "replayed", now)
-        ErpSync.objects.filter(pk__in=[r.pk for r in targets]).update(
-            status=SyncStatus.QUEUED, retry_count=0, reconcile_count=0, next_attempt_at=None, updated_at=now
-        )
-        for row in targets:
-            audit.record(actor, "erp.sync.requeued", row, {"from": row.status}, tenant_id=row.tenant_id)
-        ids = [r.pk for r in targets]
-        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in ids])
-    return len(targets)
-
-
-def close(rows, *, actor, status: str, note="") -> int:
-    """Mark outbound rows resolved (handled outside the portal) or ignored; frees the job's later messages."""
-    if status not in (SyncStatus.RESOLVED, SyncStatus.IGNORED):
-        raise ValueError(f"close() marks messages resolved or ignored, not {status}")
-    now = timezone.now()
-    with transaction.atomic():
-        targets = list(
-            ErpSync.objects.select_for_update()
-            .filter(pk__in=[r.pk for r in rows])
-            .exclude(status__in=[SyncStatus.ACKED, SyncStatus.SENT, status])
-        )
-        _close_open_dead_letters(targets, str(status), now)
-        ErpSync.objects.filter(pk__in=[r.pk for r in targets]).update(
-            status=status, next_attempt_at=None, updated_at=now
-        )
-        for row in targets:
-            audit.record(
-                actor, f"erp.sync.{status}", row, {"from": row.status, "note": note[:500]}, tenant_id=row.tenant_id
-            )
-        for job_id in {r.job_id for r in targets}:
-            release_next(job_id)
-    return len(targets)
-
-
-# ---------------------------------------------------------------- reconciler and re-drive
-
-
-def reconcile_outbound(*, now=None) -> dict:
-    """Re-enqueue outbound rows unacknowledged after ERP_RECONCILE_AFTER_MINUTES, up to ERP_RECONCILE_MAX
-    times; then mark them failed and put them in the DLQ, where operators see them.
-
-    Only messages that were actually sent count as unacknowledged (issue 13): a message held by an open
-    breaker, or waiting for an earlier message of its job (per-job order), is left alone, and one that was
-    never attempted is re-enqueued but never dead-lettered. Dead-lettering those let later messages of the
-    same job overtake them, and the re-drive then sent the older ones last.
-    """
-    from django.db.models import Exists, OuterRef
-    from django.db.models.functions import Cast
-
-    from apps.events.models import OutboxEvent, OutboxStatus
-
-    now = now or timezone.now()
-    cutoff = now - timedelta(minutes=settings.ERP_RECONCILE_AFTER_MINUTES)
-    held_by_breaker = [
-        p.pk for p in IntegrationProfile.objects.filter(enabled=True) if breaker(p).state().state != "closed"
-    ]
-    earlier_message = ErpSync.objects.filter(
-        direction=Direction.OUTBOUND, job_id=OuterRef("job_id"), seq__lt=OuterRef("seq"), status__in=IN_FLIGHT
-    )
-    earlier_event = OutboxEvent.objects.filter(
-        aggregate_type="jobs.job",
-        aggregate_id=Cast(OuterRef("job_id"), output_field=models.CharField()),
-        aggregate_seq__lt=OuterRef("seq"),
-        status__in=[OutboxStatus.PENDING, OutboxStatus.PROCESSING],
-    )
-    stale = (
-        ErpSync.objects.filter(
-            direction=Direction.OUTBOUND,
-            status__in=IN_FLIGHT,
-            created_at__lt=cutoff,
-            profile__enabled=True,
-            profile__paused_at=None,
-        )
-        .exclude(status=SyncStatus.SENT, claimed_until__gte=now)
-        .exclude(profile_id__in=held_by_breaker)
-        .exclude(Exists(earlier_message))
-        .exclude(Exists(earlier_event))
-    )
-    requeued, failed = [], []
-    with transaction.atomic():
-        for row in stale.select_for_update(skip_locked=True, of=("self",))[:1000]:
-            if row.reconcile_count >= settings.ERP_RECONCILE_MAX and row.attempt_count > 0:
-                row.error_class = row.error_class or ErrorClass.UNACKNOWLEDGED
-                row.error_message = row.error_message or "not acknowledged by the ERP"
-                _dead_letter(row, DeadLetterCause.UNACKNOWLEDGED)
-                row.save()
-                failed.append(row.pk)
-            else:
-                if row.attempt_count > 0:
-                    row.reconcile_count += 1  # never attempted: due again, but never "unacknowledged"
-                row.status, row.next_attempt_at, row.claimed_until = SyncStatus.QUEUED, None, None
-                row.save(update_fields=["reconcile_count", "status", "next_attempt_at", "claimed_until", "updated_at"])
-                requeued.append(row.pk)
-        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in requeued])
-    if failed:
-        logger.error("erp: %d messages never acknowledged, now in the DLQ", len(failed), extra={"alert": "erp.unacked"})
-    return {"requeued": len(requeued), "failed": len(failed)}
-
-
-def _redrive_key(profile_id) -> str:
-    return f"erp:redrive:{profile_id}"
-
-
-def note_outage_ended(breaker_name: str) -> None:
-    """Remember that a profile's outage ended, so redrive_after_outage re-sends what it dead-lettered."""
-    if not breaker_name.startswith("erp:"):
-        return
-    profile_id = breaker_name.split(":", 1)[1]
-    horizon = sum(settings.ERP_RETRY_SCHEDULE) + settings.ERP_RECONCILE_AFTER_MINUTES * 60 * (
-        settings.ERP_RECONCILE_MAX + 1
-    )
-    since = timezone.now() - timedelta(seconds=horizon)
-    cache.add(_redrive_key(profile_id), since.timestamp(), timeout=24 * 3600)
-
-
-def superseded_dead_letters():
-    from .selectors import superseded_dead_letter_q
-
-    return superseded_dead_letter_q()
-
-
-def redrive_after_outage(*, limit=None) -> int:
-    """Replay DLQ entries an outage caused, for profiles whose breaker closed, at most ERP_REDRIVE_PER_MINUTE."""
-    budget = limit if limit is not None else settings.ERP_REDRIVE_PER_MINUTE
-    replayed = 0
-    for profile in IntegrationProfile.objects.filter(enabled=True, paused_at__isnull=True):
-        since = cache.get(_redrive_key(profile.pk))
-        if since is None or budget <= 0:
-            continue
-        batch = budget
-        entries = list(
-            ErpOutboundDeadLetter.objects.filter(
-                sync__profile=profile,
-                closed_at__isnull=True,
-                error_class__in=OUTAGE_CLASSES,
-                created_at__gte=datetime.fromtimestamp(since, tz=UTC),
-            )
-            .exclude(superseded_dead_letters())  # left for a person: re-sending them would regress the job
-            .select_related("sync")
-            .order_by("created_at")[:batch]
-        )
-        if entries:
-            replay(entries, actor=None, reason="automatic re-drive after the ERP outage ended")
-            replayed += len(entries)
-            budget -= len(entries)
-        if len(entries) < batch:
-            cache.delete(_redrive_key(profile.pk))  # nothing left from this outage
-    return replayed
-
-
 def record_inbound_refusal(*, status_code: int, reason: str, client_ip: str) -> None:
     """Audit an inbound request refused with 401/403 (bad address, token or signature): one entry per
     (address, reason) per minute, the rest counted into the next one, so a flood cannot fill the audit table."""
@@ -789,3 +557,22 @@ def record_inbound_refusal(*, status_code: int, reason: str, client_ip: str) -> 
         key=f"{client_ip}:{reason}",
         object_type="erp.inbound",
     )
+
+
+# Split by topic (issue 13); re-exported so that apps.erp.services.<name> keeps working for callers and tests.
+from .dead_letters import (  # noqa: E402, F401
+    NOT_IN_DLQ,
+    SUPERSEDED,
+    ReplayResult,
+    _close_open_dead_letters,
+    close,
+    replay,
+    replay_matching,
+    requeue,
+)
+from .reconcile import (  # noqa: E402, F401
+    note_outage_ended,
+    reconcile_outbound,
+    redrive_after_outage,
+    superseded_dead_letters,
+)
