@@ -724,6 +724,32 @@ CELERY_BEAT_SCHEDULE["purge-request-stats"] = {
     "task": "apps.observability.tasks.purge_request_stats",
     "schedule": 86400.0,
 }
+# ---------------------------------------------------------------- ERP DELIVERY (issue 13)
+# Batch delivery (apps/erp/delivery.py, docs/erp.md): messages claimed per round, sending threads per worker,
+# how long one wake-up task may loop before it hands over to a fresh one.
+ERP_DELIVERY_BATCH = env.int("ERP_DELIVERY_BATCH", default=200)
+ERP_DELIVERY_THREADS = env.int("ERP_DELIVERY_THREADS", default=8)
+ERP_PUMP_SECONDS = env.float("ERP_PUMP_SECONDS", default=10.0)
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=200)
+OUTBOX_PUMP_SECONDS = env.float("OUTBOX_PUMP_SECONDS", default=10.0)
+# A commit wakes a relay at most once per ENQUEUE_KICK_TTL_SECONDS while one is pending (apps/events/kick.py);
+# after a failed publish no publish is tried for ENQUEUE_BROKER_BACKOFF_SECONDS (the sweep delivers).
+ENQUEUE_KICK_TTL_SECONDS = env.int("ENQUEUE_KICK_TTL_SECONDS", default=2)
+ENQUEUE_BROKER_BACKOFF_SECONDS = env.float("ENQUEUE_BROKER_BACKOFF_SECONDS", default=5.0)
+# A publish from a commit must fail fast when the broker is unreachable (no publish retries on that path).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The zero-setup broker polls its folder; kombu's default second was the default set-up's latency.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = env.float("CELERY_BROKER_POLL_SECONDS", default=0.1)
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu retries a failed connect once after 2 s by default: a publish then blocked the commit 2 s.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ class ErpReplayApi(APIView):
         error_class = serializers.ChoiceField(choices=ErrorClass.choices, required=False)
         cause = serializers.ChoiceField(choices=DeadLetterCause.choices, required=False)
         dry_run = serializers.BooleanField(default=False)
+        # Also send messages whose job has a later message acknowledged (skipped otherwise: docs/erp.md).
+        include_superseded = serializers.BooleanField(default=False)
         reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
         def validate(self, attrs):
@@ -69,6 +71,7 @@ class ErpReplayApi(APIView):
             cause=data.get("cause"),
             dry_run=data["dry_run"],
             reason=data["reason"],
+            include_superseded=data["include_superseded"],
         )
         skipped = [{"sync_id": pk, "why": why} for pk, why in result.skipped]
         return Response(

@@ -3,21 +3,21 @@
 from datetime import timedelta
 
 import requests
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from apps.accounts.selectors import scope_to_tenants
 from apps.core import outbound_url
 from apps.events import selectors as event_selectors
 
-from . import services
+from . import profiles as erp_profiles
 from .models import Direction, ErpOutboundDeadLetter, ErpSync, ErpSyncAttempt, IntegrationProfile, SyncStatus
 
 FAILURE_RATE_WINDOW = timedelta(minutes=15)
 
 
 def depths() -> dict:
-    queue = ErpSync.objects.filter(direction=Direction.OUTBOUND, status__in=services.IN_FLIGHT).count()
+    queue = ErpSync.objects.filter(direction=Direction.OUTBOUND, status__in=erp_profiles.IN_FLIGHT).count()
     dlq = ErpOutboundDeadLetter.objects.filter(closed_at__isnull=True).count()
     return {"queue": queue, "dlq": dlq}
 
@@ -27,7 +27,7 @@ def outbox_lag() -> float:
 
 
 def breaker_states() -> dict:
-    return {p.name: services.breaker(p).state() for p in IntegrationProfile.objects.filter(enabled=True)}
+    return {p.name: erp_profiles.breaker(p).state() for p in IntegrationProfile.objects.filter(enabled=True)}
 
 
 def failure_rate(*, since=None) -> float | None:
@@ -41,11 +41,11 @@ def failure_rate(*, since=None) -> float | None:
 
 def erp_reachable(profile) -> tuple[bool, str]:
     """Whether the ERP's GET /erp/v1/health answers 200 within 2 s."""
-    url = services.base_url(profile)
+    url = erp_profiles.base_url(profile)
     if not url:
         return False, "no base URL"
     try:
-        reply = services.http().get(url + services.HEALTH_PATH, timeout=(2, 2))
+        reply = erp_profiles.http().get(url + erp_profiles.HEALTH_PATH, timeout=(2, 2))
     except (requests.RequestException, outbound_url.OutboundRefused) as exc:
         return False, outbound_url.failure_text(exc)
     return reply.status_code == 200, f"HTTP {reply.status_code}"
@@ -61,7 +61,7 @@ def health(*, details: bool = True) -> dict:
     ok = True
     for profile in profiles:
         reachable, detail = erp_reachable(profile)
-        breaker = services.breaker(profile).state()
+        breaker = erp_profiles.breaker(profile).state()
         healthy = reachable and breaker.state == "closed" and not profile.is_paused
         ok = ok and healthy
         report_profiles.append(
@@ -116,3 +116,26 @@ def dead_letters_for_replay(*, sync_ids=None, since=None, until=None, error_clas
 
 def sync_rows_waiting(profile) -> int:
     return ErpSync.objects.filter(profile=profile, direction=Direction.OUTBOUND, status=SyncStatus.QUEUED).count()
+
+
+def latest_acked_seqs(job_ids) -> dict:
+    """{job id: the highest seq of its acknowledged outbound messages} for `job_ids`."""
+    if not job_ids:
+        return {}
+    rows = (
+        ErpSync.objects.filter(direction=Direction.OUTBOUND, job_id__in=job_ids, status=SyncStatus.ACKED)
+        .values("job_id")
+        .annotate(latest=Max("seq"))
+    )
+    return {r["job_id"]: r["latest"] for r in rows}
+
+
+def superseded_dead_letter_q():
+    """Dead letters whose job has a later message acknowledged already (a replay would regress the job)."""
+    later_acked = ErpSync.objects.filter(
+        direction=Direction.OUTBOUND,
+        job_id=OuterRef("sync__job_id"),
+        seq__gt=OuterRef("sync__seq"),
+        status=SyncStatus.ACKED,
+    )
+    return Q(Exists(later_acked))

@@ -12,18 +12,16 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.core import outbound_url
-from apps.core.circuit_breaker import CircuitBreaker
 from apps.events import selectors as event_selectors
 from apps.jobs.models import Job
 
@@ -41,55 +39,21 @@ from .models import (
     SyncStatus,
 )
 
+# Re-exported: callers and tests use apps.erp.services.<name> for these.
+from .profiles import (  # noqa: F401
+    HEALTH_PATH,
+    IN_FLIGHT,
+    OUTAGE_CLASSES,
+    UPDATE_PATH,
+    base_url,
+    breaker,
+    default_profile,
+    http,
+    profile_for_tenant,
+    timeouts,
+)
+
 logger = logging.getLogger(__name__)
-
-UPDATE_PATH = "/erp/v1/jobs/update"
-HEALTH_PATH = "/erp/v1/health"
-# Statuses in which an outbound row still has to reach the ERP; a later row of the same job waits for it.
-IN_FLIGHT = (SyncStatus.QUEUED, SyncStatus.SENT)
-# Transport trouble an outage causes: these DLQ entries are re-driven when the breaker closes again.
-OUTAGE_CLASSES = (ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.SERVER, ErrorClass.UNACKNOWLEDGED)
-
-
-def http():
-    """The worker's keep-alive session to the ERP, through the outbound-URL guard (ERP_ALLOWED_HOSTS)."""
-    return outbound_url.session(settings.ERP_ALLOWED_HOSTS, setting="ERP_ALLOWED_HOSTS")
-
-
-# ---------------------------------------------------------------- profiles
-
-
-def default_profile() -> IntegrationProfile | None:
-    """The profile of tenants without their own; made on first use when ERP_BASE_URL is set."""
-    default = IntegrationProfile.objects.filter(tenant__isnull=True).first()
-    if default is None and settings.ERP_BASE_URL:
-        default, _ = IntegrationProfile.objects.get_or_create(tenant=None, defaults={"name": "default"})
-    return default
-
-
-def profile_for_tenant(tenant_id) -> IntegrationProfile | None:
-    """The tenant's own profile, else the default one, else None (no ERP configured)."""
-    own = IntegrationProfile.objects.filter(tenant_id=tenant_id).first()
-    return own if own is not None else default_profile()
-
-
-def base_url(profile) -> str:
-    return (profile.base_url or settings.ERP_BASE_URL).rstrip("/")
-
-
-def timeouts(profile) -> tuple[float, float]:
-    return (
-        profile.connect_timeout_seconds or settings.ERP_CONNECT_TIMEOUT_SECONDS,
-        profile.read_timeout_seconds or settings.ERP_READ_TIMEOUT_SECONDS,
-    )
-
-
-def breaker(profile) -> CircuitBreaker:
-    return CircuitBreaker(
-        f"erp:{profile.pk}",
-        failure_threshold=settings.ERP_BREAKER_FAILURES,
-        cooldown=settings.ERP_BREAKER_COOLDOWN_SECONDS,
-    )
 
 
 def pause_profile(profile, *, reason: str) -> None:
@@ -144,16 +108,8 @@ def encode_body(body: dict) -> str:
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def record_outbound(event) -> ErpSync | None:
-    """The outbound row for a `job.status.changed` event (subscriber; idempotent on the event id).
-
-    Without an enabled profile nothing is sent. Changes the ERP itself made never get here (the
-    subscription's `wants`, apps/erp/subscribers.py): they are published at once and hold nothing back.
-    """
+def _outbound_row(event, profile) -> ErpSync:
     data = event.payload
-    profile = profile_for_tenant(data["tenant_id"])
-    if profile is None or not profile.enabled or not base_url(profile):
-        return None
     body = {
         "job_id": data["external_id"] or data["job_id"],
         "status": data["status"],
@@ -169,38 +125,91 @@ def record_outbound(event) -> ErpSync | None:
         },
     }
     text = encode_body(body)
-    sync, created = ErpSync.objects.get_or_create(
+    now = timezone.now()
+    return ErpSync(
         direction=Direction.OUTBOUND,
         idempotency_key=str(event.pk),
-        defaults={
-            "profile": profile,
-            "tenant_id": data["tenant_id"],
-            "job_id": int(event.aggregate_id),
-            "external_id": data["external_id"] or "",
-            "event_id": event.pk,
-            "seq": data["seq"],
-            "request_body": body,
-            "body": text,
-            "body_sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "created_at": event.created_at,
-        },
+        profile=profile,
+        tenant_id=data["tenant_id"],
+        job_id=int(event.aggregate_id),
+        external_id=data["external_id"] or "",
+        event_id=event.pk,
+        seq=data["seq"],
+        request_body=body,
+        body=text,
+        body_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        created_at=event.created_at,
+        updated_at=now,
     )
-    if created:
-        # The relay runs in a worker already: leasing the new row in the relay's transaction and sending
-        # it right after commit saves a claim transaction and a broker round trip per event.
-        leased = _lease(sync, timezone.now())
-        if leased.row is not None:
-            transaction.on_commit(lambda: attempt(leased.row))
-    return sync
 
 
-def enqueue_delivery(sync_id, *, countdown: float | None = None) -> None:
-    from . import tasks
+def record_outbound_batch(events) -> list:
+    """The outbound rows of a batch of `job.status.changed` events (batch subscriber; idempotent on the event id).
 
-    try:
-        tasks.deliver_outbound.apply_async((sync_id,), countdown=countdown)
-    except Exception:  # broker down: the row stays due and the deliver_due sweep sends it
-        logger.warning("erp: could not enqueue delivery of %s; the sweep will send it", sync_id, exc_info=True)
+    Runs in the relay's transaction: one INSERT for the batch (a redelivered event keeps its row), then one
+    claim leases the new rows that may go now; they are sent right after commit by this worker, which saves
+    a claim transaction and a broker round trip per event. Without an enabled profile nothing is sent.
+    Changes the ERP itself made never get here (the subscription's `wants`, apps/erp/subscribers.py).
+    """
+    profiles: dict = {}
+    new = []
+    for event in events:
+        tenant_id = event.payload["tenant_id"]
+        if tenant_id not in profiles:
+            profiles[tenant_id] = profile_for_tenant(tenant_id)
+        profile = profiles[tenant_id]
+        if profile is None or not profile.enabled or not base_url(profile):
+            continue
+        new.append(_outbound_row(event, profile))
+    if not new:
+        return []
+    ErpSync.objects.bulk_create(new, ignore_conflicts=True)
+    keys = [row.idempotency_key for row in new]
+    from . import delivery
+
+    gate = delivery.Gate()
+    leased = _lease_batch(keys, [e.pk for e in events], gate)
+    if leased:
+        transaction.on_commit(lambda: delivery.send_and_record(leased, gate))
+    return keys
+
+
+def _lease_batch(keys, handed_on_events, gate) -> list:
+    from . import delivery
+
+    return delivery.claim_batch(limit=len(keys), keys=keys, handed_on_events=handed_on_events, gate=gate)
+
+
+def record_outbound(event) -> ErpSync | None:
+    """The outbound row for one `job.status.changed` event (record_outbound_batch of one)."""
+    if not record_outbound_batch([event]):
+        return None
+    return ErpSync.objects.filter(direction=Direction.OUTBOUND, idempotency_key=str(event.pk)).first()
+
+
+DELIVERY_KICK = "erp.delivery"
+
+
+def enqueue_delivery(sync_id=None, *, countdown: float | None = None) -> None:
+    """Wake a delivery loop (at most one pending wake-up; `countdown`: a timed one for a retry).
+
+    A broker that is down loses nothing: the rows stay due and the deliver_due sweep sends them.
+    """
+    from django.conf import settings as live
+
+    from apps.events import kick
+
+    from . import delivery, tasks
+
+    if delivery.pumping() and live.CELERY_TASK_ALWAYS_EAGER and countdown is None:
+        return  # eager (tests): the loop this runs in claims again by itself
+    kick.kick(tasks.deliver_outbound, key=DELIVERY_KICK, args=(sync_id,), countdown=countdown)
+
+
+def clear_delivery_kick() -> None:
+    from apps.events import kick
+
+    kick.clear(DELIVERY_KICK)
 
 
 # ---------------------------------------------------------------- one attempt
@@ -314,14 +323,38 @@ def classify(code: int) -> str:
     return ErrorClass.REJECTED
 
 
-def send(row: ErpSync) -> Response:
-    """POST the row's exact bytes, signed with the profile's current key; never raises for transport errors."""
-    profile = row.profile
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class SigningMaterial:
+    """What signs a profile's messages, read once per batch (a database read and a decryption)."""
+
+    secret: str
+    fingerprint: str
+    webhook_secrets: tuple
+    missing: str = ""
+
+
+def signing_material(profile) -> SigningMaterial:
     try:
         secret, fingerprint = keyring.signing_key(profile)
     except keyring.MissingKey as exc:
-        return Response(None, ErrorClass.CREDENTIALS, str(exc), "", None, "", 0)
+        return SigningMaterial("", "", (), missing=str(exc))
+    webhook = ()
+    if profile.standard_webhooks:
+        webhook = tuple(s for s, _ in keyring.verification_keys(profile)) or (secret,)
+    return SigningMaterial(secret, fingerprint, webhook)
+
+
+def send(row: ErpSync, material: SigningMaterial | None = None) -> Response:
+    """POST the row's exact bytes, signed with the profile's current key; never raises for transport errors.
+
+    Touches no database when `material` is given (the batch sender calls it from its thread pool).
+    """
+    profile = row.profile
+    started = time.perf_counter()
+    material = material or signing_material(profile)
+    if material.missing:
+        return Response(None, ErrorClass.CREDENTIALS, material.missing, "", None, "", 0)
+    secret, fingerprint = material.secret, material.fingerprint
     body = row.body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -330,7 +363,7 @@ def send(row: ErpSync) -> Response:
         "Idempotency-Key": row.idempotency_key,
     }
     if profile.standard_webhooks:
-        secrets = [s for s, _ in keyring.verification_keys(profile)] or [secret]
+        secrets = list(material.webhook_secrets)
         headers.update(
             signing.standard_webhooks_headers(
                 secrets, msg_id=row.idempotency_key, timestamp=int(time.time()), body=body
@@ -507,199 +540,10 @@ def release_next(job_id) -> None:
 
 
 def deliver_due(*, limit=500, deadline_seconds=30.0) -> dict:
-    """Backstop sweep: attempt every due row (lost tasks, retries whose task was lost, abandoned claims)."""
-    now = timezone.now()
-    ids = list(
-        ErpSync.objects.filter(_due(now), direction=Direction.OUTBOUND, profile__enabled=True, profile__paused_at=None)
-        .order_by("next_attempt_at", "job_id", "seq")
-        .values_list("pk", flat=True)[:limit]
-    )
-    outcomes: dict[str, int] = {}
-    stop_at = time.monotonic() + deadline_seconds
-    for pk in ids:
-        outcome = deliver(pk)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if time.monotonic() > stop_at:
-            break
-    return outcomes
+    """Backstop sweep: deliver every due row in batches (lost wake-ups, due retries, abandoned claims)."""
+    from . import delivery
 
-
-# ---------------------------------------------------------------- operators: replay, requeue, resolve, ignore
-
-
-def _close_open_dead_letters(rows, closed_by: str, now) -> None:
-    ErpOutboundDeadLetter.objects.filter(sync__in=rows, closed_at__isnull=True).update(
-        closed_at=now, closed_by=closed_by
-    )
-
-
-@dataclass
-class ReplayResult:
-    replayed: list
-    skipped: list  # (sync id, why)
-    dry_run: bool
-
-
-def replay(dead_letters, *, actor, dry_run=False, reason="") -> ReplayResult:
-    """Send DLQ entries again: DLQ -> queued -> (acked); with dry_run only say what would be sent.
-
-    Replays keep the message's Idempotency-Key and bytes; the retry budget starts afresh. Audited.
-    """
-    result = ReplayResult([], [], dry_run)
-    entries = list(dead_letters)
-    for entry in entries:
-        if not entry.is_open:
-            result.skipped.append((entry.sync_id, "closed"))
-        else:
-            result.replayed.append(entry.sync_id)
-    if dry_run or not result.replayed:
-        return result
-    now = timezone.now()
-    with transaction.atomic():
-        rows = ErpSync.objects.filter(pk__in=result.replayed)
-        _close_open_dead_letters(rows, "replayed", now)
-        rows.update(status=SyncStatus.QUEUED, retry_count=0, reconcile_count=0, next_attempt_at=None, updated_at=now)
-        for row in ErpSync.objects.filter(pk__in=result.replayed).only("pk", "tenant_id"):
-            audit.record(actor, "erp.dlq.replayed", row, {"reason": reason[:500]}, tenant_id=row.tenant_id)
-        ids = list(result.replayed)
-        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in ids])
-    return result
-
-
-NOT_IN_DLQ = "not in the dead-letter queue"
-
-
-def replay_matching(*, actor, user=None, sync_ids=None, dry_run=False, reason="", **filters) -> ReplayResult:
-    """Replay the open dead letters matching `sync_ids` and `filters` (since, until, error_class, cause), of
-    the tenants `user` may work on (None: all); named ids that match none are listed as skipped."""
-    from .selectors import dead_letters_for_replay
-
-    entries = dead_letters_for_replay(sync_ids=sync_ids, user=user, **filters)
-    result = replay(entries, actor=actor, dry_run=dry_run, reason=reason)
-    found = set(result.replayed) | {pk for pk, _ in result.skipped}
-    result.skipped += [(pk, NOT_IN_DLQ) for pk in sync_ids or [] if pk not in found]
-    return result
-
-
-def requeue(rows, *, actor) -> int:
-    """Send failed (or stuck) outbound rows again now; closes their open DLQ entries."""
-    now = timezone.now()
-    with transaction.atomic():
-        targets = list(
-            ErpSync.objects.select_for_update()
-            .filter(pk__in=[r.pk for r in rows], direction=Direction.OUTBOUND)
-            .filter(status__in=[SyncStatus.FAILED, SyncStatus.QUEUED])
-        )
-        _close_open_dead_letters(targets, "replayed", now)
-        ErpSync.objects.filter(pk__in=[r.pk for r in targets]).update(
-            status=SyncStatus.QUEUED, retry_count=0, reconcile_count=0, next_attempt_at=None, updated_at=now
-        )
-        for row in targets:
-            audit.record(actor, "erp.sync.requeued", row, {"from": row.status}, tenant_id=row.tenant_id)
-        ids = [r.pk for r in targets]
-        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in ids])
-    return len(targets)
-
-
-def close(rows, *, actor, status: str, note="") -> int:
-    """Mark outbound rows resolved (handled outside the portal) or ignored; frees the job's later messages."""
-    if status not in (SyncStatus.RESOLVED, SyncStatus.IGNORED):
-        raise ValueError(f"close() marks messages resolved or ignored, not {status}")
-    now = timezone.now()
-    with transaction.atomic():
-        targets = list(
-            ErpSync.objects.select_for_update()
-            .filter(pk__in=[r.pk for r in rows])
-            .exclude(status__in=[SyncStatus.ACKED, SyncStatus.SENT, status])
-        )
-        _close_open_dead_letters(targets, str(status), now)
-        ErpSync.objects.filter(pk__in=[r.pk for r in targets]).update(
-            status=status, next_attempt_at=None, updated_at=now
-        )
-        for row in targets:
-            audit.record(
-                actor, f"erp.sync.{status}", row, {"from": row.status, "note": note[:500]}, tenant_id=row.tenant_id
-            )
-        for job_id in {r.job_id for r in targets}:
-            release_next(job_id)
-    return len(targets)
-
-
-# ---------------------------------------------------------------- reconciler and re-drive
-
-
-def reconcile_outbound(*, now=None) -> dict:
-    """Re-enqueue outbound rows unacknowledged after ERP_RECONCILE_AFTER_MINUTES, up to ERP_RECONCILE_MAX
-    times; then mark them failed and put them in the DLQ, where operators see them."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(minutes=settings.ERP_RECONCILE_AFTER_MINUTES)
-    stale = ErpSync.objects.filter(
-        direction=Direction.OUTBOUND,
-        status__in=IN_FLIGHT,
-        created_at__lt=cutoff,
-        profile__enabled=True,
-        profile__paused_at=None,
-    ).exclude(status=SyncStatus.SENT, claimed_until__gte=now)
-    requeued, failed = [], []
-    with transaction.atomic():
-        for row in stale.select_for_update(skip_locked=True, of=("self",))[:1000]:
-            if row.reconcile_count >= settings.ERP_RECONCILE_MAX:
-                row.error_class = row.error_class or ErrorClass.UNACKNOWLEDGED
-                row.error_message = row.error_message or "not acknowledged by the ERP"
-                _dead_letter(row, DeadLetterCause.UNACKNOWLEDGED)
-                row.save()
-                failed.append(row.pk)
-            else:
-                row.reconcile_count += 1
-                row.status, row.next_attempt_at, row.claimed_until = SyncStatus.QUEUED, None, None
-                row.save(update_fields=["reconcile_count", "status", "next_attempt_at", "claimed_until", "updated_at"])
-                requeued.append(row.pk)
-        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in requeued])
-    if failed:
-        logger.error("erp: %d messages never acknowledged, now in the DLQ", len(failed), extra={"alert": "erp.unacked"})
-    return {"requeued": len(requeued), "failed": len(failed)}
-
-
-def _redrive_key(profile_id) -> str:
-    return f"erp:redrive:{profile_id}"
-
-
-def note_outage_ended(breaker_name: str) -> None:
-    """Remember that a profile's outage ended, so redrive_after_outage re-sends what it dead-lettered."""
-    if not breaker_name.startswith("erp:"):
-        return
-    profile_id = breaker_name.split(":", 1)[1]
-    horizon = sum(settings.ERP_RETRY_SCHEDULE) + settings.ERP_RECONCILE_AFTER_MINUTES * 60 * (
-        settings.ERP_RECONCILE_MAX + 1
-    )
-    since = timezone.now() - timedelta(seconds=horizon)
-    cache.add(_redrive_key(profile_id), since.timestamp(), timeout=24 * 3600)
-
-
-def redrive_after_outage(*, limit=None) -> int:
-    """Replay DLQ entries an outage caused, for profiles whose breaker closed, at most ERP_REDRIVE_PER_MINUTE."""
-    budget = limit if limit is not None else settings.ERP_REDRIVE_PER_MINUTE
-    replayed = 0
-    for profile in IntegrationProfile.objects.filter(enabled=True, paused_at__isnull=True):
-        since = cache.get(_redrive_key(profile.pk))
-        if since is None or budget <= 0:
-            continue
-        batch = budget
-        entries = list(
-            ErpOutboundDeadLetter.objects.filter(
-                sync__profile=profile,
-                closed_at__isnull=True,
-                error_class__in=OUTAGE_CLASSES,
-                created_at__gte=datetime.fromtimestamp(since, tz=UTC),
-            ).order_by("created_at")[:batch]
-        )
-        if entries:
-            replay(entries, actor=None, reason="automatic re-drive after the ERP outage ended")
-            replayed += len(entries)
-            budget -= len(entries)
-        if len(entries) < batch:
-            cache.delete(_redrive_key(profile.pk))  # nothing left from this outage
-    return replayed
+    return delivery.pump(budget_seconds=deadline_seconds, max_messages=limit)
 
 
 def record_inbound_refusal(*, status_code: int, reason: str, client_ip: str) -> None:
@@ -713,3 +557,22 @@ def record_inbound_refusal(*, status_code: int, reason: str, client_ip: str) -> 
         key=f"{client_ip}:{reason}",
         object_type="erp.inbound",
     )
+
+
+# Split by topic (issue 13); re-exported so that apps.erp.services.<name> keeps working for callers and tests.
+from .dead_letters import (  # noqa: E402, F401
+    NOT_IN_DLQ,
+    SUPERSEDED,
+    ReplayResult,
+    _close_open_dead_letters,
+    close,
+    replay,
+    replay_matching,
+    requeue,
+)
+from .reconcile import (  # noqa: E402, F401
+    note_outage_ended,
+    reconcile_outbound,
+    redrive_after_outage,
+    superseded_dead_letters,
+)

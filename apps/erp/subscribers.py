@@ -15,6 +15,12 @@ def _on_job_status_changed(event):
     services.record_outbound(event)
 
 
+def _on_job_status_changed_batch(events):
+    from . import services
+
+    services.record_outbound_batch(events)
+
+
 def _on_breaker_closed(sender, name, **kwargs):
     from . import services
 
@@ -35,7 +41,13 @@ def register():
 
     from .metrics import ErpStateCollector
 
-    subscribe("job.status.changed", _on_job_status_changed, key="erp.outbound", wants=_not_from_the_erp)
+    subscribe(
+        "job.status.changed",
+        _on_job_status_changed,
+        key="erp.outbound",
+        wants=_not_from_the_erp,
+        batch=_on_job_status_changed_batch,
+    )
     register_collector(ErpStateCollector())
     post_migrate.connect(_after_migrate, sender=apps.get_app_config("erp"), dispatch_uid="erp.default_profile")
     breaker_closed.connect(_on_breaker_closed, dispatch_uid="erp.redrive")

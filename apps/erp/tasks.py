@@ -4,9 +4,12 @@ from . import services
 
 
 @shared_task(acks_late=True)
-def deliver_outbound(sync_id):
-    """One attempt at an outbound message if it is due (safe to run twice: the claim decides)."""
-    return services.deliver(sync_id)
+def deliver_outbound(sync_id=None):
+    """A delivery loop's wake-up: deliver due messages in batches until none is left (safe to run twice:
+    the claim decides). `sync_id` names the message whose change sent it; the loop claims it with the rest."""
+    from . import delivery
+
+    return delivery.pump()
 
 
 @shared_task(acks_late=True)

@@ -49,25 +49,32 @@ def event_type(name: str, version: int) -> EventType:
         raise UnknownEventType(f"{name} v{version} is not a registered event type") from None
 
 
-def subscribe(name: str, handler, *, key: str, wants=None) -> None:
+def subscribe(name: str, handler, *, key: str, wants=None, batch=None) -> None:
     """Call `handler(event)` (an OutboxEvent) for every event `name`; `key` names the subscriber (idempotent).
 
     `wants(payload) -> bool`, when given, says which events the handler acts on; it only ever sees those.
     An event no subscriber wants is recorded as handed on at once (events.services.publish).
+    `batch(events)`, when given, is called instead of `handler` by the relay with every wanted event of a
+    claimed batch at once, inside the relay's transaction (issue 13: one bulk write instead of one per event).
     """
     handlers = _subscribers.setdefault(name, [])
-    handlers[:] = [(k, h, w) for k, h, w in handlers if k != key]
-    handlers.append((key, handler, wants))
+    handlers[:] = [entry for entry in handlers if entry[0] != key]
+    handlers.append((key, handler, wants, batch))
 
 
 def subscribers(name: str, payload: dict | None = None) -> list:
     """(key, handler) of the subscribers of `name`; with `payload`, only those that want it."""
-    return [(k, h) for k, h, w in _subscribers.get(name, []) if payload is None or w is None or w(payload)]
+    return [(k, h) for k, h, w, _b in _subscribers.get(name, []) if payload is None or w is None or w(payload)]
+
+
+def batch_subscribers(name: str, payload: dict) -> list:
+    """(key, handler, batch handler or None) of the subscribers of `name` that want `payload`."""
+    return [(k, h, b) for k, h, w, b in _subscribers.get(name, []) if w is None or w(payload)]
 
 
 def wanted(name: str, payload: dict) -> bool:
     """Whether some subscriber acts on this event."""
-    return any(w is None or w(payload) for _k, _h, w in _subscribers.get(name, []))
+    return any(w is None or w(payload) for _k, _h, w, _b in _subscribers.get(name, []))
 
 
 def registered_types() -> list[EventType]:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.audit import services as audit
 
-from . import registry
+from . import kick, registry
 from .models import OutboxEvent, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -43,13 +43,17 @@ def publish(name, *, version, aggregate_type, aggregate_id, payload, aggregate_s
     return event
 
 
+RELAY_KICK = "outbox"
+
+
 def enqueue_dispatch(event_id) -> None:
+    """Wake a relay for a committed event: one pending wake-up at a time, fail-fast when the broker is down.
+
+    A broker that is down loses nothing: the row stays pending for the sweep (apps/events/kick.py).
+    """
     from . import tasks
 
-    try:
-        tasks.dispatch_event.delay(str(event_id))
-    except Exception:  # a broker that is down loses nothing: the row stays pending for the sweep
-        logger.warning("outbox: could not enqueue event %s; the relay sweep will pick it up", event_id, exc_info=True)
+    kick.kick(tasks.dispatch_event, key=RELAY_KICK, args=(str(event_id),))
 
 
 def _due(now):
@@ -147,8 +151,75 @@ def _record_failure(event_id, attempts: int, exc: Exception) -> None:
 
 
 def relay(*, event_ids=None, limit=500) -> int:
-    """Claim due events and hand each to its subscribers; returns how many were published."""
-    return sum(deliver_to_subscribers(e) for e in claim(event_ids=event_ids, limit=limit))
+    """Claim due events and hand them to their subscribers as one batch; returns how many were published."""
+    return deliver_batch(claim(event_ids=event_ids, limit=limit))
+
+
+def deliver_batch(events: list) -> int:
+    """Hand a claimed batch on in one transaction; batch subscribers get all their events at once.
+
+    A plain subscriber runs per event inside a savepoint: one that raises rolls back only its event (all
+    of that event's subscribers), which is retried with backoff. If a batch subscriber raises, the whole
+    batch rolls back and each event is handed on alone (deliver_to_subscribers), so one bad event cannot
+    hold the others back.
+    """
+    if not events:
+        return 0
+    failed: dict = {}
+    try:
+        with transaction.atomic():
+            batches: dict = {}
+            handed_on = []
+            for event in events:
+                entries = registry.batch_subscribers(event.event_type, event.payload)
+                plain = [h for _k, h, b in entries if b is None]
+                try:
+                    if plain:
+                        with transaction.atomic():
+                            for handler in plain:
+                                handler(event)
+                except Exception as exc:  # this event only; recorded after the batch commits
+                    failed[event.pk] = (event.attempts, exc)
+                    continue
+                for key, _h, batch in entries:
+                    if batch is not None:
+                        batches.setdefault(key, (batch, []))[1].append(event)
+                handed_on.append(event.pk)
+            for batch, batch_events in batches.values():
+                batch(batch_events)
+            done = OutboxEvent.objects.filter(pk__in=handed_on, status=OutboxStatus.PROCESSING).update(
+                status=OutboxStatus.PUBLISHED, processed_at=timezone.now(), claimed_until=None, last_error=""
+            )
+    except Exception:  # a batch subscriber failed: hand each event on alone
+        logger.warning("outbox: a batch of %d events failed; handing them on one by one", len(events), exc_info=True)
+        return sum(deliver_to_subscribers(e) for e in events)
+    for event_id, (attempts, exc) in failed.items():
+        _record_failure(event_id, attempts, exc)
+    return done
+
+
+def relay_pump(*, budget_seconds=None, limit=None) -> int:
+    """The worker's relay loop: hand on batches of due events until none is left (or the budget is spent).
+
+    Each round first clears the wake-up flag, so a commit during the round sends a new wake-up or is seen
+    by the next claim. When the budget runs out with work left it wakes another relay and returns, so a
+    worker is never held by one task for long.
+    """
+    import time
+
+    budget = settings.OUTBOX_PUMP_SECONDS if budget_seconds is None else budget_seconds
+    limit = limit or settings.OUTBOX_RELAY_BATCH
+    stop_at = time.monotonic() + budget
+    total = 0
+    while True:
+        kick.clear(RELAY_KICK)
+        published = relay(limit=limit)
+        total += published
+        if not published:
+            return total
+        if time.monotonic() > stop_at:
+            enqueue_dispatch("pump")
+            return total
 
 
 def requeue_failed(events, *, actor=None) -> int:

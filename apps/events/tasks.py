@@ -5,8 +5,11 @@ from . import services
 
 @shared_task(acks_late=True)
 def dispatch_event(event_id):
-    """Hand one committed event to its subscribers (enqueued after commit)."""
-    return services.dispatch_one(event_id)
+    """A relay's wake-up after a commit: hand on every due event, in batches, until none is left.
+
+    `event_id` names the event whose commit sent the wake-up; the loop claims it with the others.
+    """
+    return services.relay_pump()
 
 
 @shared_task(acks_late=True)

@@ -36,7 +36,7 @@ def broker_down(monkeypatch):
 def relay_without_sending(monkeypatch, **kwargs):
     """Hand events on but leave their ERP messages queued (the relay's worker died before sending)."""
     with monkeypatch.context() as patch:
-        patch.setattr(services, "_lease", lambda row, now: services.Claim(None, "held by the test"))
+        patch.setattr(services, "_lease_batch", lambda keys, handed_on, gate: [])
         return events.relay(**kwargs)
 
 

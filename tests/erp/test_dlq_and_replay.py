@@ -228,3 +228,21 @@ def test_setting_keys_in_the_admin_retires_the_old_one_and_audits(client, superu
     assert sorted(states.values()) == ["current", "next", "retired"]
     assert AuditLog.objects.filter(action="erp.key.replaced").count() == 2
     assert "a-brand-new" not in str(list(AuditLog.objects.values_list("payload", flat=True)))
+
+
+def test_a_superseded_dead_letter_is_skipped_unless_asked_for(
+    admin_client, dead_letter, mock_erp, job, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.change_status(job, JobStatus.SUCCEEDED)  # seq 2 is acknowledged: seq 1 is superseded
+    body = {"sync_ids": [dead_letter.sync_id]}
+    dry = admin_client.post(REPLAY, {**body, "dry_run": True}, content_type="application/json").json()
+    assert dry["replayed"] == [] and dry["skipped"][0]["sync_id"] == dead_letter.sync_id
+    assert "superseded by a later acknowledged message" in dry["skipped"][0]["why"]
+    with django_capture_on_commit_callbacks(execute=True):
+        skipped = admin_client.post(REPLAY, body, content_type="application/json").json()
+    assert skipped["replayed"] == [] and len(mock_erp.received()) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = admin_client.post(REPLAY, {**body, "include_superseded": True}, content_type="application/json")
+    assert sent.json()["replayed"] == [dead_letter.sync_id]
+    assert ErpSync.objects.get(pk=dead_letter.sync_id).status == SyncStatus.ACKED

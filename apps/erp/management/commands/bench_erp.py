@@ -7,6 +7,7 @@ ERP and N Celery workers (concurrency 1 each) as real processes, then measures
   3. the limit: the same signed POSTs sent by a plain loop, one after the other.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -51,11 +52,31 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--concurrency", type=int, default=1, help="Celery worker processes per worker")
         parser.add_argument("--burst", type=int, default=2000, help="status changes in the throughput run")
         parser.add_argument("--rate", type=float, default=50.0, help="events/s of the latency run")
         parser.add_argument("--seconds", type=float, default=30.0, help="length of the latency run")
+        parser.add_argument(
+            "--outage",
+            type=float,
+            default=0.0,
+            help="drain run instead: the ERP refuses connections for this many seconds during a steady load",
+        )
+        parser.add_argument("--outage-at", type=float, default=10.0, help="seconds of steady load before the outage")
+        parser.add_argument("--after", type=float, default=90.0, help="seconds of steady load after the outage")
+        parser.add_argument(
+            "--default-setup",
+            action="store_true",
+            help="the zero-setup run (SQLite, kombu's filesystem broker, one worker -c 2): latency run only",
+        )
 
     def handle(self, *args, **options):
+        if options["default_setup"]:
+            if connection.vendor != "sqlite" or not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+                raise CommandError(
+                    "--default-setup measures SQLite with the filesystem broker (no DATABASE_URL, REDIS_URL)"
+                )
+            return self._default_setup(options)
         if connection.vendor != "postgresql" or not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER:
             raise CommandError("bench_erp needs PostgreSQL (DATABASE_URL), Redis (REDIS_URL) and real workers")
         port = _free_port()
@@ -68,30 +89,149 @@ class Command(BaseCommand):
             subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f"], cwd=ROOT, check=True,
                            capture_output=True)  # fmt: skip
             # The burst is committed before any worker runs, so the drain measures the pipeline, not the producer.
+            if options["outage"]:
+                for i in range(options["workers"]):
+                    procs.append(self._start([sys.executable, "-m", "celery", "-A", "config", "worker",
+                                              "-c", str(options["concurrency"]), "-n", f"bench{i}@%h", "-l",
+                                              "WARNING", "--without-gossip", "--without-mingle",
+                                              "--without-heartbeat"]))  # fmt: skip
+                result = self._outage_run(port, procs, make_job, options)
+                self.stdout.write(json.dumps({"workers": options["workers"], **result}, indent=2))
+                return
             emitted, produced = self._produce_burst(make_job, options["burst"])
             for i in range(options["workers"]):
-                procs.append(self._start([sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1",
-                                          "-n", f"bench{i}@%h", "-l", "WARNING", "--without-gossip",
-                                          "--without-mingle", "--without-heartbeat"]))  # fmt: skip
+                procs.append(self._start([sys.executable, "-m", "celery", "-A", "config", "worker",
+                                          "-c", str(options["concurrency"]), "-n", f"bench{i}@%h", "-l", "WARNING",
+                                          "--without-gossip", "--without-mingle", "--without-heartbeat"]))  # fmt: skip
             burst = {"burst_producer_events_per_s": produced, **self._drain(url, emitted)}
             steady = self._steady(url, make_job, options["rate"], options["seconds"])
             plain = self._plain_loop(url, options["burst"])
         finally:
-            for p in reversed(procs):
-                p.send_signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        self.stdout.write(json.dumps({"workers": options["workers"], **burst, **steady, **plain}, indent=2))
+            self._stop(procs)
+        self.stdout.write(
+            json.dumps(
+                {"workers": options["workers"], "concurrency": options["concurrency"], **burst, **steady, **plain},
+                indent=2,
+            )
+        )
+
+    def _outage_run(self, port, procs, make_job, options):
+        """Steady load; after `outage_at` s the ERP is gone (connections refused) for `outage` s, then back.
+
+        Beat is simulated (deliver_due and relay_outbox every OUTBOX_SWEEP_SECONDS, the re-drive every
+        minute). Reports the backlog when the ERP came back, how long it took to drain (until every event
+        committed before it came back was received), and the longest wait of any event.
+        """
+        from config.celery import app
+
+        url = f"http://127.0.0.1:{port}"
+        rate, before, outage, after = options["rate"], options["outage_at"], options["outage"], options["after"]
+        changes = self._changes(make_job, int(rate * (before + outage + after)))
+        emitted, received, started = {}, {}, time.time() + 0.5
+        stop = threading.Event()
+
+        def produce(offset, producers=4):
+            try:
+                for i, (job, status) in enumerate(changes):
+                    if (i // 2) % producers != offset:
+                        continue
+                    wait = started + i / rate - time.time()
+                    if wait > 0:
+                        time.sleep(wait)
+                    key, committed = self._emit(job, status)
+                    emitted[key] = committed
+            finally:
+                connections.close_all()
+
+        def beat():
+            tick = 0
+            while not stop.wait(settings.OUTBOX_SWEEP_SECONDS):
+                tick += 1
+                app.send_task("apps.erp.tasks.deliver_due")
+                app.send_task("apps.events.tasks.relay_outbox")
+                if tick % max(1, int(60 / settings.OUTBOX_SWEEP_SECONDS)) == 0:
+                    app.send_task("apps.erp.tasks.redrive_after_outage")
+
+        threads = [threading.Thread(target=produce, args=(n,)) for n in range(4)] + [threading.Thread(target=beat)]
+        for t in threads:
+            t.start()
+        time.sleep(max(0.0, started + before - time.time()))
+        received.update(self._received(url))
+        mock = procs[0]
+        mock.send_signal(signal.SIGTERM)
+        mock.wait(10)
+        time.sleep(max(0.0, started + before + outage - time.time()))
+        procs[0] = self._start([sys.executable, "-m", "apps.erp.mock_server", "--port", str(port), "--secret", SECRET])
+        self._wait(url + "/erp/v1/health")
+        back_at = time.time()
+        waiting = {k for k, t in emitted.items() if t < back_at} - set(received)
+        for t in threads[:4]:
+            t.join()
+        deadline = time.time() + 900
+        while time.time() < deadline:
+            now_received = {**received, **self._received(url)}
+            if all(k in now_received for k in emitted):
+                break
+            time.sleep(0.5)
+        stop.set()
+        threads[4].join()
+        missing = [k for k in emitted if k not in now_received]
+        drained_at = max((now_received[k] for k in waiting if k in now_received), default=back_at)
+        latencies = [now_received[k] - t for k, t in emitted.items() if k in now_received]
+        return {
+            "outage_rate": rate,
+            "outage_seconds": outage,
+            "events": len(emitted),
+            "missing": len(missing),
+            "backlog_when_erp_returned": len(waiting),
+            "drain_seconds": round(drained_at - back_at, 1),
+            "drain_events_per_s": round(len(waiting) / max(0.001, drained_at - back_at), 1),
+            "load_continued_seconds_after_return": round(started + before + outage + after - back_at, 1),
+            "max_wait_s": round(max(latencies), 1),
+            "p95_wait_after_drain_ms": round(
+                _percentile([now_received[k] - t for k, t in emitted.items() if t > drained_at + 1] or [0], 0.95)
+                * 1000,
+                1,
+            ),
+        }
+
+    def _default_setup(self, options):
+        """`make run`'s shape: one worker with two processes, SQLite, the filesystem broker; latency only."""
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        procs = [self._start([sys.executable, "-m", "apps.erp.mock_server", "--port", str(port), "--secret", SECRET])]
+        try:
+            self._wait(url + "/erp/v1/health")
+            make_job = self._fixtures(url)
+            procs.append(self._start([sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2",
+                                      "-n", "benchdefault@%h", "-l", "WARNING", "--without-gossip",
+                                      "--without-mingle", "--without-heartbeat"]))  # fmt: skip
+            time.sleep(5)  # the worker is up before the clock starts
+            steady = self._steady(url, make_job, options["rate"], options["seconds"], producers=1)
+        finally:
+            self._stop(procs)
+        self.stdout.write(
+            json.dumps({"setup": "default (SQLite, filesystem broker, 1 worker -c 2)", **steady}, indent=2)
+        )
+
+    def _stop(self, procs):
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(20)
+            # Each process leads its own group: a worker's pool children go with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
 
     def _start(self, argv):
         env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false"}
         # The benchmark's mock ERP listens on loopback, which the outbound-URL guard refuses unless allowlisted.
         env["ERP_ALLOWED_HOSTS"] = ",".join(filter(None, [os.environ.get("ERP_ALLOWED_HOSTS", ""), "127.0.0.1"]))
         # Our own interpreter running our own modules: no untrusted input.
-        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        return subprocess.Popen(  # noqa: S603
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
 
     def _wait(self, url):
         for _ in range(200):
@@ -195,6 +335,10 @@ class Command(BaseCommand):
             t.join()
         received = self._wait_for(url, emitted)
         latencies = [received[k] - t for k, t in emitted.items()]
+        if os.environ.get("BENCH_ERP_DUMP"):
+            ordered = sorted(emitted.items(), key=lambda item: item[1])
+            lines = [f"{t - started:.3f} {received[k] - t:.3f}" for k, t in ordered]
+            Path(os.environ["BENCH_ERP_DUMP"]).write_text("\n".join(lines))
         requests.post(url + "/_mock/reset", timeout=10)
         return {
             "steady_rate": rate,

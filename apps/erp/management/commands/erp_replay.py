@@ -23,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--cause", choices=DeadLetterCause.values)
         parser.add_argument("--reason", default="", help="recorded in the audit entry")
         parser.add_argument("--dry-run", action="store_true", help="list what would be replayed, change nothing")
+        parser.add_argument(
+            "--include-superseded",
+            action="store_true",
+            help="also send messages whose job has a later message acknowledged (the ERP goes back to them)",
+        )
 
     def handle(self, *args, **options):
         since = _when(options["since"], "since") if options["since"] else None
@@ -40,8 +45,9 @@ class Command(BaseCommand):
             cause=options["cause"],
             dry_run=options["dry_run"],
             reason=options["reason"],
+            include_superseded=options["include_superseded"],
         )
         verb = "would replay" if result.dry_run else "replayed"
         self.stdout.write(f"{verb} {len(result.replayed)}: {' '.join(map(str, result.replayed)) or '-'}")
         for pk, why in result.skipped:
-            self.stderr.write(f"message {pk}: {why}")
+            self.stderr.write(f"{'would skip' if result.dry_run else 'skipped'} message {pk}: {why}")
