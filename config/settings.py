@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "apps.erp",
     "apps.reporting",
     "apps.security",
+    "apps.recon",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
 ]
@@ -590,6 +591,22 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# ---------------------------------------------------------------- RECON (issue 18)
+# Folders under which a profile's versioned config may name drop folders that beat polls (comma-separated).
+ERP_DROP_DIRS = env.list("ERP_DROP_DIRS", default=[])
+RECON_DROP_POLL_SECONDS = env.int("RECON_DROP_POLL_SECONDS", default=60)
+RECON_SUPPRESSION_SWEEP_SECONDS = env.int("RECON_SUPPRESSION_SWEEP_SECONDS", default=300)
+# Largest ERP export accepted by upload (admin and API), in bytes.
+RECON_MAX_FILE_BYTES = env.int("RECON_MAX_FILE_BYTES", default=200 * 1024 * 1024)
+CELERY_BEAT_SCHEDULE["recon-poll-drop-folders"] = {
+    "task": "apps.recon.tasks.poll_drop_folders",
+    "schedule": float(RECON_DROP_POLL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["recon-expire-suppressions"] = {
+    "task": "apps.recon.tasks.expire_suppressions",
+    "schedule": float(RECON_SUPPRESSION_SWEEP_SECONDS),
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)

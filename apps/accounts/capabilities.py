@@ -31,6 +31,18 @@ _REPORTING_READ = [
     *_view("reporting", "alertrule", "alertchannel", "alertnotice"),
 ]
 
+# Recon (issue 18): analysts read breaks, runs and files; operators work breaks, load files and start runs.
+_RECON_READ = [*_view("recon", "break", "breakcomment", "reconrun", "reconfile"), "recon.export_break"]
+_RECON_WORK = [
+    *_RECON_READ,
+    "recon.add_reconfile",
+    "recon.run_recon",
+    "recon.assign_break",
+    "recon.comment_break",
+    "recon.resolve_break",
+    "recon.suppress_break",
+]
+
 ROLE_CAPABILITIES: dict[str, list[str]] = {
     # Tenant administrator: everything on the tenants granted to them.
     ADMIN: [
@@ -54,6 +66,10 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_REPORTING_READ,
         *_crud("reporting", "alertrule"),
         *_crud("reporting", "alertchannel"),
+        # Recon (issue 18): everything operators do, and the versioned config.
+        *_RECON_WORK,
+        *_view("recon", "reconconfig"),
+        "recon.add_reconconfig",
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -62,6 +78,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_view("jobs", "job", "jobstatuschange"),
         "jobs.export_job",
         *_REPORTING_READ,
+        *_RECON_READ,
     ],
     # Runs the floor: moves and cancels jobs, keeps the catalog.
     OPERATOR: [
@@ -74,6 +91,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "jobs.change_job_status",
         "jobs.import_job",
         "jobs.export_job",
+        *_RECON_WORK,
     ],
     # Reads everything that evidence may point at; changes nothing.
     AUDITOR: [
@@ -86,5 +104,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "audit.view_tenantless_entries",
         *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
         *_view("events", "outboxevent"),
+        *_view("recon", "break", "breakcomment", "reconrun", "reconfile", "reconconfig"),
     ],
 }
