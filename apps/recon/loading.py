@@ -8,6 +8,7 @@ half-loads. The first MAX_REPORTED_ERRORS errors are kept with their row and col
 import codecs
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import zoneinfo
@@ -33,7 +34,6 @@ _STAGED_COLUMNS = (
     "started_at",
     "finished_at",
 )
-_TEXT_LIMITS = {"external_id": 64, "machine": 64, "model_type": 64, "status": 64}
 _TIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 
 
@@ -119,7 +119,7 @@ def _csv_rows(stream, outcome, *, encoding, delimiter):
     outcome.delimiter = delimiter
     try:
         for number, row in enumerate(csv.reader(text, delimiter=delimiter), start=1):
-            yield number, [(cell, False) for cell in row]
+            yield number, row, None
     except UnicodeDecodeError:
         outcome.error(
             outcome.rows + 2,
@@ -141,12 +141,14 @@ def _xlsx_rows(stream, outcome):
     try:
         sheet = book.worksheets[0]
         for number, row in enumerate(sheet.iter_rows(), start=1):
-            yield number, [(cell.value, getattr(cell, "data_type", "") == "f") for cell in row]
+            yield number, [cell.value for cell in row], [getattr(cell, "data_type", "") == "f" for cell in row]
     finally:
         book.close()
 
 
 def _text(value) -> str:
+    if value.__class__ is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -183,6 +185,11 @@ def _epoch(value, tz) -> int | None:
 
 
 def _number(value) -> float | None:
+    if value.__class__ is str and value.isdigit():
+        number = float(value)  # the common case, "45": no further checks needed but the range
+        if number > 100:
+            raise ValueError(value)
+        return number
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -250,7 +257,7 @@ def _header_fields(header, config, outcome):
     """Map the header's cells to our field names; report missing required columns on row 1."""
     renames = {str(k).strip().casefold(): v for k, v in (config.get("columns") or {}).items()}
     positions = {}
-    for index, (cell, _is_formula) in enumerate(header):
+    for index, cell in enumerate(header):
         name = _text(cell).lstrip("\ufeff").casefold()
         name = renames.get(name, name)
         if name in FIELDS and name not in positions:
@@ -285,41 +292,48 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
     key_config = config.get("key") or {}
     prefer_external = key_config.get("prefer", "external_id") == "external_id"
     composite = list(key_config.get("composite") or ["machine", "model_type", "planned_start"])
+    # Exports repeat their timestamps (shift starts, planned slots): parse each distinct text once.
+    epoch = functools.lru_cache(maxsize=65536)(lambda text: _epoch(text, tz))
     writer = None
     positions = None
+    plan = []
     try:
-        for number, cells in rows:
+        for number, values, formulas in rows:
             if positions is None:
-                positions = _header_fields(cells, config, outcome)
+                positions = _header_fields(values, config, outcome)
                 if outcome.error_count:
                     break
+                plan = [
+                    (name_, index, column_letter(index), 2 if name_ in TIME_FIELDS else 1 if name_ in _NUMBER_FIELDS else 0)
+                    for name_, index in positions.items()
+                ]
                 writer = _Writer()
                 continue
-            if not any(_text(v) for v, _f in cells):
+            if not any(values):
                 continue  # blank lines (trailing CRLFs, empty sheet rows) are no rows
-            values = {}
-            for name_, index in positions.items():
-                value, is_formula = cells[index] if index < len(cells) else (None, False)
-                letter = column_letter(index)
-                if is_formula:
+            width = len(values)
+            parsed = {}
+            for name_, index, letter, kind in plan:
+                value = values[index] if index < width else None
+                if formulas is not None and index < width and formulas[index]:
                     outcome.formula_count += 1
                     if len(outcome.formula_cells) < MAX_REPORTED_ERRORS:
                         outcome.formula_cells.append({"row": number, "column": letter, "formula": str(value)})
-                    if name_ in TIME_FIELDS or name_ in _NUMBER_FIELDS:
+                    if kind:
                         outcome.error(
                             number, letter, name_, _("A formula is not a value: %(formula)s") % {"formula": value}
                         )
                         continue
                 try:
-                    if name_ in TIME_FIELDS:
-                        values[name_] = _epoch(value, tz)
-                    elif name_ in _NUMBER_FIELDS:
-                        values[name_] = _number(value)
+                    if kind == 2:
+                        parsed[name_] = epoch(value) if value.__class__ is str else _epoch(value, tz)
+                    elif kind == 1:
+                        parsed[name_] = _number(value)
                     else:
                         text = _text(value)
-                        if len(text) > _TEXT_LIMITS.get(name_, 64):
+                        if len(text) > 64:
                             raise ValueError(text)
-                        values[name_] = text
+                        parsed[name_] = text
                 except (ValueError, TypeError, OverflowError):
                     outcome.error(
                         number,
@@ -327,13 +341,14 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
                         name_,
                         _("%(value)s is not a valid %(field)s.") % {"value": _text(value)[:80], "field": name_},
                     )
-            if values.get("status") == "":
+            if parsed.get("status") == "":
                 outcome.error(number, column_letter(positions["status"]), "status", _("The status is empty."))
-            if prefer_external and values.get("external_id"):
-                key = "e|" + values["external_id"]
-            elif all(values.get(part) not in (None, "") for part in composite):
+            external_id = parsed.get("external_id")
+            if prefer_external and external_id:
+                key = "e|" + external_id
+            elif all(parsed.get(part) not in (None, "") for part in composite):
                 key = "c|" + "|".join(
-                    str(values[p] // 60) if p in TIME_FIELDS else str(values[p]) for p in composite
+                    str(parsed[p] // 60) if p in TIME_FIELDS else str(parsed[p]) for p in composite
                 )
             else:
                 key = None
@@ -345,14 +360,14 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
                         file_id,
                         number,
                         key,
-                        values.get("external_id", ""),
-                        values.get("machine", ""),
-                        values.get("model_type", ""),
-                        values.get("planned_start"),
-                        values.get("status", ""),
-                        values.get("progress"),
-                        values.get("started_at"),
-                        values.get("finished_at"),
+                        external_id or "",
+                        parsed.get("machine", ""),
+                        parsed.get("model_type", ""),
+                        parsed.get("planned_start"),
+                        parsed.get("status", ""),
+                        parsed.get("progress"),
+                        parsed.get("started_at"),
+                        parsed.get("finished_at"),
                     )
                 )
             if on_progress and outcome.rows % PROGRESS_EVERY == 0:

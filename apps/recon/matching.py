@@ -65,25 +65,6 @@ def _status_case(config: dict, params: list) -> str:
     return f"CASE e.status {' '.join(whens)} ELSE e.status END"
 
 
-def _duplicates(cursor, table, owner_column, owner_id, detail_column):
-    cursor.execute(
-        f"SELECT key, COUNT(*) FROM {table} WHERE {owner_column} = %s GROUP BY key HAVING COUNT(*) > 1",
-        [owner_id],
-    )
-    keys = dict(cursor.fetchall())
-    found = {}
-    if keys:
-        cursor.execute(
-            f"SELECT r.key, r.{detail_column} FROM {table} r WHERE r.{owner_column} = %s AND r.key IN "
-            f"(SELECT key FROM {table} WHERE {owner_column} = %s GROUP BY key HAVING COUNT(*) > 1) "
-            f"ORDER BY r.key, r.{detail_column}",
-            [owner_id, owner_id],
-        )
-        for key, detail in cursor.fetchall():
-            found.setdefault(key, []).append(detail)
-    return found
-
-
 def fingerprint(profile_id: int, kind: str, key: str) -> str:
     return hashlib.sha256(f"{profile_id}|{kind}|{key}".encode()).hexdigest()[:40]
 
@@ -95,15 +76,6 @@ def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
     tolerances = config.get("tolerances") or {}
     breaks = []
     with connection.cursor() as cursor:
-        erp_dups = _duplicates(cursor, "recon_staged_row", "file_id", file_id, "row_number")
-        portal_dups = _duplicates(cursor, "recon_portal_row", "run_id", snapshot_id, "job_id")
-        for side, dups in (("erp", erp_dups), ("portal", portal_dups)):
-            for key, items in dups.items():
-                details = {"side": side, "rows" if side == "erp" else "jobs": items}
-                breaks.append(
-                    {"kind": BreakKind.DUPLICATE_KEY, "key": key, "side": side, "details": details, "job_id": None}
-                )
-
         params: list = []
         status_sql = _status_case(config, params)
         flags = [f"CASE WHEN e.key IS NOT NULL AND p.key IS NOT NULL AND ({status_sql}) <> p.status THEN 1 ELSE 0 END"]
@@ -130,28 +102,36 @@ def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
             flag_names.append(name)
         flag_select = "".join(f", {f} AS f_{n}" for f, n in zip(flags, flag_names, strict=True))
         any_flag = " OR ".join(f"f_{n} = 1" for n in flag_names) or "0 = 1"
+        # One pass over each side: the window count finds duplicate keys in the same scan as the join.
         sql = f"""
             WITH e AS (
-                SELECT * FROM recon_staged_row WHERE file_id = %s AND key NOT IN (
-                    SELECT key FROM recon_staged_row WHERE file_id = %s GROUP BY key HAVING COUNT(*) > 1)
+                SELECT s.*, COUNT(*) OVER (PARTITION BY s.key) AS n FROM recon_staged_row s WHERE s.file_id = %s
             ), p AS (
-                SELECT * FROM recon_portal_row WHERE run_id = %s AND key NOT IN (
-                    SELECT key FROM recon_portal_row WHERE run_id = %s GROUP BY key HAVING COUNT(*) > 1)
+                SELECT r.*, COUNT(*) OVER (PARTITION BY r.key) AS n FROM recon_portal_row r WHERE r.run_id = %s
             )
             SELECT * FROM (
-                SELECT e.key AS e_key, p.key AS p_key, e.row_number, e.external_id AS e_external_id,
-                       e.status AS e_status, e.progress AS e_progress, e.started_at AS e_started_at,
-                       e.finished_at AS e_finished_at, p.job_id, p.external_id AS p_external_id,
-                       p.status AS p_status, p.progress AS p_progress, p.started_at AS p_started_at,
-                       p.finished_at AS p_finished_at {flag_select}
+                SELECT e.key AS e_key, p.key AS p_key, e.n AS e_n, p.n AS p_n, e.row_number,
+                       e.external_id AS e_external_id, e.status AS e_status, e.progress AS e_progress,
+                       e.started_at AS e_started_at, e.finished_at AS e_finished_at, p.job_id,
+                       p.external_id AS p_external_id, p.status AS p_status, p.progress AS p_progress,
+                       p.started_at AS p_started_at, p.finished_at AS p_finished_at {flag_select}
                 FROM e FULL OUTER JOIN p ON e.key = p.key
             ) joined
-            WHERE e_key IS NULL OR p_key IS NULL OR {any_flag}
+            WHERE e_n > 1 OR p_n > 1 OR e_key IS NULL OR p_key IS NULL OR {any_flag}
         """
-        cursor.execute(sql, [file_id, file_id, snapshot_id, snapshot_id, *params])
+        cursor.execute(sql, [file_id, snapshot_id, *params])
         names = [c[0] for c in cursor.description]
+        erp_dups: dict[str, set] = {}
+        portal_dups: dict[str, set] = {}
         for values in cursor.fetchall():
             row = dict(zip(names, values, strict=True))
+            if (row["e_n"] or 0) > 1 or (row["p_n"] or 0) > 1:
+                # A key that is a DUPLICATE_KEY on either side is that break only, not also a missing row.
+                if (row["e_n"] or 0) > 1:
+                    erp_dups.setdefault(row["e_key"], set()).add(row["row_number"])
+                if (row["p_n"] or 0) > 1:
+                    portal_dups.setdefault(row["p_key"], set()).add(row["job_id"])
+                continue
             if row["p_key"] is None:
                 breaks.append(
                     {
@@ -192,6 +172,10 @@ def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
                 breaks.append(
                     {**common, "kind": BreakKind.FIELD_MISMATCH, "details": {"row": row["row_number"], "fields": fields}}
                 )
+    for side, dups in (("erp", erp_dups), ("portal", portal_dups)):
+        for key, items in sorted(dups.items()):
+            details = {"side": side, "rows" if side == "erp" else "jobs": sorted(items)}
+            breaks.append({"kind": BreakKind.DUPLICATE_KEY, "key": key, "side": side, "details": details, "job_id": None})
     for item in breaks:
         key = item["key"] if item["kind"] != BreakKind.DUPLICATE_KEY else f"{item['side']}|{item['key']}"
         item["fingerprint"] = fingerprint(run.profile_id, item["kind"], key)
