@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -278,7 +278,7 @@ def _write_breaks(recon_run: ReconRun, found: list[dict]) -> int:
         if details != json.loads(json.dumps(item["details"], default=str)):
             changed.append(Break(pk=pk, details=item["details"], job_id=item["job_id"]))
         seen.append(pk)
-    Break.objects.bulk_create(new, batch_size=2000)
+    _insert_breaks(new)
     Break.objects.bulk_update(changed, ["details", "job_id"], batch_size=2000)
     for start in range(0, len(seen), 5000):
         Break.objects.filter(pk__in=seen[start : start + 5000]).update(last_seen_at=now, last_run=recon_run)
@@ -298,6 +298,30 @@ def _write_breaks(recon_run: ReconRun, found: list[dict]) -> int:
             suppressed_until=None,
         )
     )
+
+
+_BREAK_COLUMNS = (
+    "tenant_id", "profile_id", "fingerprint", "kind", "key", "job_id", "external_id", "details", "state", "reason",
+    "first_seen_at", "last_seen_at", "first_run_id", "last_run_id", "updated_at",
+)
+
+
+def _insert_breaks(new: list[Break]) -> None:
+    """New breaks by COPY on PostgreSQL (bulk_create spent seconds building SQL for a few thousand), else bulk_create."""
+    if connection.vendor != "postgresql" or not new:
+        Break.objects.bulk_create(new, batch_size=2000)
+        return
+    with connection.cursor() as cursor, cursor.cursor.copy(
+        f"COPY recon_breaks ({', '.join(_BREAK_COLUMNS)}) FROM STDIN"
+    ) as copy:
+        for b in new:
+            copy.write_row(
+                (
+                    b.tenant_id, b.profile_id, b.fingerprint, b.kind, b.key, b.job_id, b.external_id,
+                    json.dumps(b.details, default=str), b.state, b.reason, b.first_seen_at, b.last_seen_at,
+                    b.first_run_id, b.last_run_id, b.first_seen_at,
+                )
+            )
 
 
 def purge_staging(recon_file: ReconFile) -> int:
