@@ -37,3 +37,10 @@ BUCKET_LABELS = {
 MAX_REPORTED_ERRORS = 100
 LOAD_BATCH = 5000
 PROGRESS_EVERY = 10000
+
+# The compared fields as the panel names them.
+FIELD_LABELS = {
+    "progress": _("progress"),
+    "started_at": _("started at"),
+    "finished_at": _("finished at"),
+}

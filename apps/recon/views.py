@@ -1,5 +1,6 @@
 """The break queue and run history in the Turkish panel (/panel/recon/): thin, filters in the URL."""
 
+import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -17,7 +18,7 @@ from apps.reporting import display
 from apps.reporting.views import panel_page
 
 from . import exports, selectors, services
-from .constants import AGE_BUCKETS, BUCKET_LABELS, DEFAULT_CONFIG
+from .constants import AGE_BUCKETS, BUCKET_LABELS, DEFAULT_CONFIG, FIELD_LABELS, TIME_FIELDS
 from .forms import BreakFilterForm, BulkAssignForm
 
 PAGE_SIZE = 50
@@ -69,15 +70,29 @@ def _breaks_context(request, form):
     }
 
 
+def _value(field, value) -> str:
+    """A compared value as analysts read it: times (epoch seconds) in Istanbul time, numbers the Turkish way."""
+    if value is None or value == "":
+        return "-"
+    if field in TIME_FIELDS:
+        return display.datetime(dt.datetime.fromtimestamp(int(value), tz=dt.UTC))
+    if isinstance(value, float):
+        return display.number(int(value) if value.is_integer() else value)
+    return str(value)
+
+
 def _summary(brk) -> str:
     details = brk.details or {}
     if "fields" in details:
         return "; ".join(
-            _("%(field)s: ERP %(erp)s, portal %(portal)s") % {"field": name, "erp": v.get("erp"), "portal": v.get("portal")}
+            _("%(field)s: ERP %(erp)s, portal %(portal)s")
+            % {"field": FIELD_LABELS.get(name, name), "erp": _value(name, v.get("erp")), "portal": _value(name, v.get("portal"))}
             for name, v in details["fields"].items()
         )
     if brk.kind == "STATUS_MISMATCH":
-        return _("ERP %(erp)s, portal %(portal)s") % {"erp": details.get("erp"), "portal": details.get("portal")}
+        return _("ERP %(erp)s, portal %(portal)s") % {
+            "erp": details.get("erp"), "portal": display.status_label(details.get("portal") or "")
+        }
     if brk.kind == "DUPLICATE_KEY":
         items = details.get("rows") or details.get("jobs") or []
         return _("%(count)s times on the %(side)s side") % {
