@@ -8,6 +8,7 @@ each with a flag per compared field, and Python turns them into breaks. docs/rec
 import hashlib
 import json
 
+from django.conf import settings
 from django.db import connection
 
 from apps.jobs.models import JobStatus
@@ -76,6 +77,9 @@ def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
     tolerances = config.get("tolerances") or {}
     breaks = []
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and settings.RECON_WORK_MEM and not connection.get_autocommit():
+            # The window counts sort each side by key; with the default 4 MB the sort spills to disk.
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.RECON_WORK_MEM])
         params: list = []
         status_sql = _status_case(config, params)
         flags = [f"CASE WHEN e.key IS NOT NULL AND p.key IS NOT NULL AND ({status_sql}) <> p.status THEN 1 ELSE 0 END"]

@@ -111,6 +111,12 @@ class Command(BaseCommand):
             )
             cursor.fetchone()
             j2 = time.monotonic()
+            # What a dataframe engine (Polars) would pay first: both sides out of the database into Python.
+            cursor.execute("SELECT * FROM recon_staged_row WHERE file_id = %s", [entry.pk])
+            pulled = len(cursor.fetchall())
+            cursor.execute("SELECT * FROM recon_portal_row WHERE run_id = %s", [first.pk])
+            pulled += len(cursor.fetchall())
+            j3 = time.monotonic()
         c0 = time.monotonic()
         from apps.recon import matching
 
@@ -127,6 +133,7 @@ class Command(BaseCommand):
             ("end to end, second file", f"{(t4 - t2) * 1000:.0f} ms"),
             ("plain SQL: the same FULL OUTER JOIN, count of differing rows", f"{(j1 - j0) * 1000:.0f} ms ({differing} rows)"),
             ("plain SQL: bare FULL OUTER JOIN on the key, count", f"{(j2 - j1) * 1000:.0f} ms"),
+            ("both sides fetched into Python (what Polars would start with)", f"{(j3 - j2) * 1000:.0f} ms ({pulled} rows)"),
             ("compare() alone (the run's join, rows into Python)", f"{(c1 - c0) * 1000:.0f} ms ({len(found)} breaks)"),
             ("peak RSS before / after", f"{rss_before:.0f} MB / {rss_after:.0f} MB"),
         ]
