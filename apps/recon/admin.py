@@ -69,8 +69,9 @@ class ReconConfigAdmin(TenantScopedAdmin):
         return False  # a run names its version; versions are history
 
     def save_model(self, request, obj, form, change):
-        saved = services.save_config(obj.profile, form.cleaned_data["data"], author=request.user,
-                                     reason=form.cleaned_data["reason"])
+        saved = services.save_config(
+            obj.profile, form.cleaned_data["data"], author=request.user, reason=form.cleaned_data["reason"]
+        )
         obj.pk, obj.version, obj.created_at, obj.author = saved.pk, saved.version, saved.created_at, saved.author
 
     @admin.display(description=_("config"))
@@ -87,11 +88,19 @@ class ReconFileForm(forms.ModelForm):
     upload = forms.FileField(label=_("ERP export (CSV or XLSX)"))
     force = forms.BooleanField(label=_("Load even if this file was loaded before"), required=False)
     encoding = forms.ChoiceField(
-        label=_("Encoding"), required=False,
-        choices=[("", _("Detect")), ("utf-8", "UTF-8"), ("utf-8-sig", "UTF-8 (BOM)"), ("cp1254", "Windows-1254 (Türkçe)")],
+        label=_("Encoding"),
+        required=False,
+        choices=[
+            ("", _("Detect")),
+            ("utf-8", "UTF-8"),
+            ("utf-8-sig", "UTF-8 (BOM)"),
+            ("cp1254", "Windows-1254 (Türkçe)"),
+        ],
     )
     delimiter = forms.ChoiceField(
-        label=_("Delimiter"), required=False, choices=[("", _("Detect")), (",", ","), (";", ";"), ("\t", "Tab"), ("|", "|")]
+        label=_("Delimiter"),
+        required=False,
+        choices=[("", _("Detect")), (",", ","), (";", ";"), ("\t", "Tab"), ("|", "|")],
     )
     run_now = forms.BooleanField(label=_("Reconcile right after loading"), required=False, initial=True)
 
@@ -111,8 +120,17 @@ class ReconFileForm(forms.ModelForm):
         if first is not None and not cleaned.get("force"):
             url = reverse("admin:recon_reconfile_change", args=[first.pk])
             raise forms.ValidationError(
-                {"upload": format_html(_('This file was loaded before as <a href="{}">{}</a> ({}); tick the box below to load it again.'),
-                                       url, first.name, timezone.localtime(first.created_at).strftime("%d.%m.%Y %H:%M"))}
+                {
+                    "upload": format_html(
+                        _(
+                            'This file was loaded before as <a href="{}">{}</a> ({}); '
+                            "tick the box below to load it again."
+                        ),
+                        url,
+                        first.name,
+                        timezone.localtime(first.created_at).strftime("%d.%m.%Y %H:%M"),
+                    )
+                }
             )
         return cleaned
 
@@ -125,9 +143,27 @@ class ReconFileAdmin(TenantScopedAdmin):
     search_fields = ("name", "sha256")
     form = ReconFileForm
     readonly_fields = (
-        "name", "tenant", "profile", "sha256", "size", "source", "duplicate_of", "file_format", "encoding", "delimiter",
-        "status", "load_progress", "row_count", "error_count", "error_list", "formula_count", "formula_cells",
-        "columns", "uploaded_by", "created_at", "load_ms",
+        "name",
+        "tenant",
+        "profile",
+        "sha256",
+        "size",
+        "source",
+        "duplicate_of",
+        "file_format",
+        "encoding",
+        "delimiter",
+        "status",
+        "load_progress",
+        "row_count",
+        "error_count",
+        "error_list",
+        "formula_count",
+        "formula_cells",
+        "columns",
+        "uploaded_by",
+        "created_at",
+        "load_ms",
     )
 
     def get_fields(self, request, obj=None):
@@ -147,12 +183,21 @@ class ReconFileAdmin(TenantScopedAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         entry = services.register_file(
-            data["upload"].file, name=data["upload"].name, profile=data["profile"], source=FileSource.ADMIN,
-            actor=request.user, force=data["force"], encoding=data["encoding"], delimiter=data["delimiter"],
+            data["upload"].file,
+            name=data["upload"].name,
+            profile=data["profile"],
+            source=FileSource.ADMIN,
+            actor=request.user,
+            force=data["force"],
+            encoding=data["encoding"],
+            delimiter=data["delimiter"],
         )
         obj.pk, obj.created_at = entry.pk, entry.created_at
         if entry.status == FileStatus.REJECTED:
-            messages.error(request, _("The file was rejected with %(count)s errors; nothing was loaded.") % {"count": entry.error_count})
+            messages.error(
+                request,
+                _("The file was rejected with %(count)s errors; nothing was loaded.") % {"count": entry.error_count},
+            )
         elif data["run_now"] and request.user.has_perm("recon.run_recon"):
             recon_run = services.run(entry, actor=request.user)
             messages.info(request, _("Run #%(run)s: %(counts)s") % {"run": recon_run.pk, "counts": recon_run.counts})
@@ -165,7 +210,9 @@ class ReconFileAdmin(TenantScopedAdmin):
         if obj.status != FileStatus.LOADING:
             return "-"
         rows = services.load_progress(obj.pk) or 0
-        return format_html('<progress aria-label="{}"></progress> {}', _("loading"), _("%(rows)s rows so far") % {"rows": rows})
+        return format_html(
+            '<progress aria-label="{}"></progress> {}', _("loading"), _("%(rows)s rows so far") % {"rows": rows}
+        )
 
     @admin.display(description=_("errors (first 100)"))
     def error_list(self, obj):
@@ -177,7 +224,18 @@ class ReconFileAdmin(TenantScopedAdmin):
 
 @admin.register(ReconRun)
 class ReconRunAdmin(TenantScopedAdmin):
-    list_display = ("id", "tenant", "file", "config", "status", "counts", "cleared_count", "duration_ms", "started_by", "started_at")
+    list_display = (
+        "id",
+        "tenant",
+        "file",
+        "config",
+        "status",
+        "counts",
+        "cleared_count",
+        "duration_ms",
+        "started_by",
+        "started_at",
+    )
     list_filter = ("status",)
     list_select_related = ("tenant", "file", "config__profile", "started_by")
     readonly_fields = [f.name for f in ReconRun._meta.fields]
@@ -275,7 +333,9 @@ class BreakAdmin(TenantScopedAdmin):
         form = BreakActionForm(request.POST)
         until = form.cleaned_data.get("until") if form.is_valid() else None
         self._each(
-            request, queryset, lambda b: services.suppress(b, reason=self._reason(request), until=until, actor=request.user)
+            request,
+            queryset,
+            lambda b: services.suppress(b, reason=self._reason(request), until=until, actor=request.user),
         )
 
     @admin.action(description=_("Unsuppress"), permissions=["suppress"])

@@ -85,7 +85,9 @@ class ReconFileUploadApi(APIView):
         if upload.size > settings.RECON_MAX_FILE_BYTES:
             raise Problem(status_code=413, slug="file-too-large", title=_("The file is too large."))
         if values["run"] and not request.user.has_perm("recon.run_recon"):
-            raise Problem(status_code=403, slug="permission-denied", title=_("You need the recon.run_recon capability."))
+            raise Problem(
+                status_code=403, slug="permission-denied", title=_("You need the recon.run_recon capability.")
+            )
         profile = scope_to_tenants(IntegrationProfile.objects.filter(pk=values["profile"]), request.user).first()
         if profile is None:
             raise Problem(status_code=404, slug="not-found", title=_("Not found"), detail=_("No such profile."))
@@ -107,14 +109,22 @@ class ReconFileUploadApi(APIView):
                 slug="duplicate-file",
                 title=_("This file was registered before"),
                 detail=_("Send force=true to load it again."),
-                first={"id": first.pk, "name": first.name, "created_at": first.created_at.isoformat(),
-                       "status": first.status,
-                       "admin_url": reverse("admin:recon_reconfile_change", args=[first.pk])},
+                first={
+                    "id": first.pk,
+                    "name": first.name,
+                    "created_at": first.created_at.isoformat(),
+                    "status": first.status,
+                    "admin_url": reverse("admin:recon_reconfile_change", args=[first.pk]),
+                },
             ) from None
         if entry.status == FileStatus.REJECTED:
             raise Problem(
-                status_code=422, slug="file-invalid", title=_("The file did not validate"),
-                file=entry.pk, error_count=entry.error_count, errors=entry.errors,
+                status_code=422,
+                slug="file-invalid",
+                title=_("The file did not validate"),
+                file=entry.pk,
+                error_count=entry.error_count,
+                errors=entry.errors,
             )
         body = {"file": _file_out(entry), "run": None}
         if values["run"]:
@@ -125,7 +135,9 @@ class ReconFileUploadApi(APIView):
 class ReconRunDetailApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability("recon.view_reconrun")]
 
-    @extend_schema(summary="One recon run: inputs, config version, counts, duration", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        summary="One recon run: inputs, config version, counts, duration", responses={200: OpenApiTypes.OBJECT}
+    )
     def get(self, request, run_id):
         recon_run = selectors.runs_for(request.user).select_related("config").filter(pk=run_id).first()
         if recon_run is None:

@@ -15,8 +15,9 @@ def run_breaks_rows(recon_run):
     """The breaks the run found (recomputed from its staged inputs, so exact), each with its break's state now."""
     found = matching.compare(recon_run, recon_run.config.data, columns=recon_run.file.columns)
     states = dict(
-        Break.objects.filter(profile_id=recon_run.profile_id, fingerprint__in=[b["fingerprint"] for b in found])
-        .values_list("fingerprint", "state")
+        Break.objects.filter(
+            profile_id=recon_run.profile_id, fingerprint__in=[b["fingerprint"] for b in found]
+        ).values_list("fingerprint", "state")
     )
     for item in sorted(found, key=lambda b: (b["kind"], b["key"])):
         yield item, states.get(item["fingerprint"], "")

@@ -6,6 +6,7 @@ half-loads. The first MAX_REPORTED_ERRORS errors are kept with their row and col
 """
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -221,7 +222,7 @@ class _Writer:
             self.copy = self._copy_context.__enter__()
         else:
             placeholders = ", ".join(["%s"] * len(_STAGED_COLUMNS))
-            self.sql = f"INSERT INTO recon_staged_row ({', '.join(_STAGED_COLUMNS)}) VALUES ({placeholders})"
+            self.sql = f"INSERT INTO recon_staged_row ({', '.join(_STAGED_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
 
     def write(self, row):
         if self.copy is not None:
@@ -242,10 +243,9 @@ class _Writer:
             if failed:
                 # Ending COPY with an error aborts it; the transaction is rolled back by the caller anyway.
                 error = FileRejected(Outcome())
-                try:
+                # psycopg re-raises the abort; the caller's rollback follows.
+                with contextlib.suppress(Exception):
                     self._copy_context.__exit__(FileRejected, error, None)
-                except Exception:  # noqa: BLE001 - psycopg re-raises the abort; the rollback follows
-                    pass
             else:
                 self._copy_context.__exit__(None, None, None)
         elif not failed:
@@ -304,7 +304,12 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
                 if outcome.error_count:
                     break
                 plan = [
-                    (name_, index, column_letter(index), 2 if name_ in TIME_FIELDS else 1 if name_ in _NUMBER_FIELDS else 0)
+                    (
+                        name_,
+                        index,
+                        column_letter(index),
+                        2 if name_ in TIME_FIELDS else 1 if name_ in _NUMBER_FIELDS else 0,
+                    )
                     for name_, index in positions.items()
                 ]
                 writer = _Writer()
@@ -347,9 +352,7 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
             if prefer_external and external_id:
                 key = "e|" + external_id
             elif all(parsed.get(part) not in (None, "") for part in composite):
-                key = "c|" + "|".join(
-                    str(parsed[p] // 60) if p in TIME_FIELDS else str(parsed[p]) for p in composite
-                )
+                key = "c|" + "|".join(str(parsed[p] // 60) if p in TIME_FIELDS else str(parsed[p]) for p in composite)
             else:
                 key = None
                 outcome.error(number, "-", "key", _("The row has no key: no ERP id and an incomplete composite key."))

@@ -35,9 +35,13 @@ def snapshot_portal(run, config: dict) -> int:
     composite_sql = " || '|' || ".join(parts[p] for p in composite if p in parts)
     composite_sql = f"'c|' || {composite_sql}"
     if key.get("prefer", "external_id") == "external_id":
-        key_sql = f"CASE WHEN j.external_id IS NOT NULL AND j.external_id <> '' THEN 'e|' || j.external_id ELSE {composite_sql} END"
+        key_sql = (
+            "CASE WHEN j.external_id IS NOT NULL AND j.external_id <> '' THEN 'e|' || j.external_id "
+            f"ELSE {composite_sql} END"
+        )
     else:
         key_sql = composite_sql
+    # Built from fixed column expressions only; every value is a %s parameter.
     sql = f"""
         INSERT INTO recon_portal_row (run_id, job_id, key, external_id, status, progress, started_at, finished_at)
         SELECT %s, j.id, {key_sql}, COALESCE(j.external_id, ''), j.status, j.progress,
@@ -46,7 +50,7 @@ def snapshot_portal(run, config: dict) -> int:
         JOIN catalog_machine m ON m.id = j.machine_id
         JOIN catalog_modeltype mt ON mt.id = j.model_type_id
         WHERE j.tenant_id = %s
-    """
+    """  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [run.pk, run.tenant_id])
         return cursor.rowcount
@@ -99,14 +103,14 @@ def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
                 continue
             window = int((tolerances.get(name) or {}).get("seconds", 0))
             flags.append(
-                f"CASE WHEN (e.{name} IS NULL) <> (p.{name} IS NULL) OR abs(e.{name} - p.{name}) > %s "
-                "THEN 1 ELSE 0 END"
+                f"CASE WHEN (e.{name} IS NULL) <> (p.{name} IS NULL) OR abs(e.{name} - p.{name}) > %s THEN 1 ELSE 0 END"
             )
             params.append(window)
             flag_names.append(name)
         flag_select = "".join(f", {f} AS f_{n}" for f, n in zip(flags, flag_names, strict=True))
         any_flag = " OR ".join(f"f_{n} = 1" for n in flag_names) or "0 = 1"
         # One pass over each side: the window count finds duplicate keys in the same scan as the join.
+        # Fixed column expressions only; every value is a %s parameter.
         sql = f"""
             WITH e AS (
                 SELECT s.*, COUNT(*) OVER (PARTITION BY s.key) AS n FROM recon_staged_row s WHERE s.file_id = %s
@@ -122,7 +126,7 @@ def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
                 FROM e FULL OUTER JOIN p ON e.key = p.key
             ) joined
             WHERE e_n > 1 OR p_n > 1 OR e_key IS NULL OR p_key IS NULL OR {any_flag}
-        """
+        """  # noqa: S608
         cursor.execute(sql, [file_id, snapshot_id, *params])
         names = [c[0] for c in cursor.description]
         erp_dups: dict[str, set] = {}
@@ -174,12 +178,18 @@ def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
             }
             if fields:
                 breaks.append(
-                    {**common, "kind": BreakKind.FIELD_MISMATCH, "details": {"row": row["row_number"], "fields": fields}}
+                    {
+                        **common,
+                        "kind": BreakKind.FIELD_MISMATCH,
+                        "details": {"row": row["row_number"], "fields": fields},
+                    }
                 )
     for side, dups in (("erp", erp_dups), ("portal", portal_dups)):
         for key, items in sorted(dups.items()):
             details = {"side": side, "rows" if side == "erp" else "jobs": sorted(items)}
-            breaks.append({"kind": BreakKind.DUPLICATE_KEY, "key": key, "side": side, "details": details, "job_id": None})
+            breaks.append(
+                {"kind": BreakKind.DUPLICATE_KEY, "key": key, "side": side, "details": details, "job_id": None}
+            )
     for item in breaks:
         key = item["key"] if item["kind"] != BreakKind.DUPLICATE_KEY else f"{item['side']}|{item['key']}"
         item["fingerprint"] = fingerprint(run.profile_id, item["kind"], key)

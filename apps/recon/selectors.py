@@ -49,13 +49,11 @@ def annotate_bucket(queryset, now=None):
     for name, _low, high in AGE_BUCKETS:
         if high is not None:
             whens.append(When(first_seen_at__gt=now - dt.timedelta(days=high + 1), then=Value(name)))
-    return queryset.annotate(
-        age_bucket=Case(*whens, default=Value(AGE_BUCKETS[-1][0]), output_field=CharField())
-    )
+    return queryset.annotate(age_bucket=Case(*whens, default=Value(AGE_BUCKETS[-1][0]), output_field=CharField()))
 
 
 def sla_state(bucket: str, sla_days: int) -> str:
-    """"ok" when the whole bucket is inside the SLA, "due" when the SLA ends in it, "breached" after."""
+    """ "ok" when the whole bucket is inside the SLA, "due" when the SLA ends in it, "breached" after."""
     for name, low, high in AGE_BUCKETS:
         if name == bucket:
             if high is not None and high < sla_days:

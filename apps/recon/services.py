@@ -109,8 +109,12 @@ def save_config(profile, data: dict, *, author, reason: str) -> ReconConfig:
             author,
             "recon.config_changed",
             version,
-            {"profile": profile.pk, "version": version.version, "reason": version.reason,
-             "diff": config_diff(previous.data, merged)},
+            {
+                "profile": profile.pk,
+                "version": version.version,
+                "reason": version.reason,
+                "diff": config_diff(previous.data, merged),
+            },
             tenant_id=profile.tenant_id,
         )
     return version
@@ -140,8 +144,9 @@ def load_progress(file_id) -> int | None:
     return cache.get(_progress_key(file_id))
 
 
-def register_file(stream, *, name, profile, source, actor=None, force=False, encoding="", delimiter="",
-                  config=None, on_progress=None) -> ReconFile:
+def register_file(
+    stream, *, name, profile, source, actor=None, force=False, encoding="", delimiter="", config=None, on_progress=None
+) -> ReconFile:
     """Register the file by sha256 and stage its rows; a rejected file keeps its errors and stages nothing.
 
     Raises DuplicateFile (unless `force`) when these bytes were registered before.
@@ -156,8 +161,14 @@ def register_file(stream, *, name, profile, source, actor=None, force=False, enc
     try:
         with transaction.atomic():
             entry = ReconFile.objects.create(
-                tenant_id=profile.tenant_id, profile=profile, name=name[:255], sha256=sha256, size=size,
-                source=source, duplicate_of=first, uploaded_by=actor if getattr(actor, "pk", None) else None,
+                tenant_id=profile.tenant_id,
+                profile=profile,
+                name=name[:255],
+                sha256=sha256,
+                size=size,
+                source=source,
+                duplicate_of=first,
+                uploaded_by=actor if getattr(actor, "pk", None) else None,
                 file_format="",
             )
     except IntegrityError:
@@ -173,15 +184,28 @@ def register_file(stream, *, name, profile, source, actor=None, force=False, enc
     try:
         with transaction.atomic():
             outcome = loading.load(
-                stream, file_id=entry.pk, name=name, config=config.data, encoding=encoding,
-                delimiter=delimiter, on_progress=progress,
+                stream,
+                file_id=entry.pk,
+                name=name,
+                config=config.data,
+                encoding=encoding,
+                delimiter=delimiter,
+                on_progress=progress,
             )
             status = FileStatus.LOADED
     except loading.FileRejected as rejected:
         outcome, status = rejected.outcome, FileStatus.REJECTED
     cache.delete(_progress_key(entry.pk))
-    for field in ("file_format", "encoding", "delimiter", "errors", "error_count", "formula_cells",
-                  "formula_count", "columns"):
+    for field in (
+        "file_format",
+        "encoding",
+        "delimiter",
+        "errors",
+        "error_count",
+        "formula_cells",
+        "formula_count",
+        "columns",
+    ):
         setattr(entry, field, getattr(outcome, field))
     entry.row_count = outcome.rows if status == FileStatus.LOADED else 0
     entry.status = status
@@ -192,8 +216,14 @@ def register_file(stream, *, name, profile, source, actor=None, force=False, enc
             actor if getattr(actor, "pk", None) else None,
             "recon.file_loaded" if status == FileStatus.LOADED else "recon.file_rejected",
             entry,
-            {"name": entry.name, "sha256": sha256, "rows": entry.row_count, "errors": entry.error_count,
-             "forced_duplicate_of": first.pk if first else None, "source": source},
+            {
+                "name": entry.name,
+                "sha256": sha256,
+                "rows": entry.row_count,
+                "errors": entry.error_count,
+                "forced_duplicate_of": first.pk if first else None,
+                "source": source,
+            },
         )
     return entry
 
@@ -201,8 +231,14 @@ def register_file(stream, *, name, profile, source, actor=None, force=False, enc
 # ------------------------------------------------------------------ runs
 
 
-def run(file: ReconFile, *, actor=None, config: ReconConfig | None = None, snapshot_of: ReconRun | None = None,
-        write_breaks=True) -> ReconRun:
+def run(
+    file: ReconFile,
+    *,
+    actor=None,
+    config: ReconConfig | None = None,
+    snapshot_of: ReconRun | None = None,
+    write_breaks=True,
+) -> ReconRun:
     """Compare a loaded file with the portal's jobs (or with an earlier run's snapshot of them).
 
     Writes the run, and unless `write_breaks` is False, creates, updates, reopens and auto-clears breaks.
@@ -215,8 +251,13 @@ def run(file: ReconFile, *, actor=None, config: ReconConfig | None = None, snaps
     started = time.monotonic()
     with transaction.atomic():
         recon_run = ReconRun.objects.create(
-            tenant_id=file.tenant_id, profile_id=file.profile_id, config=config, file=file,
-            input_hashes=[file.sha256], snapshot_of=snapshot_of, writes_breaks=write_breaks,
+            tenant_id=file.tenant_id,
+            profile_id=file.profile_id,
+            config=config,
+            file=file,
+            input_hashes=[file.sha256],
+            snapshot_of=snapshot_of,
+            writes_breaks=write_breaks,
             started_by=actor if getattr(actor, "pk", None) else None,
         )
         if snapshot_of is None:
@@ -237,8 +278,14 @@ def run(file: ReconFile, *, actor=None, config: ReconConfig | None = None, snaps
             actor if getattr(actor, "pk", None) else None,
             "recon.run_finished",
             recon_run,
-            {"file": file.pk, "sha256": file.sha256, "config_version": config.version, "counts": counts,
-             "cleared": cleared, "writes_breaks": write_breaks},
+            {
+                "file": file.pk,
+                "sha256": file.sha256,
+                "config_version": config.version,
+                "counts": counts,
+                "cleared": cleared,
+                "writes_breaks": write_breaks,
+            },
         )
     return recon_run
 
@@ -246,8 +293,9 @@ def run(file: ReconFile, *, actor=None, config: ReconConfig | None = None, snaps
 def rerun(previous: ReconRun, *, actor=None, config: ReconConfig | None = None, write_breaks=False) -> ReconRun:
     """Run `previous`'s file again against the portal as `previous` saw it, with `config` (default: its own)."""
     snapshot = previous.snapshot_of or previous
-    return run(previous.file, actor=actor, config=config or previous.config, snapshot_of=snapshot,
-               write_breaks=write_breaks)
+    return run(
+        previous.file, actor=actor, config=config or previous.config, snapshot_of=snapshot, write_breaks=write_breaks
+    )
 
 
 def _write_breaks(recon_run: ReconRun, found: list[dict]) -> int:
@@ -265,10 +313,18 @@ def _write_breaks(recon_run: ReconRun, found: list[dict]) -> int:
         if current is None:
             new.append(
                 Break(
-                    tenant_id=recon_run.tenant_id, profile_id=recon_run.profile_id, fingerprint=item["fingerprint"],
-                    kind=item["kind"], key=item["key"][:300], job_id=item["job_id"],
-                    external_id=(item["external_id"] or "")[:64], details=item["details"], first_seen_at=now,
-                    last_seen_at=now, first_run=recon_run, last_run=recon_run,
+                    tenant_id=recon_run.tenant_id,
+                    profile_id=recon_run.profile_id,
+                    fingerprint=item["fingerprint"],
+                    kind=item["kind"],
+                    key=item["key"][:300],
+                    job_id=item["job_id"],
+                    external_id=(item["external_id"] or "")[:64],
+                    details=item["details"],
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    first_run=recon_run,
+                    last_run=recon_run,
                 )
             )
             continue
@@ -284,7 +340,9 @@ def _write_breaks(recon_run: ReconRun, found: list[dict]) -> int:
         Break.objects.filter(pk__in=seen[start : start + 5000]).update(last_seen_at=now, last_run=recon_run)
     for start in range(0, len(reopened), 5000):
         Break.objects.filter(pk__in=reopened[start : start + 5000]).update(
-            state=BreakState.OPEN, reason=_("Seen again in run #%(run)s.") % {"run": recon_run.pk}, closed_at=None,
+            state=BreakState.OPEN,
+            reason=_("Seen again in run #%(run)s.") % {"run": recon_run.pk},
+            closed_at=None,
             suppressed_until=None,
         )
     # Every break found in this run now names it; an open or suppressed one that does not is gone.
@@ -301,25 +359,51 @@ def _write_breaks(recon_run: ReconRun, found: list[dict]) -> int:
 
 
 _BREAK_COLUMNS = (
-    "tenant_id", "profile_id", "fingerprint", "kind", "key", "job_id", "external_id", "details", "state", "reason",
-    "first_seen_at", "last_seen_at", "first_run_id", "last_run_id", "updated_at",
+    "tenant_id",
+    "profile_id",
+    "fingerprint",
+    "kind",
+    "key",
+    "job_id",
+    "external_id",
+    "details",
+    "state",
+    "reason",
+    "first_seen_at",
+    "last_seen_at",
+    "first_run_id",
+    "last_run_id",
+    "updated_at",
 )
 
 
 def _insert_breaks(new: list[Break]) -> None:
-    """New breaks by COPY on PostgreSQL (bulk_create spent seconds building SQL for a few thousand), else bulk_create."""
+    """New breaks by COPY on PostgreSQL (bulk_create spent seconds building SQL for thousands), else bulk_create."""
     if connection.vendor != "postgresql" or not new:
         Break.objects.bulk_create(new, batch_size=2000)
         return
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        f"COPY recon_breaks ({', '.join(_BREAK_COLUMNS)}) FROM STDIN"
-    ) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY recon_breaks ({', '.join(_BREAK_COLUMNS)}) FROM STDIN") as copy,
+    ):
         for b in new:
             copy.write_row(
                 (
-                    b.tenant_id, b.profile_id, b.fingerprint, b.kind, b.key, b.job_id, b.external_id,
-                    json.dumps(b.details, default=str), b.state, b.reason, b.first_seen_at, b.last_seen_at,
-                    b.first_run_id, b.last_run_id, b.first_seen_at,
+                    b.tenant_id,
+                    b.profile_id,
+                    b.fingerprint,
+                    b.kind,
+                    b.key,
+                    b.job_id,
+                    b.external_id,
+                    json.dumps(b.details, default=str),
+                    b.state,
+                    b.reason,
+                    b.first_seen_at,
+                    b.last_seen_at,
+                    b.first_run_id,
+                    b.last_run_id,
+                    b.first_seen_at,
                 )
             )
 
@@ -497,8 +581,8 @@ def poll_drop_folders() -> DropResult:
                 sighting = DropSighting.objects.filter(path=str(path)).first()
                 if sighting is None or (sighting.size, sighting.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
                     DropSighting.objects.update_or_create(
-                        path=str(path), defaults={"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                                                  "seen_at": timezone.now()}
+                        path=str(path),
+                        defaults={"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "seen_at": timezone.now()},
                     )
                     result.waiting += 1
                     continue

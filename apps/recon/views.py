@@ -41,8 +41,12 @@ def _breaks_context(request, form):
     counts = selectors.bucket_counts(request.user, now=now)
     sla_days = DEFAULT_CONFIG["sla_days"]
     buckets = [
-        {"name": name, "label": BUCKET_LABELS[name], "count": display.number(counts[name]),
-         "sla": selectors.sla_state(name, sla_days)}
+        {
+            "name": name,
+            "label": BUCKET_LABELS[name],
+            "count": display.number(counts[name]),
+            "sla": selectors.sla_state(name, sla_days),
+        }
         for name, _l, _h in AGE_BUCKETS
     ]
     rows = [
@@ -86,17 +90,23 @@ def _summary(brk) -> str:
     if "fields" in details:
         return "; ".join(
             _("%(field)s: ERP %(erp)s, portal %(portal)s")
-            % {"field": FIELD_LABELS.get(name, name), "erp": _value(name, v.get("erp")), "portal": _value(name, v.get("portal"))}
+            % {
+                "field": FIELD_LABELS.get(name, name),
+                "erp": _value(name, v.get("erp")),
+                "portal": _value(name, v.get("portal")),
+            }
             for name, v in details["fields"].items()
         )
     if brk.kind == "STATUS_MISMATCH":
         return _("ERP %(erp)s, portal %(portal)s") % {
-            "erp": details.get("erp"), "portal": display.status_label(details.get("portal") or "")
+            "erp": details.get("erp"),
+            "portal": display.status_label(details.get("portal") or ""),
         }
     if brk.kind == "DUPLICATE_KEY":
         items = details.get("rows") or details.get("jobs") or []
         return _("%(count)s times on the %(side)s side") % {
-            "count": len(items), "side": _("ERP") if details.get("side") == "erp" else _("portal")
+            "count": len(items),
+            "side": _("ERP") if details.get("side") == "erp" else _("portal"),
         }
     return ""
 

@@ -34,8 +34,15 @@ def jobs_a(tenant_a):
     made = {}
     for ext, status, progress in (("ERP-1", "running", 40), ("ERP-2", "succeeded", 100), ("ERP-3", "queued", 0)):
         made[ext] = factories.JobFactory(
-            tenant=tenant_a, post=post, machine=machine, model_type=model_type, external_id=ext, status=status,
-            progress=progress, created_at=T0, started_at=T0 if status != "queued" else None,
+            tenant=tenant_a,
+            post=post,
+            machine=machine,
+            model_type=model_type,
+            external_id=ext,
+            status=status,
+            progress=progress,
+            created_at=T0,
+            started_at=T0 if status != "queued" else None,
         )
     return made
 

@@ -65,14 +65,20 @@ def test_the_idempotency_key_replays_the_first_answer(profile_a, jobs_a, role_us
     client = verified_client(APIClient(), role_users["operator"])
     data = csv_bytes(*ROWS)
     kw = {"format": "multipart", "HTTP_IDEMPOTENCY_KEY": "same-key"}
-    first = client.post("/api/v1/recon/files", {"file": SimpleUploadedFile("e.csv", data), "profile": profile_a.pk}, **kw)
-    second = client.post("/api/v1/recon/files", {"file": SimpleUploadedFile("e.csv", data), "profile": profile_a.pk}, **kw)
+    first = client.post(
+        "/api/v1/recon/files", {"file": SimpleUploadedFile("e.csv", data), "profile": profile_a.pk}, **kw
+    )
+    second = client.post(
+        "/api/v1/recon/files", {"file": SimpleUploadedFile("e.csv", data), "profile": profile_a.pk}, **kw
+    )
     assert first.status_code == 201
     assert second.status_code in (201, 422)  # multipart boundaries differ per request: same key, other body
     assert ReconFile.objects.count() == 1
 
 
-def test_the_break_queue_is_turkish_filtered_in_the_url_and_tenant_scoped(client, profile_a, profile_b, jobs_a, role_users):
+def test_the_break_queue_is_turkish_filtered_in_the_url_and_tenant_scoped(
+    client, profile_a, profile_b, jobs_a, role_users
+):
     services.run(load(profile_a, csv_bytes(*ROWS)))
     services.run(load(profile_b, csv_bytes("B-ONLY,M1,MT1,,queued,0,,")))
     verified_client(client, role_users["analyst"])
@@ -100,7 +106,7 @@ def test_bulk_assign_from_the_queue(client, profile_a, jobs_a, role_users):
 def test_the_runs_csv_is_formula_safe_and_scoped(client, profile_a, profile_b, jobs_a, role_users, tenant_b):
     recon_run = services.run(load(profile_a, csv_bytes(*ROWS)))
     verified_client(client, role_users["analyst"])
-    assert "#%s" % recon_run.pk in client.get("/panel/recon/runs/").content.decode()
+    assert f"#{recon_run.pk}" in client.get("/panel/recon/runs/").content.decode()
     response = client.get(f"/panel/recon/runs/{recon_run.pk}/breaks.csv")
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(response.content.decode())))

@@ -32,13 +32,23 @@ def test_the_break_queue_in_chromium(serial_live_server, monkeypatch, profile_a,
     operator.save()
     device = confirmed_device(operator)
     services.run(
-        load(profile_a, csv_bytes("ERP-1,M1,MT1,,running,45,2026-11-30T08:00:00Z,", "ERP-2,M1,MT1,,TAMAM,100,,",
-                                  "ERP-9,M1,MT1,,queued,0,,", "ERP-9,M1,MT1,,queued,0,,", "ERP-8,M1,MT1,,queued,0,,"))
+        load(
+            profile_a,
+            csv_bytes(
+                "ERP-1,M1,MT1,,running,45,2026-11-30T08:00:00Z,",
+                "ERP-2,M1,MT1,,TAMAM,100,,",
+                "ERP-9,M1,MT1,,queued,0,,",
+                "ERP-9,M1,MT1,,queued,0,,",
+                "ERP-8,M1,MT1,,queued,0,,",
+            ),
+        )
     )
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     url = serial_live_server.url
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_context(locale="tr-TR", viewport={"width": 1366, "height": 900}).new_page()
         page.goto(f"{url}/panel/recon/breaks/")
         page.fill("input[name=username]", operator.username)

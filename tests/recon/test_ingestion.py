@@ -77,8 +77,10 @@ def test_turkish_cp1254_with_semicolons_and_decimal_commas_is_detected(profile_a
     data = "İş No;Durum;İlerleme\nERP-1;ÇALIŞIYOR;40,5\n".encode("cp1254")
     services.save_config(
         profile_a,
-        {"columns": {"İş No": "external_id", "Durum": "status", "İlerleme": "progress"},
-         "status_map": {"ÇALIŞIYOR": "running"}},
+        {
+            "columns": {"İş No": "external_id", "Durum": "status", "İlerleme": "progress"},
+            "status_map": {"ÇALIŞIYOR": "running"},
+        },
         author=None,
         reason="Türkçe başlıklar",
     )
@@ -100,7 +102,9 @@ def _xlsx(rows) -> bytes:
 
 
 def test_xlsx_formulas_are_data_never_evaluated_and_flagged(profile_a):
-    data = _xlsx([["external_id", "status", "progress"], ["=HYPERLINK(\"http://x\")", "running", 40], ["ERP-2", "running", 50]])
+    data = _xlsx(
+        [["external_id", "status", "progress"], ['=HYPERLINK("http://x")', "running", 40], ["ERP-2", "running", 50]]
+    )
     entry = load(profile_a, data, name="export.xlsx")
     assert entry.status == FileStatus.LOADED, entry.errors
     assert entry.file_format == "xlsx" and entry.formula_count == 1

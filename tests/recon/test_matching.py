@@ -44,7 +44,11 @@ def test_every_break_type_is_found(profile_a, jobs_a):
     assert breaks[(BreakKind.STATUS_MISMATCH, "e|ERP-2")].details["erp"] == "running"
     assert breaks[(BreakKind.DUPLICATE_KEY, "e|ERP-9")].details == {"side": "erp", "rows": [4, 5]}
     assert recon_run.counts == {
-        "MISSING_IN_ERP": 1, "MISSING_IN_PORTAL": 1, "STATUS_MISMATCH": 1, "FIELD_MISMATCH": 1, "DUPLICATE_KEY": 1
+        "MISSING_IN_ERP": 1,
+        "MISSING_IN_PORTAL": 1,
+        "STATUS_MISMATCH": 1,
+        "FIELD_MISMATCH": 1,
+        "DUPLICATE_KEY": 1,
     }
     assert recon_run.input_hashes == [recon_run.file.sha256] and recon_run.config.version == 1
 
@@ -90,16 +94,24 @@ def test_a_resolved_break_seen_again_reopens(profile_a, jobs_a, role_users):
 
 
 def test_composite_keys_match_jobs_without_an_erp_id(profile_a, jobs_a):
-    services.save_config(profile_a, {"key": {"prefer": "composite", "composite": ["machine", "model_type", "planned_start"]}},
-                         author=None, reason="bileşik anahtar")
+    services.save_config(
+        profile_a,
+        {"key": {"prefer": "composite", "composite": ["machine", "model_type", "planned_start"]}},
+        author=None,
+        reason="bileşik anahtar",
+    )
     Job.objects.exclude(external_id="ERP-1").delete()
     recon_run = _run(profile_a, ",M1,MT1,30.11.2026 11:00,running,40,30.11.2026 11:00,")  # Istanbul = 08:00 UTC
     assert sum(recon_run.counts.values()) == 0, list(Break.objects.values("kind", "key", "details"))
 
 
 def test_two_portal_jobs_with_the_same_composite_key_are_a_duplicate(profile_a, jobs_a):
-    services.save_config(profile_a, {"key": {"prefer": "composite", "composite": ["machine", "model_type"]}},
-                         author=None, reason="makine + model")
+    services.save_config(
+        profile_a,
+        {"key": {"prefer": "composite", "composite": ["machine", "model_type"]}},
+        author=None,
+        reason="makine + model",
+    )
     recon_run = _run(profile_a, ",M1,MT1,,running,40,,")
     assert recon_run.counts["DUPLICATE_KEY"] == 1
     brk = Break.objects.get(kind=BreakKind.DUPLICATE_KEY)
@@ -107,10 +119,16 @@ def test_two_portal_jobs_with_the_same_composite_key_are_a_duplicate(profile_a, 
 
 
 def test_a_rerun_with_an_old_version_reproduces_the_old_result(profile_a, jobs_a):
-    rows = ("ERP-1,M1,MT1,,running,44,2026-11-30T08:00:00Z,", "ERP-2,M1,MT1,,succeeded,100,2026-11-30T08:00:00Z,", "ERP-3,M1,MT1,,queued,0,,")
+    rows = (
+        "ERP-1,M1,MT1,,running,44,2026-11-30T08:00:00Z,",
+        "ERP-2,M1,MT1,,succeeded,100,2026-11-30T08:00:00Z,",
+        "ERP-3,M1,MT1,,queued,0,,",
+    )
     old = _run(profile_a, *rows)
     assert old.counts["FIELD_MISMATCH"] == 1
-    services.save_config(profile_a, {"tolerances": {"progress": {"abs": 5, "rel": 0}}}, author=None, reason="daha gevşek")
+    services.save_config(
+        profile_a, {"tolerances": {"progress": {"abs": 5, "rel": 0}}}, author=None, reason="daha gevşek"
+    )
     Job.objects.filter(external_id="ERP-3").update(progress=10)  # the portal moved on since
     newer = services.rerun(old, config=services.current_config(profile_a))
     assert newer.counts["FIELD_MISMATCH"] == 0

@@ -73,7 +73,10 @@ def test_reopen_and_unsuppress_need_their_capabilities(brk, role_users):
     assert brk.state == BreakState.OPEN and brk.closed_at is None
     actions = list(AuditLog.objects.filter(object_id=str(brk.pk)).order_by("id").values_list("action", flat=True))
     assert actions == [
-        "recon.break_suppressed", "recon.break_unsuppressed", "recon.break_resolved", "recon.break_reopened"
+        "recon.break_suppressed",
+        "recon.break_unsuppressed",
+        "recon.break_resolved",
+        "recon.break_reopened",
     ]
 
 
@@ -89,7 +92,9 @@ def test_only_someone_who_can_work_the_tenants_breaks_can_be_assigned(brk, role_
     with pytest.raises(ValidationError):
         services.assign(brk, assignee=role_users["analyst"], actor=role_users["admin"])
     with pytest.raises(ValidationError):
-        services.assign(brk, assignee=make_user("op_b", roles=["operator"], tenants=[tenant_b]), actor=role_users["admin"])
+        services.assign(
+            brk, assignee=make_user("op_b", roles=["operator"], tenants=[tenant_b]), actor=role_users["admin"]
+        )
     services.assign(brk, assignee=role_users["operator"], actor=role_users["admin"])
     assert brk.assignee == role_users["operator"]
 

@@ -78,13 +78,17 @@ class Command(BaseCommand):
 
         t0 = time.monotonic()
         with path.open("rb") as stream:
-            entry = services.register_file(stream, name=path.name, profile=profile, source=FileSource.COMMAND, force=True)
+            entry = services.register_file(
+                stream, name=path.name, profile=profile, source=FileSource.COMMAND, force=True
+            )
         t1 = time.monotonic()
         first = services.run(entry)
         t2 = time.monotonic()
         self.stdout.write(f"first run counts: {first.counts}")
         with path.open("rb") as stream:
-            again = services.register_file(stream, name=path.name, profile=profile, source=FileSource.COMMAND, force=True)
+            again = services.register_file(
+                stream, name=path.name, profile=profile, source=FileSource.COMMAND, force=True
+            )
         t3 = time.monotonic()
         second = services.run(again)
         t4 = time.monotonic()
@@ -131,9 +135,15 @@ class Command(BaseCommand):
             ("load, forced duplicate", f"{(t3 - t2) * 1000:.0f} ms"),
             ("run again: breaks updated", f"{(t4 - t3) * 1000:.0f} ms"),
             ("end to end, second file", f"{(t4 - t2) * 1000:.0f} ms"),
-            ("plain SQL: the same FULL OUTER JOIN, count of differing rows", f"{(j1 - j0) * 1000:.0f} ms ({differing} rows)"),
+            (
+                "plain SQL: the same FULL OUTER JOIN, count of differing rows",
+                f"{(j1 - j0) * 1000:.0f} ms ({differing} rows)",
+            ),
             ("plain SQL: bare FULL OUTER JOIN on the key, count", f"{(j2 - j1) * 1000:.0f} ms"),
-            ("both sides fetched into Python (what Polars would start with)", f"{(j3 - j2) * 1000:.0f} ms ({pulled} rows)"),
+            (
+                "both sides fetched into Python (what Polars would start with)",
+                f"{(j3 - j2) * 1000:.0f} ms ({pulled} rows)",
+            ),
             ("compare() alone (the run's join, rows into Python)", f"{(c1 - c0) * 1000:.0f} ms ({len(found)} breaks)"),
             ("peak RSS before / after", f"{rss_before:.0f} MB / {rss_after:.0f} MB"),
         ]

@@ -44,14 +44,21 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as stream:
                 entry = services.register_file(
-                    stream, name=path.name, profile=target, source=FileSource.COMMAND, force=force,
-                    encoding=encoding, delimiter=delimiter, config=config, on_progress=progress,
+                    stream,
+                    name=path.name,
+                    profile=target,
+                    source=FileSource.COMMAND,
+                    force=force,
+                    encoding=encoding,
+                    delimiter=delimiter,
+                    config=config,
+                    on_progress=progress,
                 )
         except services.DuplicateFile as duplicate:
             first = duplicate.first
             raise CommandError(
-                f"{path.name} was registered before as file #{first.pk} ({first.name}, {first.created_at:%Y-%m-%d %H:%M}); "
-                "--force loads it again"
+                f"{path.name} was registered before as file #{first.pk} "
+                f"({first.name}, {first.created_at:%Y-%m-%d %H:%M}); --force loads it again"
             ) from None
         except services.NoTenant:
             raise CommandError("The default profile (no tenant) cannot be reconciled") from None
@@ -62,7 +69,9 @@ class Command(BaseCommand):
             if entry.error_count > len(entry.errors):
                 self.stderr.write(f"... and {entry.error_count - len(entry.errors)} more errors")
             raise CommandError(f"File #{entry.pk} rejected with {entry.error_count} errors; nothing was loaded")
-        self.stdout.write(f"file #{entry.pk}: {entry.row_count} rows in {entry.load_ms} ms ({entry.encoding}, {entry.file_format})")
+        self.stdout.write(
+            f"file #{entry.pk}: {entry.row_count} rows in {entry.load_ms} ms ({entry.encoding}, {entry.file_format})"
+        )
         if entry.formula_count:
             self.stdout.write(f"  {entry.formula_count} formula cells kept as text (not evaluated)")
         recon_run = services.run(entry, config=config)
