@@ -106,7 +106,10 @@ def every_model(samples, superuser, settings):  # noqa: F811
 
     recon.run(
         recon.register_file(
-            io.BytesIO(b"external_id,status,progress\nERP-WALK,running,5\n"), name="e.csv", profile=profile, source="command"
+            io.BytesIO(b"external_id,status,progress\nERP-WALK,running,5\n"),
+            name="e.csv",
+            profile=profile,
+            source="command",
         )
     )
     empty = [m._meta.label for m in admin.site._registry if not m._default_manager.exists()]
