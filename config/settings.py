@@ -600,6 +600,8 @@ RECON_DROP_POLL_SECONDS = env.int("RECON_DROP_POLL_SECONDS", default=60)
 RECON_SUPPRESSION_SWEEP_SECONDS = env.int("RECON_SUPPRESSION_SWEEP_SECONDS", default=300)
 # Largest ERP export accepted by upload (admin and API), in bytes.
 RECON_MAX_FILE_BYTES = env.int("RECON_MAX_FILE_BYTES", default=200 * 1024 * 1024)
+# An open break older than this many days is past its SLA (the break queue's age buckets say which are).
+RECON_SLA_DAYS = env.int("RECON_SLA_DAYS", default=7)
 # PostgreSQL work_mem for a run's comparison (its transaction only); empty keeps the server's.
 RECON_WORK_MEM = env.str("RECON_WORK_MEM", default="64MB")
 CELERY_BEAT_SCHEDULE["recon-poll-drop-folders"] = {

@@ -22,7 +22,6 @@ DEFAULT_CONFIG = {
     "status_map": {},  # ERP status -> ours, e.g. {"TAMAMLANDI": "succeeded"}; our own codes always pass
     "time_zone": "Europe/Istanbul",  # naive timestamps in the file are read in this zone
     "drop_dirs": [],  # folders polled by beat; each must lie under one of ERP_DROP_DIRS
-    "sla_days": 7,  # an open break older than this many days is past its SLA
 }
 
 # Age buckets of an open break, by whole days since it was first seen: (label, lowest day, highest day).

@@ -63,13 +63,14 @@ def current_config(profile) -> ReconConfig:
             return ReconConfig.objects.get(profile=profile, version=1)
 
 
-def _validate_config(data) -> dict:
+def _validate_config(data, base: dict | None = None) -> dict:
+    """The config `data` on top of `base` (the previous version; else the defaults), validated."""
     if not isinstance(data, dict):
         raise ValidationError(_("The config is a JSON object."))
     unknown = set(data) - set(DEFAULT_CONFIG)
     if unknown:
         raise ValidationError(_("Unknown config items: %(items)s") % {"items": ", ".join(sorted(unknown))})
-    merged = {**copy.deepcopy(DEFAULT_CONFIG), **data}
+    merged = {**copy.deepcopy(DEFAULT_CONFIG), **copy.deepcopy(base or {}), **data}
     key = merged["key"]
     if key.get("prefer") not in ("external_id", "composite"):
         raise ValidationError(_("key.prefer is external_id or composite."))
@@ -96,12 +97,15 @@ def config_diff(old: dict | None, new: dict) -> str:
 
 
 def save_config(profile, data: dict, *, author, reason: str) -> ReconConfig:
-    """A new config version of `profile` (never an edit of an old one), audited with its diff."""
+    """A new config version of `profile` (never an edit of an old one), audited with its diff.
+
+    `data` replaces the named top-level items of the previous version; the others are carried over.
+    """
     if not reason or not reason.strip():
         raise ValidationError(_("Say why the config changes."))
-    merged = _validate_config(data)
     with transaction.atomic():
         previous = current_config(profile)
+        merged = _validate_config(data, previous.data)
         version = ReconConfig.objects.create(
             profile=profile, version=previous.version + 1, data=merged, author=author, reason=reason.strip()
         )

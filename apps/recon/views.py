@@ -3,6 +3,7 @@
 import datetime as dt
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,7 +19,7 @@ from apps.reporting import display
 from apps.reporting.views import panel_page
 
 from . import exports, selectors, services
-from .constants import AGE_BUCKETS, BUCKET_LABELS, DEFAULT_CONFIG, FIELD_LABELS, TIME_FIELDS
+from .constants import AGE_BUCKETS, BUCKET_LABELS, FIELD_LABELS, TIME_FIELDS
 from .forms import BreakFilterForm, BulkAssignForm
 
 PAGE_SIZE = 50
@@ -39,7 +40,7 @@ def _breaks_context(request, form):
     paginator = Paginator(queryset, PAGE_SIZE)
     page = paginator.get_page(filters.get("page") or 1)
     counts = selectors.bucket_counts(request.user, now=now)
-    sla_days = DEFAULT_CONFIG["sla_days"]
+    sla_days = settings.RECON_SLA_DAYS
     buckets = [
         {
             "name": name,

@@ -1,8 +1,8 @@
 """Config versions (author, reason, diff, audit), the admin's upload, break actions and tenant scoping."""
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from apps.audit.models import AuditLog
@@ -86,3 +86,9 @@ def test_admin_and_api_reads_are_tenant_scoped(client, profile_a, profile_b, job
     own = verified_client(APIClient(), role_users["analyst"])
     body = own.get(f"/api/v1/recon/runs/{recon_run.pk}").json()
     assert body["config_version"] == 1 and body["input_hashes"] == [recon_run.file.sha256]
+
+
+def test_a_new_version_carries_over_the_items_it_does_not_name(profile_a):
+    services.save_config(profile_a, {"status_map": {"BİTTİ": "succeeded"}}, author=None, reason="durum")
+    third = services.save_config(profile_a, {"tolerances": {"progress": {"abs": 3, "rel": 0}}}, author=None, reason="x")
+    assert third.data["status_map"] == {"BİTTİ": "succeeded"} and third.data["tolerances"]["progress"]["abs"] == 3
