@@ -21,6 +21,7 @@ from apps.reporting.views import panel_page
 from . import exports, selectors, services
 from .constants import AGE_BUCKETS, BUCKET_LABELS, FIELD_LABELS, TIME_FIELDS
 from .forms import BreakFilterForm, BulkAssignForm
+from .models import BreakKind
 
 PAGE_SIZE = 50
 
@@ -158,7 +159,7 @@ def runs(request):
             "run": r,
             "started": display.datetime(r.started_at),
             "duration": display.duration(r.duration_ms),
-            "counts": r.counts,
+            "counts": [(BreakKind(kind).label, display.number(n)) for kind, n in r.counts.items() if n],
             "starter": r.started_by.get_username() if r.started_by else _("system"),
         }
         for r in recent
