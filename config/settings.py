@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "waffle",
     "apps.flags",
     "apps.governance",
+    "apps.recon",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
 ]
@@ -750,6 +751,25 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "interval_step": 0.2,
         "interval_max": 0.5,
     }
+# ---------------------------------------------------------------- RECON (issue 18)
+# Folders under which a profile's versioned config may name drop folders that beat polls (comma-separated).
+ERP_DROP_DIRS = env.list("ERP_DROP_DIRS", default=[])
+RECON_DROP_POLL_SECONDS = env.int("RECON_DROP_POLL_SECONDS", default=60)
+RECON_SUPPRESSION_SWEEP_SECONDS = env.int("RECON_SUPPRESSION_SWEEP_SECONDS", default=300)
+# Largest ERP export accepted by upload (admin and API), in bytes.
+RECON_MAX_FILE_BYTES = env.int("RECON_MAX_FILE_BYTES", default=200 * 1024 * 1024)
+# An open break older than this many days is past its SLA (the break queue's age buckets say which are).
+RECON_SLA_DAYS = env.int("RECON_SLA_DAYS", default=7)
+# PostgreSQL work_mem for a run's comparison (its transaction only); empty keeps the server's.
+RECON_WORK_MEM = env.str("RECON_WORK_MEM", default="64MB")
+CELERY_BEAT_SCHEDULE["recon-poll-drop-folders"] = {
+    "task": "apps.recon.tasks.poll_drop_folders",
+    "schedule": float(RECON_DROP_POLL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["recon-expire-suppressions"] = {
+    "task": "apps.recon.tasks.expire_suppressions",
+    "schedule": float(RECON_SUPPRESSION_SWEEP_SECONDS),
+}
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

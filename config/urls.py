@@ -15,6 +15,8 @@ from apps.flags import api as flags_api
 from apps.governance import urls as governance_urls
 from apps.jobs import api as jobs_api
 from apps.observability import health as observability_health
+from apps.recon.urls import api_urlpatterns as recon_api
+from apps.recon.urls import panel_urlpatterns as recon_panel
 from apps.reporting.urls import api_urlpatterns as reporting_api
 from apps.reporting.urls import panel_urlpatterns as reporting_panel
 
@@ -35,6 +37,8 @@ api_v1 = [
     path("reports/", include((reporting_api, "reports"))),
     # issue 5: the ERP's inbound progress (bearer token + IP allowlist + optional HMAC).
     path("erp/inbound/job/progress", ErpInboundProgressApi.as_view(), name="erp-inbound-progress"),
+    # issue 18 (apps.recon): ERP export upload and runs.
+    path("recon/", include((recon_api, "recon"))),
 ]
 
 urlpatterns = [
@@ -54,6 +58,8 @@ urlpatterns = [
     ),
     path("forensics/audit/export", ForensicAuditExportApi.as_view(), name="forensic-audit-export"),
     path("reports/", include((reporting_api, "reports"))),
+    # issue 18 (apps.recon): the break queue and run history, before the reporting panel's catch-alls.
+    path("panel/recon/", include((recon_panel, "recon-panel"))),
     path("panel/", include((reporting_panel, "panel"))),
     path("health/live", core_views.live, name="health-live"),
     path("health/ready", core_views.ready, name="health-ready"),

@@ -34,6 +34,17 @@ _REPORTING_READ = [
 # Governance (issue 17): read retention policies, runs, legal holds, the inventory and compliance reports.
 _GOVERNANCE_READ = _view("governance", "retentionpolicy", "retentionrun", "legalhold")
 _GOVERNANCE_AUDITOR = _view("governance", "datasubjectrequest")
+# Recon (issue 18): analysts read breaks, runs and files; operators work breaks, load files and start runs.
+_RECON_READ = [*_view("recon", "break", "breakcomment", "reconrun", "reconfile"), "recon.export_break"]
+_RECON_WORK = [
+    *_RECON_READ,
+    "recon.add_reconfile",
+    "recon.run_recon",
+    "recon.assign_break",
+    "recon.comment_break",
+    "recon.resolve_break",
+    "recon.suppress_break",
+]
 
 ROLE_CAPABILITIES: dict[str, list[str]] = {
     # Tenant administrator: everything on the tenants granted to them.
@@ -78,6 +89,10 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "governance.view_datasubjectrequest",
         "governance.add_datasubjectrequest",
         "governance.process_datasubjectrequest",
+        # Recon (issue 18): everything operators do, and the versioned config.
+        *_RECON_WORK,
+        *_view("recon", "reconconfig"),
+        "recon.add_reconconfig",
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -86,6 +101,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_view("jobs", "job", "jobstatuschange"),
         "jobs.export_job",
         *_REPORTING_READ,
+        *_RECON_READ,
     ],
     # Runs the floor: moves and cancels jobs, keeps the catalog.
     OPERATOR: [
@@ -98,6 +114,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "jobs.change_job_status",
         "jobs.import_job",
         "jobs.export_job",
+        *_RECON_WORK,
     ],
     # Reads everything that evidence may point at; changes nothing.
     AUDITOR: [
@@ -120,5 +137,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "flags.view_featureflag",
         *_GOVERNANCE_READ,
         *_GOVERNANCE_AUDITOR,
+        *_view("recon", "break", "breakcomment", "reconrun", "reconfile", "reconconfig"),
     ],
 }

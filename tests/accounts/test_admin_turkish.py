@@ -103,6 +103,18 @@ def every_model(samples, superuser, settings):  # noqa: F811
 
     RequestStat.objects.create(
         bucket=timezone.now(), tenant=tenant, tenant_key=tenant.pk, view="v1:job-list", requests=1
+    # issue 18: a recon config, file, run and breaks.
+    import io
+
+    from apps.recon import services as recon
+
+    recon.run(
+        recon.register_file(
+            io.BytesIO(b"external_id,status,progress\nERP-WALK,running,5\n"),
+            name="e.csv",
+            profile=profile,
+            source="command",
+        )
     )
     empty = [m._meta.label for m in admin.site._registry if not m._default_manager.exists()]
     assert empty == [], f"give the walk a row of {empty}"

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ReconConfig(AppConfig):
+    name = "apps.recon"
+    label = "recon"
+    verbose_name = _("ERP reconciliation")

@@ -1,0 +1,210 @@
+"""The comparison: a FULL OUTER JOIN of a file's staged rows with a run's portal snapshot, in the database.
+
+Both sides are staged tables with a precomputed key and times as UTC epoch seconds, so one SQL text
+serves PostgreSQL and SQLite (3.39+ has FULL OUTER JOIN); the database returns only the rows that differ,
+each with a flag per compared field, and Python turns them into breaks. docs/recon.md says why not Polars.
+"""
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import connection
+
+from apps.jobs.models import JobStatus
+
+from .models import BreakKind
+
+
+def _epoch_sql(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"CAST(floor(extract(epoch from {column})) AS BIGINT)"
+    return f"CAST(strftime('%%s', {column}) AS INTEGER)"
+
+
+def snapshot_portal(run, config: dict) -> int:
+    """Copy the tenant's jobs into recon_portal_row for `run`, with the keys the config asks for."""
+    key = config.get("key") or {}
+    composite = list(key.get("composite") or ["machine", "model_type", "planned_start"])
+    parts = {
+        "machine": "m.code",
+        "model_type": "mt.code",
+        # Jobs have no planned start of their own: the time the job was created (queued) stands for it.
+        "planned_start": f"CAST({_epoch_sql('j.created_at')} / 60 AS TEXT)",
+    }
+    composite_sql = " || '|' || ".join(parts[p] for p in composite if p in parts)
+    composite_sql = f"'c|' || {composite_sql}"
+    if key.get("prefer", "external_id") == "external_id":
+        key_sql = (
+            "CASE WHEN j.external_id IS NOT NULL AND j.external_id <> '' THEN 'e|' || j.external_id "
+            f"ELSE {composite_sql} END"
+        )
+    else:
+        key_sql = composite_sql
+    # Built from fixed column expressions only; every value is a %s parameter.
+    sql = f"""
+        INSERT INTO recon_portal_row (run_id, job_id, key, external_id, status, progress, started_at, finished_at)
+        SELECT %s, j.id, {key_sql}, COALESCE(j.external_id, ''), j.status, j.progress,
+               {_epoch_sql("j.started_at")}, {_epoch_sql("j.finished_at")}
+        FROM jobs_job j
+        JOIN catalog_machine m ON m.id = j.machine_id
+        JOIN catalog_modeltype mt ON mt.id = j.model_type_id
+        WHERE j.tenant_id = %s
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run.pk, run.tenant_id])
+        return cursor.rowcount
+
+
+def _status_case(config: dict, params: list) -> str:
+    """The ERP's status mapped to ours: the config's map first, then our own codes (either case)."""
+    mapping = {str(k): str(v) for k, v in (config.get("status_map") or {}).items()}
+    for code in JobStatus.values:
+        mapping.setdefault(code, code)
+        mapping.setdefault(code.upper(), code)
+    whens = []
+    for erp_status, ours in mapping.items():
+        whens.append("WHEN %s THEN %s")
+        params.extend([erp_status, ours])
+    # An unknown ERP status maps to itself and so never equals one of ours: a STATUS_MISMATCH.
+    return f"CASE e.status {' '.join(whens)} ELSE e.status END"
+
+
+def fingerprint(profile_id: int, kind: str, key: str) -> str:
+    return hashlib.sha256(f"{profile_id}|{kind}|{key}".encode()).hexdigest()[:40]
+
+
+def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
+    """Every difference between the run's file and its portal snapshot, as break dicts (not yet written)."""
+    file_id = run.file_id
+    snapshot_id = run.snapshot_of_id or run.pk
+    tolerances = config.get("tolerances") or {}
+    breaks = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and settings.RECON_WORK_MEM and not connection.get_autocommit():
+            # The window counts sort each side by key; with the default 4 MB the sort spills to disk.
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.RECON_WORK_MEM])
+        params: list = []
+        status_sql = _status_case(config, params)
+        flags = [f"CASE WHEN e.key IS NOT NULL AND p.key IS NOT NULL AND ({status_sql}) <> p.status THEN 1 ELSE 0 END"]
+        flag_names = ["status"]
+        if "status" not in columns:
+            flags, flag_names, params = [], [], []
+        if "progress" in columns:
+            tol = tolerances.get("progress") or {}
+            flags.append(
+                "CASE WHEN e.progress IS NOT NULL AND abs(e.progress - p.progress) > %s "
+                "AND abs(e.progress - p.progress) > %s * abs(p.progress) THEN 1 ELSE 0 END"
+            )
+            params.extend([float(tol.get("abs", 0)), float(tol.get("rel", 0))])
+            flag_names.append("progress")
+        for name in ("started_at", "finished_at"):
+            if name not in columns:
+                continue
+            window = int((tolerances.get(name) or {}).get("seconds", 0))
+            flags.append(
+                f"CASE WHEN (e.{name} IS NULL) <> (p.{name} IS NULL) OR abs(e.{name} - p.{name}) > %s THEN 1 ELSE 0 END"
+            )
+            params.append(window)
+            flag_names.append(name)
+        flag_select = "".join(f", {f} AS f_{n}" for f, n in zip(flags, flag_names, strict=True))
+        any_flag = " OR ".join(f"f_{n} = 1" for n in flag_names) or "0 = 1"
+        # One pass over each side: the window count finds duplicate keys in the same scan as the join.
+        # Fixed column expressions only; every value is a %s parameter.
+        sql = f"""
+            WITH e AS (
+                SELECT s.*, COUNT(*) OVER (PARTITION BY s.key) AS n FROM recon_staged_row s WHERE s.file_id = %s
+            ), p AS (
+                SELECT r.*, COUNT(*) OVER (PARTITION BY r.key) AS n FROM recon_portal_row r WHERE r.run_id = %s
+            )
+            SELECT * FROM (
+                SELECT e.key AS e_key, p.key AS p_key, e.n AS e_n, p.n AS p_n, e.row_number,
+                       e.external_id AS e_external_id, e.status AS e_status, e.progress AS e_progress,
+                       e.started_at AS e_started_at, e.finished_at AS e_finished_at, p.job_id,
+                       p.external_id AS p_external_id, p.status AS p_status, p.progress AS p_progress,
+                       p.started_at AS p_started_at, p.finished_at AS p_finished_at {flag_select}
+                FROM e FULL OUTER JOIN p ON e.key = p.key
+            ) joined
+            WHERE e_n > 1 OR p_n > 1 OR e_key IS NULL OR p_key IS NULL OR {any_flag}
+        """  # noqa: S608
+        cursor.execute(sql, [file_id, snapshot_id, *params])
+        names = [c[0] for c in cursor.description]
+        erp_dups: dict[str, set] = {}
+        portal_dups: dict[str, set] = {}
+        for values in cursor.fetchall():
+            row = dict(zip(names, values, strict=True))
+            if (row["e_n"] or 0) > 1 or (row["p_n"] or 0) > 1:
+                # A key that is a DUPLICATE_KEY on either side is that break only, not also a missing row.
+                if (row["e_n"] or 0) > 1:
+                    erp_dups.setdefault(row["e_key"], set()).add(row["row_number"])
+                if (row["p_n"] or 0) > 1:
+                    portal_dups.setdefault(row["p_key"], set()).add(row["job_id"])
+                continue
+            if row["p_key"] is None:
+                breaks.append(
+                    {
+                        "kind": BreakKind.MISSING_IN_PORTAL,
+                        "key": row["e_key"],
+                        "job_id": None,
+                        "external_id": row["e_external_id"] or "",
+                        "details": {"row": row["row_number"], "erp": _side(row, "e", columns)},
+                    }
+                )
+                continue
+            if row["e_key"] is None:
+                breaks.append(
+                    {
+                        "kind": BreakKind.MISSING_IN_ERP,
+                        "key": row["p_key"],
+                        "job_id": row["job_id"],
+                        "external_id": row["p_external_id"] or "",
+                        "details": {"portal": _side(row, "p", columns)},
+                    }
+                )
+                continue
+            common = {"key": row["e_key"], "job_id": row["job_id"], "external_id": row["p_external_id"] or ""}
+            if row.get("f_status"):
+                breaks.append(
+                    {
+                        **common,
+                        "kind": BreakKind.STATUS_MISMATCH,
+                        "details": {"row": row["row_number"], "erp": row["e_status"], "portal": row["p_status"]},
+                    }
+                )
+            fields = {
+                name: {"erp": row[f"e_{name}"], "portal": row[f"p_{name}"]}
+                for name in flag_names
+                if name != "status" and row.get(f"f_{name}")
+            }
+            if fields:
+                breaks.append(
+                    {
+                        **common,
+                        "kind": BreakKind.FIELD_MISMATCH,
+                        "details": {"row": row["row_number"], "fields": fields},
+                    }
+                )
+    for side, dups in (("erp", erp_dups), ("portal", portal_dups)):
+        for key, items in sorted(dups.items()):
+            details = {"side": side, "rows" if side == "erp" else "jobs": sorted(items)}
+            breaks.append(
+                {"kind": BreakKind.DUPLICATE_KEY, "key": key, "side": side, "details": details, "job_id": None}
+            )
+    for item in breaks:
+        key = item["key"] if item["kind"] != BreakKind.DUPLICATE_KEY else f"{item['side']}|{item['key']}"
+        item["fingerprint"] = fingerprint(run.profile_id, item["kind"], key)
+        item.setdefault("external_id", "")
+    return breaks
+
+
+def _side(row, prefix, columns):
+    wanted = [c for c in ("status", "progress", "started_at", "finished_at") if c in columns or prefix == "p"]
+    return {c: row[f"{prefix}_{c}"] for c in wanted}
+
+
+def result_digest(breaks: list[dict]) -> str:
+    """sha256 over the sorted breaks: a re-run with the same inputs and config gives the same digest."""
+    lines = sorted(
+        f"{b['fingerprint']}|{b['kind']}|{json.dumps(b['details'], sort_keys=True, default=str)}" for b in breaks
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
