@@ -6,6 +6,7 @@ another file, or none when empty (the test suite sets it empty: config/pytest_en
 """
 
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import csp.constants as _csp
@@ -590,6 +591,30 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# ---------------------------------------------------------------- BILLING: USAGE, PRICING, INVOICES (issue 19)
+# Currency of a report with no pricing version yet; versions say their own (TRY, EUR or USD).
+BILLING_DEFAULT_CURRENCY = env.str("BILLING_DEFAULT_CURRENCY", default="TRY")
+if BILLING_DEFAULT_CURRENCY not in ("TRY", "EUR", "USD"):
+    raise ImproperlyConfigured(f"BILLING_DEFAULT_CURRENCY={BILLING_DEFAULT_CURRENCY!r}: use TRY, EUR or USD")
+# Tax on usage invoices (KDV), as a fraction.
+try:
+    BILLING_TAX_RATE = Decimal(env.str("BILLING_TAX_RATE", default="0.20"))
+except InvalidOperation:
+    raise ImproperlyConfigured("BILLING_TAX_RATE is not a decimal fraction like 0.20") from None
+# Days of a month that pass before last month's usage invoices are drafted (late events still arrive).
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=3)
+# An invoice covers the events recorded up to this many seconds before it was drafted (open transactions settle).
+BILLING_CUTOFF_SETTLE_SECONDS = env.int("BILLING_CUTOFF_SETTLE_SECONDS", default=60)
+# The API call counter of each process is written as usage events after this many seconds or calls.
+BILLING_API_FLUSH_SECONDS = env.int("BILLING_API_FLUSH_SECONDS", default=30)
+BILLING_API_FLUSH_CALLS = env.int("BILLING_API_FLUSH_CALLS", default=1000)
+BILLING_PRICING_FILE = env.str("BILLING_PRICING_FILE", default=str(BASE_DIR / "configs" / "pricing.yaml"))
+MIDDLEWARE.append("apps.billing.metering.UsageMeteringMiddleware")
+CELERY_BEAT_SCHEDULE["billing-draft-usage-invoices"] = {
+    "task": "apps.billing.tasks.draft_monthly_invoices",
+    "schedule": 3600.0,
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)

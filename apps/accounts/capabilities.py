@@ -31,6 +31,9 @@ _REPORTING_READ = [
     *_view("reporting", "alertrule", "alertchannel", "alertnotice"),
 ]
 
+# Usage and cost (issue 19): read usage events, cost reports and pricing versions.
+_BILLING_USAGE_READ = ["billing.view_usage_report", *_view("billing", "usageevent", "pricingversion", "pricerate")]
+
 ROLE_CAPABILITIES: dict[str, list[str]] = {
     # Tenant administrator: everything on the tenants granted to them.
     ADMIN: [
@@ -54,6 +57,8 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_REPORTING_READ,
         *_crud("reporting", "alertrule"),
         *_crud("reporting", "alertchannel"),
+        # Usage and cost (issue 19): the tenant's usage, cost reports and the price list.
+        *_BILLING_USAGE_READ,
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -86,5 +91,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "audit.view_tenantless_entries",
         *_view("erp", "integrationprofile", "erpkey", "erpsync", "erpsyncattempt", "erpoutbounddeadletter"),
         *_view("events", "outboxevent"),
+        *_BILLING_USAGE_READ,
     ],
 }
