@@ -289,7 +289,8 @@ def draft_usage_invoice(tenant, month_start: dt.date, *, now=None, actor=None) -
     taken (their recorded_at before it, their rows not yet visible) are not silently missed by a recompute.
     An issued invoice is never rewritten: later events go on the next month's invoice.
     """
-    now = now or timezone.now()
+    # Never a cut-off in the future: events recorded after the draft would then slip into a recompute.
+    now = min(now or timezone.now(), timezone.now())
     month_start = month_start.replace(day=1)
     cutoff = now - dt.timedelta(seconds=settings.BILLING_CUTOFF_SETTLE_SECONDS)
     number = f"U{month_start:%Y%m}-{tenant.pk:06d}"
