@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.accounts import views as account_views
 from apps.accounts.api import TokenCreateApi, TokenRevokeAllApi, TokenRevokeApi
 from apps.audit.api import ForensicAuditExportApi
+from apps.billing.urls import api_urlpatterns as billing_api
+from apps.billing.urls import panel_urlpatterns as billing_panel
 from apps.core import views as core_views
 from apps.core.metrics import metrics_view
 from apps.erp import api as erp_api
@@ -57,6 +59,9 @@ urlpatterns = [
     path("internal/erp/health", erp_api.ErpHealthApi.as_view(), name="erp-health"),
     path("metrics", metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # issue 19 (billing): usage and cost for billing integration, and the Turkish cost page.
+    path("api/v1/billing/", include((billing_api, "billing-api"))),
+    path("panel/billing/", include((billing_panel, "billing"))),
     path("favicon.ico", core_views.favicon),
 ]
 

@@ -13,4 +13,4 @@ class BillingConfig(AppConfig):
         from . import metering, subscribers
 
         subscribers.register()
-        atexit.register(metering.flush)
+        atexit.register(metering.flush_at_exit)

@@ -43,6 +43,18 @@ def tenant_of(request) -> int | None:
     return tenant_id
 
 
+def flush_at_exit() -> None:
+    flush(quiet=True)
+
+
+def reset() -> None:
+    """Forget the counts and the tenant cache (tests)."""
+    with _lock:
+        _counts.clear()
+        _tenant_cache.clear()
+        _state["last"] = time.monotonic()
+
+
 def count_api_call(tenant_id: int) -> None:
     bucket = timezone.now().replace(second=0, microsecond=0)
     with _lock:
@@ -55,8 +67,12 @@ def count_api_call(tenant_id: int) -> None:
         flush()
 
 
-def flush() -> int:
-    """Write the counted calls as usage events; returns how many calls were written."""
+def flush(*, quiet=False) -> int:
+    """Write the counted calls as usage events; returns how many calls were written.
+
+    Counts of a tenant that no longer exists are dropped (they cannot be billed). `quiet`: at exit, when
+    logging may be closed already.
+    """
     with _lock:
         counts = dict(_counts)
         _counts.clear()
@@ -67,14 +83,20 @@ def flush() -> int:
         return 0
     from . import services
 
+    from apps.accounts.models import Tenant
+
     token = _state["token"]
     try:
+        known = set(Tenant.objects.filter(pk__in={t for t, _b in counts}).values_list("pk", flat=True))
+        counts = {k: n for k, n in counts.items() if k[0] in known}
         services.record_usage_batch([
             {"tenant_id": tenant_id, "metric": "api_calls", "quantity": n, "occurred_at": bucket,
              "idempotency_key": f"api:{tenant_id}:{bucket:%Y%m%d%H%M}:{token}:{seq}", "source": "api"}
             for (tenant_id, bucket), n in counts.items()
         ])  # fmt: skip
     except Exception:  # the database is away (or the process is exiting): put the counts back for the next flush
+        if quiet:
+            return 0
         logger.warning("usage metering: could not write %d API calls; kept for the next flush", sum(counts.values()),
                        exc_info=True)  # fmt: skip
         with _lock:

@@ -176,6 +176,29 @@ def create_pricing_version(*, valid_from, currency="TRY", rates, note="", actor=
     return version
 
 
+def add_pricing_version_row(version: PricingVersion) -> PricingVersion:
+    """The admin's way in: save a new version row with the next number; its rates follow, then seal it."""
+    if version.pk:
+        raise ValueError("a saved pricing version is never edited; add a new one")
+    with transaction.atomic():
+        last = PricingVersion.objects.select_for_update().order_by("-version").values_list("version", flat=True)
+        version.version = (last.first() or 0) + 1
+        version.content_sha256 = ""
+        version.save()
+    return version
+
+
+def seal_pricing_version(version: PricingVersion, *, actor=None) -> PricingVersion:
+    """Record the content hash of a version added in the admin, once its rates are saved; audited."""
+    rates = [{"metric": r.metric, "dimension": r.dimension, "tier_from": str(r.tier_from), "unit_price": str(r.unit_price)}
+             for r in version.rates.all()]  # fmt: skip
+    content = {"valid_from": str(version.valid_from), "currency": version.currency, "rates": sorted(
+        rates, key=lambda r: sorted(r.items()))}  # fmt: skip
+    PricingVersion.objects.filter(pk=version.pk, content_sha256="").update(content_sha256=_canonical(content))
+    audit.record(actor, "pricing.version_added", version, {"version": version.version, "rates": len(rates)})
+    return version
+
+
 def load_pricing_file(path, *, actor=None) -> list[PricingVersion]:
     """Load configs/pricing.yaml: `versions: [{valid_from, currency, note, rates: [...]}, ...]`."""
     import yaml
