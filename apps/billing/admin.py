@@ -4,10 +4,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.accounts.admin_scoping import TenantListFilter, TenantScopedAdmin
-from apps.core.admin_actions import confirmation_page
-
 from apps.accounts.selectors import tenants_for
 from apps.audit.admin_mixins import AuditedAdminMixin
+from apps.core.admin_actions import confirmation_page
 
 from . import selectors, services
 from .models import Invoice, InvoiceLine, License, PriceRate, PricingVersion, UsageEvent

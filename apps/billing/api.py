@@ -21,9 +21,11 @@ class BillingUsageApi(APIView):
             OpenApiParameter("tenant", str, required=True, description="tenant slug (one of yours)"),
             OpenApiParameter("period", str, required=True, description="2026-11, 2026-W47, 2026-11-05 or 2026-Q4"),
         ],
-        responses={200: OpenApiResponse(description="Usage lines priced by the versions in force, totals, daily cost"),
-                   422: OpenApiResponse(description="A bad tenant or period (problem+json)")},
-    )  # fmt: skip
+        responses={
+            200: OpenApiResponse(description="Usage lines priced by the versions in force, totals, daily cost"),
+            422: OpenApiResponse(description="A bad tenant or period (problem+json)"),
+        },
+    )
     def get(self, request):
         query = UsageQuerySerializer(data=request.query_params, context={"user": request.user})
         query.is_valid(raise_exception=True)

@@ -81,24 +81,33 @@ def flush(*, quiet=False) -> int:
         seq = _state["seq"]
     if not counts:
         return 0
-    from . import services
-
     from apps.accounts.models import Tenant
+
+    from . import services
 
     token = _state["token"]
     try:
         known = set(Tenant.objects.filter(pk__in={t for t, _b in counts}).values_list("pk", flat=True))
         counts = {k: n for k, n in counts.items() if k[0] in known}
-        services.record_usage_batch([
-            {"tenant_id": tenant_id, "metric": "api_calls", "quantity": n, "occurred_at": bucket,
-             "idempotency_key": f"api:{tenant_id}:{bucket:%Y%m%d%H%M}:{token}:{seq}", "source": "api"}
-            for (tenant_id, bucket), n in counts.items()
-        ])  # fmt: skip
+        services.record_usage_batch(
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "metric": "api_calls",
+                    "quantity": n,
+                    "occurred_at": bucket,
+                    "idempotency_key": f"api:{tenant_id}:{bucket:%Y%m%d%H%M}:{token}:{seq}",
+                    "source": "api",
+                }
+                for (tenant_id, bucket), n in counts.items()
+            ]
+        )
     except Exception:  # the database is away (or the process is exiting): put the counts back for the next flush
         if quiet:
             return 0
-        logger.warning("usage metering: could not write %d API calls; kept for the next flush", sum(counts.values()),
-                       exc_info=True)  # fmt: skip
+        logger.warning(
+            "usage metering: could not write %d API calls; kept for the next flush", sum(counts.values()), exc_info=True
+        )
         with _lock:
             _counts.update(counts)
         return 0

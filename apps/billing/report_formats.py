@@ -26,12 +26,22 @@ def as_csv(report: dict) -> str:
     out = io.StringIO()
     writer = FormulaSafeCSVWriter(out)
     writer.writerow(["tenant", report["tenant"], "period", report["period"], "currency", report["currency"]])
-    writer.writerow(["metric", "dimension", "usage_month", "pricing_version", "tier_from", "quantity", "unit_price",
-                     "amount"])  # fmt: skip
+    writer.writerow(
+        ["metric", "dimension", "usage_month", "pricing_version", "tier_from", "quantity", "unit_price", "amount"]
+    )
     for line in report["lines"]:
-        writer.writerow([line["metric"], line["dimension"], line["usage_month"], line["pricing_version"],
-                         _plain(line["tier_from"]), _plain(line["quantity"]), _plain(line["unit_price"]),
-                         _plain(line["amount"])])  # fmt: skip
+        writer.writerow(
+            [
+                line["metric"],
+                line["dimension"],
+                line["usage_month"],
+                line["pricing_version"],
+                _plain(line["tier_from"]),
+                _plain(line["quantity"]),
+                _plain(line["unit_price"]),
+                _plain(line["amount"]),
+            ]
+        )
     writer.writerow(["total", "", "", "", "", "", "", _plain(report["total"])])
     return out.getvalue()
 
@@ -42,6 +52,7 @@ def as_pdf(report: dict, *, tenant_name: str) -> bytes:
     labels = dict(UsageMetric.choices)
     with translation.override("tr"):
         rows = [{**line, "label": str(labels.get(line["metric"], line["metric"]))} for line in report["lines"]]
-        html = render_to_string("billing/usage_report_pdf.html", {"report": report, "rows": rows,
-                                                                  "tenant_name": tenant_name})  # fmt: skip
+        html = render_to_string(
+            "billing/usage_report_pdf.html", {"report": report, "rows": rows, "tenant_name": tenant_name}
+        )
     return HTML(string=html).write_pdf()

@@ -128,11 +128,23 @@ def correct_usage(event: UsageEvent, quantity, *, key, actor=None, note="") -> U
     take units back). Already-issued invoices stay as they are; the next invoice carries the difference."""
     with transaction.atomic():
         correction, _created = record_usage(
-            event.tenant_id, event.metric, quantity, key=key, occurred_at=event.occurred_at,
-            dimension=event.dimension, source="correction", corrects=event, note=note,
-        )  # fmt: skip
-        audit.record(actor, "usage.corrected", correction, {"corrects": event.pk, "quantity": str(quantity)},
-                     tenant_id=event.tenant_id)  # fmt: skip
+            event.tenant_id,
+            event.metric,
+            quantity,
+            key=key,
+            occurred_at=event.occurred_at,
+            dimension=event.dimension,
+            source="correction",
+            corrects=event,
+            note=note,
+        )
+        audit.record(
+            actor,
+            "usage.corrected",
+            correction,
+            {"corrects": event.pk, "quantity": str(quantity)},
+            tenant_id=event.tenant_id,
+        )
     return correction
 
 
@@ -156,10 +168,21 @@ def create_pricing_version(*, valid_from, currency="TRY", rates, note="", actor=
         price = Decimal(str(r["unit_price"]))
         if price < 0:
             raise ValueError("a unit price cannot be negative")
-        clean.append({"metric": r["metric"], "dimension": str(r.get("dimension") or ""),
-                      "tier_from": Decimal(str(r.get("tier_from") or 0)), "unit_price": price})  # fmt: skip
-    digest = _canonical({"valid_from": str(valid_from), "currency": currency, "rates": sorted(
-        [{k: str(v) for k, v in r.items()} for r in clean], key=lambda r: sorted(r.items()))})  # fmt: skip
+        clean.append(
+            {
+                "metric": r["metric"],
+                "dimension": str(r.get("dimension") or ""),
+                "tier_from": Decimal(str(r.get("tier_from") or 0)),
+                "unit_price": price,
+            }
+        )
+    digest = _canonical(
+        {
+            "valid_from": str(valid_from),
+            "currency": currency,
+            "rates": sorted([{k: str(v) for k, v in r.items()} for r in clean], key=lambda r: sorted(r.items())),
+        }
+    )
     with transaction.atomic():
         same = PricingVersion.objects.filter(content_sha256=digest, valid_from=valid_from).first()
         if same:
@@ -190,10 +213,15 @@ def add_pricing_version_row(version: PricingVersion) -> PricingVersion:
 
 def seal_pricing_version(version: PricingVersion, *, actor=None) -> PricingVersion:
     """Record the content hash of a version added in the admin, once its rates are saved; audited."""
-    rates = [{"metric": r.metric, "dimension": r.dimension, "tier_from": str(r.tier_from), "unit_price": str(r.unit_price)}
-             for r in version.rates.all()]  # fmt: skip
-    content = {"valid_from": str(version.valid_from), "currency": version.currency, "rates": sorted(
-        rates, key=lambda r: sorted(r.items()))}  # fmt: skip
+    rates = [
+        {"metric": r.metric, "dimension": r.dimension, "tier_from": str(r.tier_from), "unit_price": str(r.unit_price)}
+        for r in version.rates.all()
+    ]
+    content = {
+        "valid_from": str(version.valid_from),
+        "currency": version.currency,
+        "rates": sorted(rates, key=lambda r: sorted(r.items())),
+    }
     PricingVersion.objects.filter(pk=version.pk, content_sha256="").update(content_sha256=_canonical(content))
     audit.record(actor, "pricing.version_added", version, {"version": version.version, "rates": len(rates)})
     return version
@@ -210,10 +238,15 @@ def load_pricing_file(path, *, actor=None) -> list[PricingVersion]:
         valid_from = item["valid_from"]
         if isinstance(valid_from, str):
             valid_from = dt.date.fromisoformat(valid_from)
-        loaded.append(create_pricing_version(
-            valid_from=valid_from, currency=item.get("currency", settings.BILLING_DEFAULT_CURRENCY),
-            rates=item.get("rates", []), note=item.get("note", ""), actor=actor,
-        ))  # fmt: skip
+        loaded.append(
+            create_pricing_version(
+                valid_from=valid_from,
+                currency=item.get("currency", settings.BILLING_DEFAULT_CURRENCY),
+                rates=item.get("rates", []),
+                note=item.get("note", ""),
+                actor=actor,
+            )
+        )
     return loaded
 
 
@@ -255,20 +288,25 @@ def invoice_lines(tenant_id, month_start: dt.date, *, usage_after, usage_cutoff)
     def month_lines(start, upto):
         daily = selectors.daily_usage(tenant_id, start, pricing.month_after(start), recorded_upto=upto)
         return {
-            (ln["metric"], ln["dimension"], ln["usage_month"], ln["pricing_version"], ln["tier_from"],
-             ln["unit_price"]): ln["quantity"]
+            (
+                ln["metric"],
+                ln["dimension"],
+                ln["usage_month"],
+                ln["pricing_version"],
+                ln["tier_from"],
+                ln["unit_price"],
+            ): ln["quantity"]
             for ln in pricing.price_daily(daily, versions).lines()
-        }  # fmt: skip
+        }
 
     wanted = [(month_start, month_lines(month_start, usage_cutoff))]
     if usage_after is not None:
-        late = (
-            UsageEvent.objects.filter(
-                tenant_id=tenant_id, recorded_at__gt=usage_after, recorded_at__lte=usage_cutoff,
-                occurred_at__lt=selectors.local_midnight(month_start),
-            )
-            .values_list("occurred_at", flat=True)
-        )  # fmt: skip
+        late = UsageEvent.objects.filter(
+            tenant_id=tenant_id,
+            recorded_at__gt=usage_after,
+            recorded_at__lte=usage_cutoff,
+            occurred_at__lt=selectors.local_midnight(month_start),
+        ).values_list("occurred_at", flat=True)
         months = sorted({timezone.localtime(t, selectors.local_zone()).date().replace(day=1) for t in late})
         for start in months:
             now, before = month_lines(start, usage_cutoff), month_lines(start, usage_after)
@@ -280,8 +318,15 @@ def invoice_lines(tenant_id, month_start: dt.date, *, usage_after, usage_cutoff)
             if qty == 0:
                 continue
             metric, dimension, usage_month, version, tier_from, unit_price = key
-            line = {"metric": metric, "dimension": dimension, "usage_month": usage_month, "pricing_version": version,
-                    "tier_from": tier_from, "quantity": qty, "unit_price": unit_price}  # fmt: skip
+            line = {
+                "metric": metric,
+                "dimension": dimension,
+                "usage_month": usage_month,
+                "pricing_version": version,
+                "tier_from": tier_from,
+                "quantity": qty,
+                "unit_price": unit_price,
+            }
             line["description"] = _description(line, month)
             line["amount"] = pricing.amount(qty, unit_price)
             lines.append(line)
@@ -323,10 +368,16 @@ def draft_usage_invoice(tenant, month_start: dt.date, *, now=None, actor=None) -
             raise ValueError(f"invoice {number} is {invoice.status}; corrections go on a later invoice")
         after = _previous_cutoff(tenant.pk, month_start)
         lines = invoice_lines(tenant.pk, month_start, usage_after=after, usage_cutoff=cutoff)
-        fields = {"tenant": tenant, "period_start": month_start,
-                  "period_end": pricing.month_after(month_start) - dt.timedelta(days=1),
-                  "currency": _currency_of(month_start), "tax_rate": settings.BILLING_TAX_RATE, "from_usage": True,
-                  "usage_after": after, "usage_cutoff": cutoff}  # fmt: skip
+        fields = {
+            "tenant": tenant,
+            "period_start": month_start,
+            "period_end": pricing.month_after(month_start) - dt.timedelta(days=1),
+            "currency": _currency_of(month_start),
+            "tax_rate": settings.BILLING_TAX_RATE,
+            "from_usage": True,
+            "usage_after": after,
+            "usage_cutoff": cutoff,
+        }
         if invoice is None:
             invoice = Invoice.objects.create(number=number, **fields)
         else:
@@ -334,17 +385,31 @@ def draft_usage_invoice(tenant, month_start: dt.date, *, now=None, actor=None) -
                 setattr(invoice, name, value)
             invoice.save()
             invoice.lines.all().delete()
-        InvoiceLine.objects.bulk_create([
-            InvoiceLine(invoice=invoice, description=ln["description"], quantity=ln["quantity"],
-                        unit_price=ln["unit_price"], amount=ln["amount"], metric=ln["metric"],
-                        dimension=ln["dimension"], usage_month=ln["usage_month"],
-                        pricing_version=ln["pricing_version"], tier_from=ln["tier_from"])
-            for ln in lines
-        ])  # fmt: skip
+        InvoiceLine.objects.bulk_create(
+            [
+                InvoiceLine(
+                    invoice=invoice,
+                    description=ln["description"],
+                    quantity=ln["quantity"],
+                    unit_price=ln["unit_price"],
+                    amount=ln["amount"],
+                    metric=ln["metric"],
+                    dimension=ln["dimension"],
+                    usage_month=ln["usage_month"],
+                    pricing_version=ln["pricing_version"],
+                    tier_from=ln["tier_from"],
+                )
+                for ln in lines
+            ]
+        )
         recalculate_invoice(invoice)
-        audit.record(actor, "invoice.drafted_from_usage", invoice,
-                     {"number": number, "lines": len(lines), "total": str(invoice.total),
-                      "usage_cutoff": cutoff.isoformat()}, tenant_id=tenant.pk)  # fmt: skip
+        audit.record(
+            actor,
+            "invoice.drafted_from_usage",
+            invoice,
+            {"number": number, "lines": len(lines), "total": str(invoice.total), "usage_cutoff": cutoff.isoformat()},
+            tenant_id=tenant.pk,
+        )
     return invoice
 
 
@@ -357,8 +422,13 @@ def issue_invoice(invoice: Invoice, *, actor=None) -> Invoice:
         locked.status = InvoiceStatus.ISSUED
         locked.issued_at = timezone.now()
         locked.save(update_fields=["status", "issued_at"])
-        audit.record(actor, "invoice.issued", locked, {"number": locked.number, "total": str(locked.total)},
-                     tenant_id=locked.tenant_id)  # fmt: skip
+        audit.record(
+            actor,
+            "invoice.issued",
+            locked,
+            {"number": locked.number, "total": str(locked.total)},
+            tenant_id=locked.tenant_id,
+        )
     return locked
 
 
@@ -366,16 +436,23 @@ def recompute_invoice(invoice: Invoice) -> dict:
     """Rebuild a usage invoice's lines and totals from its inputs; {"matches": bool, "stored": .., "computed": ..}."""
     if not invoice.from_usage:
         raise ValueError(f"invoice {invoice.number} was not made from usage")
-    lines = invoice_lines(invoice.tenant_id, invoice.period_start, usage_after=invoice.usage_after,
-                          usage_cutoff=invoice.usage_cutoff)  # fmt: skip
+    lines = invoice_lines(
+        invoice.tenant_id, invoice.period_start, usage_after=invoice.usage_after, usage_cutoff=invoice.usage_cutoff
+    )
     subtotal = sum((ln["amount"] for ln in lines), Decimal("0.00"))
     tax = (subtotal * invoice.tax_rate).quantize(CENT, rounding=ROUND_HALF_UP)
-    computed = {"lines": [(ln["description"], ln["quantity"], ln["unit_price"], ln["amount"]) for ln in lines],
-                "subtotal": subtotal, "tax": tax, "total": subtotal + tax}  # fmt: skip
+    computed = {
+        "lines": [(ln["description"], ln["quantity"], ln["unit_price"], ln["amount"]) for ln in lines],
+        "subtotal": subtotal,
+        "tax": tax,
+        "total": subtotal + tax,
+    }
     stored = {
         "lines": [(ln.description, ln.quantity, ln.unit_price, ln.amount) for ln in invoice.lines.order_by("id")],
-        "subtotal": invoice.subtotal, "tax": invoice.tax, "total": invoice.total,
-    }  # fmt: skip
+        "subtotal": invoice.subtotal,
+        "tax": invoice.tax,
+        "total": invoice.total,
+    }
     return {"matches": computed == stored, "stored": stored, "computed": computed}
 
 

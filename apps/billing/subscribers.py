@@ -25,19 +25,40 @@ def _on_job_status_changed(event):
     # Every job event the ERP app is handed is one ERP message (the ERP subscribes to the same event type with
     # the same rule: changes the ERP made itself are not sent back); those it made are inbound messages.
     direction = "inbound" if data["source"] == "erp" else "outbound"
-    services.record_usage(tenant_id, UsageMetric.ERP_MESSAGES, 1, key=f"erp:{job_id}:{seq}", occurred_at=at,
-                          dimension=direction, source="job.status.changed")  # fmt: skip
+    services.record_usage(
+        tenant_id,
+        UsageMetric.ERP_MESSAGES,
+        1,
+        key=f"erp:{job_id}:{seq}",
+        occurred_at=at,
+        dimension=direction,
+        source="job.status.changed",
+    )
     if data["status"] in PROCESSED and data["from_status"] != data["status"]:
         job = Job.objects.select_related("model_type").filter(public_id=job_id).first()
         if job is None:
             return
         code = job.model_type.code
-        services.record_usage(tenant_id, UsageMetric.JOBS_PROCESSED, 1, key=f"job:{job_id}:processed",
-                              occurred_at=at, dimension=code, source="job.status.changed")  # fmt: skip
+        services.record_usage(
+            tenant_id,
+            UsageMetric.JOBS_PROCESSED,
+            1,
+            key=f"job:{job_id}:processed",
+            occurred_at=at,
+            dimension=code,
+            source="job.status.changed",
+        )
         if job.duration_ms:
             hours = (Decimal(job.duration_ms) / MS_PER_HOUR).quantize(Decimal("0.0001"))
-            services.record_usage(tenant_id, UsageMetric.MACHINE_HOURS, hours, key=f"job:{job_id}:hours",
-                                  occurred_at=at, dimension=code, source="job.status.changed")  # fmt: skip
+            services.record_usage(
+                tenant_id,
+                UsageMetric.MACHINE_HOURS,
+                hours,
+                key=f"job:{job_id}:hours",
+                occurred_at=at,
+                dimension=code,
+                source="job.status.changed",
+            )
 
 
 def register():

@@ -65,10 +65,12 @@ def usage(request):
             line_rows=[{**ln, "label": labels[ln["metric"]]} for ln in report["lines"]],
             chart={
                 "days": report["daily"]["days"],
-                "series": [{"name": labels[m], "data": [float(Decimal(v)) for v in values]}
-                           for m, values in report["daily"]["cost"].items()],
+                "series": [
+                    {"name": labels[m], "data": [float(Decimal(v)) for v in values]}
+                    for m, values in report["daily"]["cost"].items()
+                ],
                 "currency": report["currency"],
-            },  # fmt: skip
+            },
             export_query=urlencode({"tenant": tenant.slug, "period": period.label}),
         )
     else:
@@ -80,8 +82,12 @@ def usage(request):
 def usage_export(request, fmt):
     parsed, _data, _tenants = _query(request)
     if not parsed.is_valid():
-        return problem_response(status_code=422, slug="validation-error", title=_("Some filters are not valid."),
-                                errors={k: [str(e) for e in v] for k, v in parsed.errors.items()})  # fmt: skip
+        return problem_response(
+            status_code=422,
+            slug="validation-error",
+            title=_("Some filters are not valid."),
+            errors={k: [str(e) for e in v] for k, v in parsed.errors.items()},
+        )
     tenant, period = parsed.validated_data["tenant"], parsed.validated_data["period"]
     report = selectors.cost_report(tenant, period)
     name = f"usage-{tenant.slug}-{period.label}"
@@ -93,4 +99,3 @@ def usage_export(request, fmt):
         response = HttpResponse(report_formats.as_pdf(report, tenant_name=tenant.name), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
-

@@ -15,11 +15,19 @@ API = "/api/v1/billing/usage"
 
 @pytest.fixture
 def usage(tenant_a, tenant_b):
-    services.create_pricing_version(valid_from=dt.date(2026, 1, 1), rates=[
-        {"metric": "exports", "unit_price": "5"}, {"metric": "jobs_processed", "unit_price": "2.5"}])  # fmt: skip
+    services.create_pricing_version(
+        valid_from=dt.date(2026, 1, 1),
+        rates=[{"metric": "exports", "unit_price": "5"}, {"metric": "jobs_processed", "unit_price": "2.5"}],
+    )
     services.record_usage(tenant_a.pk, "exports", 3, key="a", occurred_at=dt.datetime(2026, 11, 3, 9, tzinfo=TZ))
-    services.record_usage(tenant_a.pk, "jobs_processed", 2, key="b", occurred_at=dt.datetime(2026, 11, 4, tzinfo=TZ),
-                          dimension="=HYPERLINK(\"x\")")  # fmt: skip
+    services.record_usage(
+        tenant_a.pk,
+        "jobs_processed",
+        2,
+        key="b",
+        occurred_at=dt.datetime(2026, 11, 4, tzinfo=TZ),
+        dimension='=HYPERLINK("x")',
+    )
     services.record_usage(tenant_b.pk, "exports", 100, key="c", occurred_at=dt.datetime(2026, 11, 3, tzinfo=TZ))
 
 
@@ -33,8 +41,15 @@ def test_the_usage_api_answers_a_tenants_cost_in_decimal_strings(client, role_us
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("query", [{"tenant": "bogazici", "period": "2026-11"}, {"tenant": "anadolu", "period": "11/2026"},
-                                   {"tenant": "anadolu"}, {"tenant": "anadolu", "period": "0001-01"}])  # fmt: skip
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"tenant": "bogazici", "period": "2026-11"},
+        {"tenant": "anadolu", "period": "11/2026"},
+        {"tenant": "anadolu"},
+        {"tenant": "anadolu", "period": "0001-01"},
+    ],
+)
 def test_the_usage_api_refuses_other_tenants_and_bad_periods_as_problems(client, role_users, usage, query):
     verified_client(client, role_users["admin"])
     response = client.get(API, query)
@@ -62,9 +77,11 @@ def test_the_turkish_panel_page_shows_the_cost_and_its_chart_data(client, role_u
 def test_the_csv_download_is_formula_safe_and_the_json_one_exact(client, role_users, usage):
     verified_client(client, role_users["admin"])
     query = {"tenant": "anadolu", "period": "2026-11"}
-    rows = list(csv.reader(io.StringIO(client.get(reverse("billing:usage-export", args=["csv"]), query).content.decode())))
+    rows = list(
+        csv.reader(io.StringIO(client.get(reverse("billing:usage-export", args=["csv"]), query).content.decode()))
+    )
     assert ["total", "", "", "", "", "", "", "20.00"] in rows
-    assert any(row[1] == "'=HYPERLINK(\"x\")" for row in rows)
+    assert any(row[1] == '\'=HYPERLINK("x")' for row in rows)
     body = json.loads(client.get(reverse("billing:usage-export", args=["json"]), query).content)
     assert body["total"] == "20.00"
 
@@ -85,7 +102,7 @@ def test_the_pdf_download_is_a_pdf_with_the_total(client, role_users, usage):
 def test_the_admin_cost_report_lists_the_lines(client, role_users, usage):
     verified_client(client, role_users["admin"])
     response = client.get(reverse("admin:billing_cost_report"), {"tenant": "anadolu", "period": "2026-11"})
-    assert response.status_code == 200 and "20,00 TRY".encode() in response.content
+    assert response.status_code == 200 and b"20,00 TRY" in response.content
 
 
 @pytest.mark.django_db

@@ -43,10 +43,14 @@ def test_a_pricing_change_mid_month_splits_the_period(tenant_a):
 
 @pytest.mark.django_db
 def test_tiers_count_on_across_a_pricing_change(tenant_a):
-    tiers_v1 = [{"metric": "exports", "tier_from": 0, "unit_price": "5"}, {"metric": "exports", "tier_from": 10,
-                "unit_price": "4"}]  # fmt: skip
-    tiers_v2 = [{"metric": "exports", "tier_from": 0, "unit_price": "6"}, {"metric": "exports", "tier_from": 10,
-                "unit_price": "3"}]  # fmt: skip
+    tiers_v1 = [
+        {"metric": "exports", "tier_from": 0, "unit_price": "5"},
+        {"metric": "exports", "tier_from": 10, "unit_price": "4"},
+    ]
+    tiers_v2 = [
+        {"metric": "exports", "tier_from": 0, "unit_price": "6"},
+        {"metric": "exports", "tier_from": 10, "unit_price": "3"},
+    ]
     _price(dt.date(2026, 1, 1), None, tiers=tiers_v1)
     _price(dt.date(2026, 11, 10), None, tiers=tiers_v2)
     services.record_usage(tenant_a.pk, "exports", 8, key="a", occurred_at=_at(5))
@@ -90,18 +94,34 @@ def test_period_parsing_refuses_nonsense():
 
 @pytest.mark.django_db
 def test_an_issued_invoice_recomputes_to_the_kurus_after_late_events_and_corrections(tenant_a):
-    _price(dt.date(2026, 1, 1), None, tiers=[
-        {"metric": "machine_hours", "unit_price": "12.3457"},
-        {"metric": "jobs_processed", "dimension": "M-1", "unit_price": "2.50"},
-        {"metric": "jobs_processed", "unit_price": "1.99"},
-    ])  # fmt: skip
-    _price(dt.date(2026, 11, 20), None, tiers=[{"metric": "machine_hours", "unit_price": "13.0001"},
-                                             {"metric": "jobs_processed", "unit_price": "2.10"}])  # fmt: skip
+    _price(
+        dt.date(2026, 1, 1),
+        None,
+        tiers=[
+            {"metric": "machine_hours", "unit_price": "12.3457"},
+            {"metric": "jobs_processed", "dimension": "M-1", "unit_price": "2.50"},
+            {"metric": "jobs_processed", "unit_price": "1.99"},
+        ],
+    )
+    _price(
+        dt.date(2026, 11, 20),
+        None,
+        tiers=[
+            {"metric": "machine_hours", "unit_price": "13.0001"},
+            {"metric": "jobs_processed", "unit_price": "2.10"},
+        ],
+    )
     hours = services.record_usage(tenant_a.pk, "machine_hours", "1.3333", key="h1", occurred_at=_at(3))[0]
     services.record_usage(tenant_a.pk, "machine_hours", "7.0007", key="h2", occurred_at=_at(25))
     for i in range(7):
-        services.record_usage(tenant_a.pk, "jobs_processed", 1, key=f"j{i}", occurred_at=_at(4 + 3 * i),
-                              dimension="M-1" if i % 2 else "M-2")  # fmt: skip
+        services.record_usage(
+            tenant_a.pk,
+            "jobs_processed",
+            1,
+            key=f"j{i}",
+            occurred_at=_at(4 + 3 * i),
+            dimension="M-1" if i % 2 else "M-2",
+        )
     issued_at = dt.datetime(2026, 12, 4, 9, tzinfo=TZ)
     invoice = services.issue_invoice(services.draft_usage_invoice(tenant_a, dt.date(2026, 11, 1), now=issued_at))
     assert invoice.status == InvoiceStatus.ISSUED and invoice.total > 0

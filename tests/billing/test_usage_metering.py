@@ -62,9 +62,13 @@ def test_record_usage_with_a_known_key_adds_nothing(tenant_a):
 @pytest.mark.django_db
 def test_usage_is_aggregated_by_day_week_and_month_in_istanbul_time(tenant_a):
     tz = selectors.local_zone()
-    for i, when in enumerate([dt.datetime(2026, 11, 2, 23, 30, tzinfo=dt.UTC),  # 3 Nov in Istanbul
-                              dt.datetime(2026, 11, 3, 10, 0, tzinfo=tz),
-                              dt.datetime(2026, 11, 20, 10, 0, tzinfo=tz)]):  # fmt: skip
+    for i, when in enumerate(
+        [
+            dt.datetime(2026, 11, 2, 23, 30, tzinfo=dt.UTC),  # 3 Nov in Istanbul
+            dt.datetime(2026, 11, 3, 10, 0, tzinfo=tz),
+            dt.datetime(2026, 11, 20, 10, 0, tzinfo=tz),
+        ]
+    ):
         services.record_usage(tenant_a.pk, "exports", 1, key=f"e{i}", occurred_at=when)
     period = pricing.parse_period("2026-11")
     assert selectors.usage_totals(tenant_a.pk, period, grain="day") == [
