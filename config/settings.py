@@ -117,6 +117,8 @@ INSTALLED_APPS = [
     "apps.security",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
+    # issue 19: compliance evidence packages (DESIGN.md's governance; see docs/architecture.md).
+    "apps.compliance",
 ]
 
 MIDDLEWARE = [
@@ -616,6 +618,18 @@ CELERY_BEAT_SCHEDULE["billing-draft-usage-invoices"] = {
     "task": "apps.billing.tasks.draft_monthly_invoices",
     "schedule": 3600.0,
 }
+
+# ---------------------------------------------------------------- COMPLIANCE EVIDENCE (issue 19)
+# Framework content (controls, Statement of Applicability, mappings, records of processing) as YAML files.
+COMPLIANCE_CONTENT_DIR = env.str("COMPLIANCE_CONTENT_DIR", default=str(BASE_DIR / "configs" / "compliance"))
+# Where generated evidence zips are written.
+COMPLIANCE_PACKAGE_DIR = env.str("COMPLIANCE_PACKAGE_DIR", default=str(VAR_DIR / "compliance"))
+# An ERP profile's current key older than this is flagged in the key-rotation evidence.
+COMPLIANCE_KEY_MAX_AGE_DAYS = env.int("COMPLIANCE_KEY_MAX_AGE_DAYS", default=90)
+# Backups are the operator's (pg_dump, volume snapshots); declare them here so the evidence can state them.
+COMPLIANCE_BACKUP_SCHEDULE = env.str("COMPLIANCE_BACKUP_SCHEDULE", default="")
+COMPLIANCE_BACKUP_RETENTION_DAYS = env.int("COMPLIANCE_BACKUP_RETENTION_DAYS", default=0)
+COMPLIANCE_BACKUP_LOCATION = env.str("COMPLIANCE_BACKUP_LOCATION", default="")
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
