@@ -179,3 +179,23 @@ def test_a_bad_period_or_framework_is_refused():
         call_command("compliance_package", framework="soc2", period="Q4-2026", stdout=StringIO())
     with pytest.raises(CommandError):
         call_command("compliance_package", framework="pci", period="2026-Q4", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_the_admin_queues_a_package_and_links_the_finished_zip(client, world, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from tests.conftest import verified_client
+
+    verified_client(client, make_user("root2", superuser=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:compliance_evidencepackage_add"), {"framework": "soc2", "period": "2026-Q4"}
+        )
+    assert response.status_code == 302
+    package = EvidencePackage.objects.get()
+    assert package.status == PackageStatus.DONE
+    listing = client.get(reverse("admin:compliance_evidencepackage_changelist")).content.decode()
+    download = reverse("admin:compliance_package_download", args=[package.pk])
+    assert download in listing
+    assert client.get(download)["Content-Disposition"].startswith("attachment")
