@@ -101,6 +101,8 @@ def in_force(versions: list[Version], day: dt.date) -> Version | None:
 
 def _slices(tiers: list[Rate], start: Decimal, quantity: Decimal):
     """(tier, units) of the units from `start` to `start + quantity` (negative quantity: back from `start`)."""
+    if not tiers:
+        return  # no rate for this metric in the version: the caller prices the units at 0
     sign = 1 if quantity >= 0 else -1
     lo_q, hi_q = (start, start + quantity) if sign > 0 else (start + quantity, start)
     bounds = [t.tier_from for t in tiers[1:]] + [None]

@@ -175,3 +175,12 @@ def test_invoices_wait_for_the_grace_days_and_never_rewrite_an_issued_one(tenant
     with pytest.raises(ValueError):
         services.draft_usage_invoice(tenant_a, dt.date(2026, 11, 1))
     assert Invoice.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_metric_without_a_rate_in_the_version_in_force_costs_nothing(tenant_a):
+    _price(dt.date(2026, 1, 1), None, tiers=[{"metric": "exports", "unit_price": "5"}])
+    _price(dt.date(2026, 11, 10), None, tiers=[{"metric": "api_calls", "unit_price": "1"}])
+    services.record_usage(tenant_a.pk, "exports", 2, key="a", occurred_at=_at(12))
+    [line] = selectors.cost_report(tenant_a, pricing.parse_period("2026-11"))["lines"]
+    assert (line["pricing_version"], line["quantity"], line["amount"]) == (2, Decimal(2), Decimal("0.00"))
