@@ -9,7 +9,7 @@ from apps.audit.admin_mixins import AuditedAdminMixin
 from apps.core.admin_actions import confirmation_page
 
 from . import selectors, services
-from .models import Invoice, InvoiceLine, License, PriceRate, PricingVersion, UsageEvent
+from .models import Invoice, InvoiceLine, InvoiceStatus, License, PriceRate, PricingVersion, UsageEvent
 
 
 class ExtendLicensesForm(forms.Form):
@@ -71,10 +71,34 @@ class InvoiceAdmin(TenantScopedAdmin):
     date_hierarchy = "period_start"
     readonly_fields = ("subtotal", "tax", "total", "created_at")
     inlines = [InvoiceLineInline]
+    actions = ["issue_selected", "recompute_selected"]
+
+    def has_change_permission(self, request, obj=None):
+        # issue 19: an issued invoice is never edited, and a usage invoice is written only by its service.
+        if obj is not None and (obj.status != InvoiceStatus.DRAFT or obj.from_usage):
+            return False
+        return super().has_change_permission(request, obj)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         services.recalculate_invoice(form.instance)
+
+    @admin.action(description=_("Issue selected draft invoices"), permissions=["change"])
+    def issue_selected(self, request, queryset):
+        issued = 0
+        for invoice in queryset.filter(status=InvoiceStatus.DRAFT):
+            services.issue_invoice(invoice, actor=request.user)
+            issued += 1
+        messages.success(request, ngettext("Issued %(n)d invoice.", "Issued %(n)d invoices.", issued) % {"n": issued})
+
+    @admin.action(description=_("Recompute selected usage invoices"), permissions=["view"])
+    def recompute_selected(self, request, queryset):
+        for invoice in queryset.filter(from_usage=True):
+            result = services.recompute_invoice(invoice)
+            if result["matches"]:
+                messages.success(request, _("%(number)s recomputes exactly.") % {"number": invoice.number})
+            else:
+                messages.error(request, _("%(number)s does not recompute to its lines.") % {"number": invoice.number})
 
 
 # ---------------------------------------------------------------- usage and pricing (issue 19)

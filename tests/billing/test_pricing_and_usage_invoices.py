@@ -184,3 +184,27 @@ def test_a_metric_without_a_rate_in_the_version_in_force_costs_nothing(tenant_a)
     services.record_usage(tenant_a.pk, "exports", 2, key="a", occurred_at=_at(12))
     [line] = selectors.cost_report(tenant_a, pricing.parse_period("2026-11"))["lines"]
     assert (line["pricing_version"], line["quantity"], line["amount"]) == (2, Decimal(2), Decimal("0.00"))
+
+
+@pytest.mark.django_db
+def test_the_admin_issues_drafts_and_then_never_edits_them(client, role_users, tenant_a):
+    from django.contrib.admin import helpers
+    from django.urls import reverse
+
+    from tests.conftest import verified_client
+
+    _price(dt.date(2026, 1, 1), "0.01")
+    invoice = services.draft_usage_invoice(tenant_a, dt.date(2026, 11, 1))
+    verified_client(client, role_users["admin"])
+    changelist = reverse("admin:billing_invoice_changelist")
+    client.post(changelist, {"action": "issue_selected", helpers.ACTION_CHECKBOX_NAME: [invoice.pk]})
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.ISSUED
+    change = reverse("admin:billing_invoice_change", args=[invoice.pk])
+    client.post(change, {"number": "X", "tax_rate": "0.5"})
+    invoice.refresh_from_db()
+    assert invoice.number != "X" and invoice.tax_rate == Decimal("0.20")
+    response = client.post(
+        changelist, {"action": "recompute_selected", helpers.ACTION_CHECKBOX_NAME: [invoice.pk]}, follow=True
+    )
+    assert "recomputes exactly" in response.content.decode() or "tam olarak" in response.content.decode()
