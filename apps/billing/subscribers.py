@@ -22,19 +22,19 @@ def _on_job_status_changed(event):
     data = event.payload
     tenant_id, job_id, seq = data["tenant_id"], data["job_id"], data["seq"]
     at = dt.datetime.fromisoformat(data["updated_at"])
-    # Every job event the ERP app is handed is one ERP message (the ERP subscribes to the same event type with
-    # the same rule: changes the ERP made itself are not sent back); those it made are inbound messages.
-    direction = "inbound" if data["source"] == "erp" else "outbound"
-    services.record_usage(
-        tenant_id,
-        UsageMetric.ERP_MESSAGES,
-        1,
-        key=f"erp:{job_id}:{seq}",
-        occurred_at=at,
-        dimension=direction,
-        source="job.status.changed",
-    )
-    if data["status"] in PROCESSED and data["from_status"] != data["status"]:
+    if _sent_to_the_erp(data):
+        # Every job event the ERP app is handed is one outbound ERP message (the ERP subscribes to the same
+        # event type with the same rule); retries and replays of its delivery are not messages of their own.
+        services.record_usage(
+            tenant_id,
+            UsageMetric.ERP_MESSAGES,
+            1,
+            key=f"erp:{job_id}:{seq}",
+            occurred_at=at,
+            dimension="outbound",
+            source="job.status.changed",
+        )
+    if _processed(data):
         job = Job.objects.select_related("model_type").filter(public_id=job_id).first()
         if job is None:
             return
@@ -61,5 +61,19 @@ def _on_job_status_changed(event):
             )
 
 
+def _sent_to_the_erp(payload) -> bool:
+    return payload["source"] != "erp"  # the ERP app's own rule (apps/erp/subscribers.py)
+
+
+def _processed(payload) -> bool:
+    return payload["status"] in PROCESSED and payload["from_status"] != payload["status"]
+
+
+def _wanted(payload) -> bool:
+    # Not the ERP's own progress updates: those are written to the outbox as published with no task queued
+    # (the inbound hot path); a job the ERP reports finished is still a processed job.
+    return _sent_to_the_erp(payload) or _processed(payload)
+
+
 def register():
-    subscribe("job.status.changed", _on_job_status_changed, key="billing.usage")
+    subscribe("job.status.changed", _on_job_status_changed, key="billing.usage", wants=_wanted)

@@ -48,8 +48,16 @@ def test_an_event_handed_on_twice_counts_once(tenant_a):
     for event in _events_of(job) * 2:  # at-least-once delivery: every event twice
         subscribers._on_job_status_changed(event)
     assert UsageEvent.objects.filter(metric=UsageMetric.JOBS_PROCESSED).count() == 1
-    assert UsageEvent.objects.filter(metric=UsageMetric.ERP_MESSAGES, dimension="inbound").count() == 1
-    assert UsageEvent.objects.filter(metric=UsageMetric.ERP_MESSAGES, dimension="outbound").count() == 1
+    # The ERP's own change is no outbound message; the job it finished is still a processed job.
+    assert UsageEvent.objects.filter(metric=UsageMetric.ERP_MESSAGES).count() == 1
+
+
+def test_the_erps_own_progress_updates_queue_no_billing_task():
+    from apps.billing.subscribers import _wanted
+
+    progress = {"source": "erp", "status": "running", "from_status": "running"}
+    assert not registry.wanted("job.status.changed", progress)
+    assert _wanted({**progress, "status": "succeeded"}) and _wanted({**progress, "source": "api"})
 
 
 @pytest.mark.django_db
