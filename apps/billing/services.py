@@ -114,7 +114,8 @@ def record_usage(
 
 
 def record_usage_batch(events: list[dict]) -> None:
-    """Store many usage events at once (the API call counter's flush); repeats of a key add nothing."""
+    """Store many usage events in one INSERT ... ON CONFLICT DO NOTHING (the outbox subscriber, the API call
+    counter's flush); a key already stored adds nothing. Safe inside the caller's transaction (no savepoint)."""
     now = timezone.now()
     UsageEvent.objects.bulk_create(
         [UsageEvent(recorded_at=now, **e) for e in events if e["metric"] in UsageMetric.values],

@@ -14,51 +14,58 @@ PROCESSED = ("succeeded", "failed")
 
 
 def _on_job_status_changed(event):
+    """One INSERT ... ON CONFLICT DO NOTHING per event (and a read of the job when it finished): this runs in
+    every outbound ERP dispatch, so it stays cheap."""
     from apps.jobs.models import Job
 
     from . import services
-    from .models import UsageMetric
 
     data = event.payload
     tenant_id, job_id, seq = data["tenant_id"], data["job_id"], data["seq"]
-    at = dt.datetime.fromisoformat(data["updated_at"])
+    base = {
+        "tenant_id": tenant_id,
+        "occurred_at": dt.datetime.fromisoformat(data["updated_at"]),
+        "source": "job.status.changed",
+    }
+    rows = []
     if _sent_to_the_erp(data):
         # Every job event the ERP app is handed is one outbound ERP message (the ERP subscribes to the same
         # event type with the same rule); retries and replays of its delivery are not messages of their own.
-        services.record_usage(
-            tenant_id,
-            UsageMetric.ERP_MESSAGES,
-            1,
-            key=f"erp:{job_id}:{seq}",
-            occurred_at=at,
-            dimension="outbound",
-            source="job.status.changed",
+        rows.append(
+            {
+                **base,
+                "metric": "erp_messages",
+                "quantity": 1,
+                "dimension": "outbound",
+                "idempotency_key": f"erp:{job_id}:{seq}",
+            }
         )
     if _processed(data):
-        job = Job.objects.select_related("model_type").filter(public_id=job_id).first()
-        if job is None:
-            return
-        code = job.model_type.code
-        services.record_usage(
-            tenant_id,
-            UsageMetric.JOBS_PROCESSED,
-            1,
-            key=f"job:{job_id}:processed",
-            occurred_at=at,
-            dimension=code,
-            source="job.status.changed",
-        )
-        if job.duration_ms:
-            hours = (Decimal(job.duration_ms) / MS_PER_HOUR).quantize(Decimal("0.0001"))
-            services.record_usage(
-                tenant_id,
-                UsageMetric.MACHINE_HOURS,
-                hours,
-                key=f"job:{job_id}:hours",
-                occurred_at=at,
-                dimension=code,
-                source="job.status.changed",
+        job = Job.objects.filter(public_id=job_id).values("model_type__code", "duration_ms").first()
+        if job is not None:
+            code = job["model_type__code"][:64]
+            rows.append(
+                {
+                    **base,
+                    "metric": "jobs_processed",
+                    "quantity": 1,
+                    "dimension": code,
+                    "idempotency_key": f"job:{job_id}:processed",
+                }
             )
+            if job["duration_ms"]:
+                hours = (Decimal(job["duration_ms"]) / MS_PER_HOUR).quantize(Decimal("0.0001"))
+                rows.append(
+                    {
+                        **base,
+                        "metric": "machine_hours",
+                        "quantity": hours,
+                        "dimension": code,
+                        "idempotency_key": f"job:{job_id}:hours",
+                    }
+                )
+    if rows:
+        services.record_usage_batch(rows)
 
 
 def _sent_to_the_erp(payload) -> bool:
