@@ -69,11 +69,11 @@ def _on_job_status_changed(event):
 
 
 def _sent_to_the_erp(payload) -> bool:
-    return payload["source"] != "erp"  # the ERP app's own rule (apps/erp/subscribers.py)
+    return payload.get("source") != "erp"  # the ERP app's own rule (apps/erp/subscribers.py)
 
 
 def _processed(payload) -> bool:
-    return payload["status"] in PROCESSED and payload["from_status"] != payload["status"]
+    return payload.get("status") in PROCESSED and payload.get("from_status") != payload.get("status")
 
 
 def _wanted(payload) -> bool:
