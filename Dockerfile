@@ -47,6 +47,11 @@ RUN groupadd --system --gid 10001 tezgah \
     && useradd --system --uid 10001 --gid tezgah --create-home --home-dir /home/tezgah \
         --shell /usr/sbin/nologin tezgah
 
+# issue 19: WeasyPrint (cost report and evidence PDFs) renders with Pango and Debian's DejaVu fonts (Turkish letters).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY . .

@@ -7,6 +7,7 @@ another file, or none when empty (the test suite sets it empty: config/pytest_en
 
 import os
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import csp.constants as _csp
@@ -15,12 +16,25 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.spreadsheet_safety import SafeCSV, SafeXLSX
+from config.vault import VaultAwareMapping, VaultUnavailable
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 class StrictEnv(environ.FileAwareEnv):
-    """django-environ with `NAME_FILE` support that refuses values it cannot parse."""
+    """django-environ with `NAME_FILE` support that refuses values it cannot parse.
+
+    issue 19: with VAULT_ADDR set, a variable neither set nor named by `NAME_FILE` comes from the Vault / OpenBao
+    KV v2 secret VAULT_MOUNT/VAULT_PATH (config/vault.py); an unreadable Vault stops the start-up, loudly.
+    """
+
+    ENVIRON = VaultAwareMapping()
+
+    def get_value(self, var, *args, **kwargs):
+        try:
+            return super().get_value(var, *args, **kwargs)
+        except VaultUnavailable as exc:
+            raise ImproperlyConfigured(f"{var}: {exc}") from None
 
     _TRUE = {"1", "true", "yes", "on"}
     _FALSE = {"0", "false", "no", "off", ""}
@@ -126,6 +140,8 @@ INSTALLED_APPS = [
     "apps.recon",
     # Above every other app: it seeds them all (`seed_demo`) and prints `make run`'s welcome.
     "apps.demo",
+    # issue 19: compliance evidence packages (DESIGN.md's governance; see docs/architecture.md).
+    "apps.compliance",
 ]
 
 MIDDLEWARE = [
@@ -770,6 +786,54 @@ CELERY_BEAT_SCHEDULE["recon-expire-suppressions"] = {
     "task": "apps.recon.tasks.expire_suppressions",
     "schedule": float(RECON_SUPPRESSION_SWEEP_SECONDS),
 }
+
+# ---------------------------------------------------------------- BILLING: USAGE, PRICING, INVOICES (issue 19)
+# Currency of a report with no pricing version yet; versions say their own (TRY, EUR or USD).
+BILLING_DEFAULT_CURRENCY = env.str("BILLING_DEFAULT_CURRENCY", default="TRY")
+if BILLING_DEFAULT_CURRENCY not in ("TRY", "EUR", "USD"):
+    raise ImproperlyConfigured(f"BILLING_DEFAULT_CURRENCY={BILLING_DEFAULT_CURRENCY!r}: use TRY, EUR or USD")
+# Tax on usage invoices (KDV), as a fraction.
+try:
+    BILLING_TAX_RATE = Decimal(env.str("BILLING_TAX_RATE", default="0.20"))
+except InvalidOperation:
+    raise ImproperlyConfigured("BILLING_TAX_RATE is not a decimal fraction like 0.20") from None
+# Days of a month that pass before last month's usage invoices are drafted (late events still arrive).
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=3)
+# An invoice covers the events recorded up to this many seconds before it was drafted (open transactions settle).
+BILLING_CUTOFF_SETTLE_SECONDS = env.int("BILLING_CUTOFF_SETTLE_SECONDS", default=60)
+# The API call counter of each process is written as usage events after this many seconds or calls.
+BILLING_API_FLUSH_SECONDS = env.int("BILLING_API_FLUSH_SECONDS", default=30)
+BILLING_API_FLUSH_CALLS = env.int("BILLING_API_FLUSH_CALLS", default=1000)
+BILLING_PRICING_FILE = env.str("BILLING_PRICING_FILE", default=str(BASE_DIR / "configs" / "pricing.yaml"))
+MIDDLEWARE.append("apps.billing.metering.UsageMeteringMiddleware")
+CELERY_BEAT_SCHEDULE["billing-draft-usage-invoices"] = {
+    "task": "apps.billing.tasks.draft_monthly_invoices",
+    "schedule": 3600.0,
+}
+
+# ---------------------------------------------------------------- COMPLIANCE EVIDENCE (issue 19)
+# Framework content (controls, Statement of Applicability, mappings, records of processing) as YAML files.
+COMPLIANCE_CONTENT_DIR = env.str("COMPLIANCE_CONTENT_DIR", default=str(BASE_DIR / "configs" / "compliance"))
+# Where generated evidence zips are written.
+COMPLIANCE_PACKAGE_DIR = env.str("COMPLIANCE_PACKAGE_DIR", default=str(VAR_DIR / "compliance"))
+# An ERP profile's current key older than this is flagged in the key-rotation evidence.
+COMPLIANCE_KEY_MAX_AGE_DAYS = env.int("COMPLIANCE_KEY_MAX_AGE_DAYS", default=90)
+# Backups are the operator's (pg_dump, volume snapshots); declare them here so the evidence can state them.
+COMPLIANCE_BACKUP_SCHEDULE = env.str("COMPLIANCE_BACKUP_SCHEDULE", default="")
+COMPLIANCE_BACKUP_RETENTION_DAYS = env.int("COMPLIANCE_BACKUP_RETENTION_DAYS", default=0)
+COMPLIANCE_BACKUP_LOCATION = env.str("COMPLIANCE_BACKUP_LOCATION", default="")
+
+# ---------------------------------------------------------------- SECRETS FROM VAULT (issue 19)
+# Read by config/vault.py when the first variable is missing from the environment; listed here so they are
+# documented settings too (and the test suite's isolation clears them). Empty VAULT_ADDR: no Vault.
+VAULT_ADDR = env.str("VAULT_ADDR", default="")
+VAULT_MOUNT = env.str("VAULT_MOUNT", default="secret")
+VAULT_PATH = env.str("VAULT_PATH", default="tezgah")
+VAULT_NAMESPACE = env.str("VAULT_NAMESPACE", default="")
+VAULT_CACERT = env.str("VAULT_CACERT", default="")
+VAULT_TIMEOUT_SECONDS = env.float("VAULT_TIMEOUT_SECONDS", default=5.0)
+# Whether a token is set (VAULT_TOKEN or VAULT_TOKEN_FILE); the token itself is not kept in settings.
+VAULT_TOKEN_SET = bool(env.str("VAULT_TOKEN", default=""))
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.accounts import views as account_views
 from apps.accounts.api import TokenCreateApi, TokenRevokeAllApi, TokenRevokeApi
 from apps.audit.api import ForensicAuditExportApi
+from apps.billing.urls import api_urlpatterns as billing_api
+from apps.billing.urls import panel_urlpatterns as billing_panel
 from apps.core import views as core_views
 from apps.core.metrics import metrics_view
 from apps.erp import api as erp_api
@@ -75,6 +77,9 @@ urlpatterns = [
     # issue 14 (apps/flags): seed 001's feature flags (the list without a trailing slash, as the seed writes it).
     path("api/enterprise/features", flags_api.FlagListApi.as_view(), name="flags-list"),
     path("api/enterprise/features/", include(("apps.flags.urls", "flags"))),
+    # issue 19 (billing): usage and cost for billing integration, and the Turkish cost page.
+    path("api/v1/billing/", include((billing_api, "billing-api"))),
+    path("panel/billing/", include((billing_panel, "billing"))),
     path("favicon.ico", core_views.favicon),
     # apps.governance (issue 17): seed 001's governance and audit endpoints.
     path("api/enterprise/governance/", include((governance_urls.governance, "governance"))),

@@ -45,6 +45,8 @@ _RECON_WORK = [
     "recon.resolve_break",
     "recon.suppress_break",
 ]
+# Usage and cost (issue 19): read usage events, cost reports and pricing versions.
+_BILLING_USAGE_READ = ["billing.view_usage_report", *_view("billing", "usageevent", "pricingversion", "pricerate")]
 
 ROLE_CAPABILITIES: dict[str, list[str]] = {
     # Tenant administrator: everything on the tenants granted to them.
@@ -93,6 +95,8 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_RECON_WORK,
         *_view("recon", "reconconfig"),
         "recon.add_reconconfig",
+        # Usage and cost (issue 19): the tenant's usage, cost reports and the price list.
+        *_BILLING_USAGE_READ,
     ],
     # Reads reports and exports; changes nothing.
     ANALYST: [
@@ -138,5 +142,6 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         *_GOVERNANCE_READ,
         *_GOVERNANCE_AUDITOR,
         *_view("recon", "break", "breakcomment", "reconrun", "reconfile", "reconconfig"),
+        *_BILLING_USAGE_READ,
     ],
 }

@@ -115,6 +115,16 @@ def every_model(samples, superuser, settings):  # noqa: F811
             profile=profile,
             source="command",
         )
+    # issue 19: a usage event, a pricing version and an evidence package.
+    import datetime as dt
+
+    from apps.billing import services as billing
+    from apps.compliance.models import EvidencePackage
+
+    billing.record_usage(tenant.pk, "exports", 1, key="walk")
+    billing.create_pricing_version(valid_from=dt.date(2026, 1, 1), rates=[{"metric": "exports", "unit_price": "5"}])
+    EvidencePackage.objects.create(
+        framework="soc2", period="2026-Q4", period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 12, 31)
     )
     empty = [m._meta.label for m in admin.site._registry if not m._default_manager.exists()]
     assert empty == [], f"give the walk a row of {empty}"
