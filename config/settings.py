@@ -367,6 +367,12 @@ REST_KNOX = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tezgah API",
     "DESCRIPTION": "Jobs, ERP/MES sync and reporting for a manufacturer's operations portal.",
+    # Choice sets used by several fields or named alike in several apps get one stable component name each.
+    "ENUM_NAME_OVERRIDES": {
+        "RetentionDataClassEnum": "apps.governance.registry.CLASS_CHOICES",
+        "LegalHoldScopeEnum": "apps.governance.models.HoldScope",
+        "IpListScopeEnum": "apps.security.models.Scope",
+    },
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],

@@ -75,6 +75,8 @@ def retained_start() -> int:
     the latest purge's checkpoint, whose signed head hash anchors the walk (docs/governance.md)."""
     through = AuditPurge.objects.order_by("-through_seq").values_list("through_seq", flat=True).first()
     return (through or 0) + 1
+
+
 def _chain_entries_postgresql(from_seq, to_seq, chunk_size):
     """chain_entries on PostgreSQL: a server-side cursor of plain columns, without the ORM's per-row work.
 

@@ -42,8 +42,8 @@ class RetentionPolicyApi(APIView):
     permission_classes = [VerifiedSessionOrToken, capability("governance.view_retentionpolicy")]
 
     class Input(serializers.Serializer):
-        collection_name = serializers.ChoiceField(choices=sorted(registry.CLASSES), required=False)
-        data_class = serializers.ChoiceField(choices=sorted(registry.CLASSES), required=False)
+        collection_name = serializers.ChoiceField(choices=registry.CLASS_CHOICES, required=False)
+        data_class = serializers.ChoiceField(choices=registry.CLASS_CHOICES, required=False)
         retention_days = serializers.IntegerField(min_value=0, max_value=36500)
         archive_before_delete = serializers.BooleanField(required=False)
         description = serializers.CharField(max_length=500, required=False, allow_blank=True)

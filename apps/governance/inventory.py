@@ -158,7 +158,121 @@ FIELDS: dict[str, dict[str, Category]] = {
         "created_at": O, "due_at": O, "processed_at": O, "result": P,
     },
 }
+
+# Fields of the models issues 13-19 added (security, flags, SIEM, observability, recon, billing usage, compliance)
+# and of django-axes and django-waffle, classified at their merge; merged into FIELDS so there is still one place.
+# SIEM records are stored masked (what the SIEM receives), so their envelope and message count as audit evidence.
+_ADDED_WITH_ISSUES_13_TO_19: dict[str, dict[str, Category]] = {
+    "billing.Invoice": {"from_usage": O, "usage_after": O, "usage_cutoff": O},
+    "billing.InvoiceLine": {"metric": O, "dimension": O, "usage_month": O, "pricing_version": O, "tier_from": O},
+    "billing.UsageEvent": {
+        "id": O, "tenant": O, "metric": O, "dimension": O, "quantity": O, "occurred_at": O, "recorded_at": O,
+        "idempotency_key": O, "source": O, "corrects": O, "note": P,
+    },
+    "billing.PricingVersion": {
+        "id": O, "version": O, "currency": O, "valid_from": O, "note": P, "content_sha256": O, "created_at": O,
+    },
+    "billing.PriceRate": {"id": O, "pricing": O, "metric": O, "dimension": O, "tier_from": O, "unit_price": O},
+    "security.SecurityEvent": {
+        "id": O, "created_at": O, "event_type": O, "severity": O, "actor": P, "username": P, "client_ip": P,
+        "request_id": O, "details": P,
+    },
+    "security.Lockout": {
+        "id": O, "username": P, "ip_address": P, "locked_at": O, "until": O, "level": O, "lifted_at": O,
+        "lifted_by": P,
+    },
+    "security.IPListEntry": {
+        "id": O, "network": P, "list_type": O, "scope": O, "reason": P, "expires_at": O, "added_by": P,
+        "automatic": O, "created_at": O,
+    },
+    "security.UserSession": {
+        "id": O, "user": P, "session_key": S, "created_at": O, "last_activity": O, "ip_address": P, "user_agent": P,
+        "ended_at": O, "end_reason": O,
+    },
+    "security.BreakGlass": {
+        "id": O, "user": P, "reason": P, "minutes": O, "requested_by": P, "requested_at": O, "approved_by": P,
+        "approved_at": O, "expires_at": O,
+    },
+    "siem.SiemRecord": {
+        "id": O, "event_id": A, "source": O, "source_ref": A, "event": O, "level": O, "ts": O, "envelope": A,
+        "message": A, "created_at": O,
+    },
+    "siem.SiemCollectCursor": {"source": O, "position": O},
+    "siem.SiemDestination": {
+        "id": O, "endpoint": O, "last_sent_id": O, "last_sent_at": O, "last_attempt_at": O, "last_error": O,
+        "consecutive_failures": O,
+    },
+    "observability.RequestStat": {
+        "id": O, "bucket": O, "tenant_key": O, "tenant": O, "view": O, "requests": O, "errors": O,
+        "client_errors": O, "duration_ms_sum": O, "b0": O, "b1": O, "b2": O, "b3": O, "b4": O, "b5": O, "b6": O,
+        "b7": O, "b8": O, "b9": O, "b10": O, "b11": O, "b12": O, "b13": O,
+    },
+    "axes.AccessFailureLog": {
+        "id": O, "user_agent": P, "ip_address": P, "username": P, "http_accept": P, "path_info": P,
+        "attempt_time": O, "locked_out": O,
+    },
+    "axes.AccessAttempt": {
+        "id": O, "user_agent": P, "ip_address": P, "username": P, "http_accept": P, "path_info": P,
+        "attempt_time": O, "get_data": S, "post_data": S, "failures_since_start": O,
+    },
+    "axes.AccessAttemptExpiration": {"access_attempt": O, "expires_at": O},
+    "axes.AccessLog": {
+        "id": O, "user_agent": P, "ip_address": P, "username": P, "http_accept": P, "path_info": P,
+        "attempt_time": O, "logout_time": O, "session_hash": S,
+    },
+    "waffle.Switch": {"id": O, "name": O, "active": O, "note": P, "created": O, "modified": O},
+    "waffle.Sample": {"id": O, "name": O, "percent": O, "note": P, "created": O, "modified": O},
+    "flags.FeatureFlag": {
+        "id": O, "name": O, "everyone": O, "percent": O, "testing": O, "superusers": O, "staff": O,
+        "authenticated": O, "languages": O, "rollout": O, "note": P, "created": O, "modified": O, "display_name": O,
+        "description": O, "state": O,
+    },
+    "recon.ReconConfig": {"id": O, "profile": O, "version": O, "data": O, "author": P, "reason": P, "created_at": O},
+    "recon.ReconFile": {
+        "id": O, "tenant": O, "profile": O, "name": O, "sha256": O, "size": O, "source": O, "duplicate_of": O,
+        "file_format": O, "encoding": O, "delimiter": O, "status": O, "row_count": O, "error_count": O, "errors": O,
+        "formula_cells": O, "formula_count": O, "columns": O, "uploaded_by": P, "created_at": O, "load_ms": O,
+    },
+    "recon.StagedRow": {
+        "id": O, "file": O, "row_number": O, "key": O, "external_id": O, "machine": O, "model_type": O,
+        "planned_start": O, "status": O, "progress": O, "started_at": O, "finished_at": O,
+    },
+    "recon.ReconRun": {
+        "id": O, "tenant": O, "profile": O, "config": O, "file": O, "input_hashes": O, "snapshot_of": O,
+        "writes_breaks": O, "status": O, "counts": O, "cleared_count": O, "result_sha256": O, "started_by": P,
+        "started_at": O, "finished_at": O, "duration_ms": O, "error": O,
+    },
+    "recon.PortalRow": {
+        "id": O, "run": O, "job_id": O, "key": O, "external_id": O, "status": O, "progress": O, "started_at": O,
+        "finished_at": O,
+    },
+    "recon.Break": {
+        "id": O, "tenant": O, "profile": O, "fingerprint": O, "kind": O, "key": O, "job_id": O, "external_id": O,
+        "details": O, "state": O, "assignee": P, "reason": P, "suppressed_until": O, "first_seen_at": O,
+        "last_seen_at": O, "first_run": O, "last_run": O, "closed_at": O, "updated_at": O,
+    },
+    "recon.BreakComment": {"id": O, "brk": O, "author": P, "text": P, "created_at": O},
+    "recon.DropSighting": {"id": O, "path": O, "size": O, "mtime_ns": O, "seen_at": O},
+    "compliance.Framework": {"id": O, "code": O, "name": O, "version": O},
+    "compliance.Control": {
+        "id": O, "framework": O, "ref": O, "title": O, "category": O, "applicable": O, "justification": O,
+        "position": O,
+    },
+    "compliance.ControlEvidence": {"id": O, "control": O, "evidence": O},
+    "compliance.ProcessingActivity": {
+        "id": O, "name": O, "purpose": O, "data_subjects": O, "data_categories": O, "recipients": O, "transfers": O,
+        "retention": O, "security": O,
+    },
+    "compliance.EvidencePackage": {
+        "id": O, "framework": O, "period": O, "period_start": O, "period_end": O, "status": O, "progress": O,
+        "step": O, "file_name": O, "sha256": O, "checkpoint_tree_size": O, "error": O, "requested_by": P,
+        "created_at": O, "finished_at": O,
+    },
+
+}
 # fmt: on
+for _label, _fields in _ADDED_WITH_ISSUES_13_TO_19.items():
+    FIELDS.setdefault(_label, {}).update(_fields)
 
 
 def classify(label: str, field: str) -> Category | None:

@@ -103,6 +103,7 @@ def every_model(samples, superuser, settings):  # noqa: F811
 
     RequestStat.objects.create(
         bucket=timezone.now(), tenant=tenant, tenant_key=tenant.pk, view="v1:job-list", requests=1
+    )
     # issue 18: a recon config, file, run and breaks.
     import io
 
@@ -115,6 +116,7 @@ def every_model(samples, superuser, settings):  # noqa: F811
             profile=profile,
             source="command",
         )
+    )
     # issue 19: a usage event, a pricing version and an evidence package.
     import datetime as dt
 
