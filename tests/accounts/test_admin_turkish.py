@@ -128,6 +128,16 @@ def every_model(samples, superuser, settings):  # noqa: F811
     EvidencePackage.objects.create(
         framework="soc2", period="2026-Q4", period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 12, 31)
     )
+    # issue 15: a record waiting for the SIEM and its destination.
+    import uuid
+
+    from apps.siem.models import SiemDestination, SiemRecord
+
+    SiemRecord.objects.create(
+        event_id=uuid.uuid4(), source="audit", source_ref=1, event="auth.login_failed", level="warning",
+        ts=timezone.now(), envelope={"schema_ver": 1}, message="<107>1 - - - - - -",
+    )  # fmt: skip
+    SiemDestination.objects.create(endpoint="tls://siem.example.com:6514")
     empty = [m._meta.label for m in admin.site._registry if not m._default_manager.exists()]
     assert empty == [], f"give the walk a row of {empty}"
     return samples
