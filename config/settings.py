@@ -631,6 +631,8 @@ LOCKOUT_IP_BLOCK_AFTER = env.int("LOCKOUT_IP_BLOCK_AFTER", default=3)
 IP_AUTO_BLOCK_HOURS = env.int("IP_AUTO_BLOCK_HOURS", default=24)
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = MAX_LOGIN_ATTEMPTS
+# Stated, not axes' lazy default (the custom User signs in by username), so the settings compare equal across processes.
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_HANDLER = "apps.security.lockout.TezgahAxesHandler"
 AXES_COOLOFF_TIME = "apps.security.lockout.cool_off"

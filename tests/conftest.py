@@ -146,7 +146,8 @@ def pytest_runtest_teardown(item, nextitem):
     back, so the tests that follow, here or in later directories, find their roles."""
     yield
     marker = item.get_closest_marker("django_db")
-    if marker is None or not marker.kwargs.get("transaction"):
+    # The session's last test: its teardown has already dropped the test database, and nothing follows.
+    if marker is None or not marker.kwargs.get("transaction") or nextitem is None:
         return
     from django.apps import apps as django_apps
     from pytest_django.plugin import blocking_manager_key

@@ -11,6 +11,9 @@ from django.urls import include, path
 from apps.core import request_context
 from apps.core.logging import JsonFormatter, RequestContextFilter
 
+# Every request passes the IP-list middleware, which reads the lists from the database when they change.
+pytestmark = pytest.mark.django_db
+
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE}-{PARENT}-01"
