@@ -40,7 +40,7 @@ class DataClass:
     timestamp_field: str
     description: str
     default_days: Callable[[], int]
-    tenant_field: str | None = None
+    tenant_field: str | tuple[str, ...] | None = None  # one lookup path, or several that each reach a tenant
     subject_field: str | None = None
     eligible: Callable[[], Q] = field(default=lambda: Q())
     deleter: Callable = delete_rows
@@ -62,6 +62,14 @@ def _days(seconds: int) -> int:
 
 def _published():
     return Q(status="published")
+
+
+def _shipped_everywhere():
+    """SIEM records with an id at or below every destination's cursor (none while no destination exists)."""
+    from django.db.models import Min
+
+    shipped = apps.get_model("siem", "SiemDestination")._default_manager.aggregate(upto=Min("last_sent_id"))["upto"]
+    return Q(pk__lte=shipped) if shipped else Q(pk__in=[])
 
 
 CLASSES: dict[str, DataClass] = {
@@ -94,15 +102,19 @@ CLASSES: dict[str, DataClass] = {
             constants.OUTBOX_EVENTS, "events.OutboxEvent", "created_at", "Published outbox events",
             lambda: 30, eligible=_published,
         ),
-        # Security events carry no tenant (a tenant hold does not reach them; global and subject holds do). The SIEM
-        # backlog's model is siem.SiemRecord, whose rows may only go once shipped: not wired yet, so it is skipped.
+        # Security events carry no tenant column: a tenant hold reaches them through their actor, i.e. the events of
+        # everyone who works on a held tenant (directly or through a role group) are kept.
         DataClass(
             constants.SECURITY_EVENTS, "security.SecurityEvent", "created_at", "Security events",
             lambda: settings.DEFAULT_RETENTION_DAYS, subject_field="actor_id",
+            tenant_field=("actor__tenantuserobjectpermission__content_object_id",
+                          "actor__groups__tenantgroupobjectpermission__content_object_id"),
         ),
+        # Only what every SIEM destination has accepted may go: a record behind any destination's cursor stays,
+        # however old, so an outage longer than the policy loses nothing.
         DataClass(
-            constants.SIEM_BACKLOG, "siem.SiemBacklogEntry", "created_at", "SIEM shipping backlog",
-            lambda: 30,
+            constants.SIEM_BACKLOG, "siem.SiemRecord", "created_at", "SIEM records already accepted by every destination",
+            lambda: 30, eligible=_shipped_everywhere,
         ),
     )
 }  # fmt: skip

@@ -76,11 +76,13 @@ class Holds:
         """The hold that keeps all of `data_class`, if any."""
         return self.everything or self.classes.get(data_class)
 
-    def exclusion(self, tenant_field: str | None, subject_field: str | None) -> Q | None:
-        """The rows of a class that tenant and subject holds keep (None: none)."""
+    def exclusion(self, tenant_field, subject_field: str | None) -> Q | None:
+        """The rows of a class that tenant and subject holds keep (None: none). `tenant_field` is one lookup path
+        or a tuple of them (a row any of them ties to a held tenant is kept)."""
         q = Q()
-        if self.tenants and tenant_field:
-            q |= Q(**{f"{tenant_field}__in": list(self.tenants)})
+        paths = (tenant_field,) if isinstance(tenant_field, str) else (tenant_field or ())
+        for path in paths if self.tenants else ():
+            q |= Q(**{f"{path}__in": list(self.tenants)})
         if self.subjects and subject_field:
             q |= Q(**{f"{subject_field}__in": list(self.subjects)})
         return q or None
