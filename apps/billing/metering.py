@@ -1,6 +1,11 @@
-"""API calls and exports counted by a middleware; API calls are summed in memory and flushed in batches.
+"""API calls and inbound ERP messages counted by a middleware, summed in memory and flushed in batches.
 
-A request is attributed to a tenant when the signed-in user works on exactly one tenant, or names one with
+Exports are not counted here: they are metered from the outbox (`report.export.requested`, subscribers.py), so
+one started in the panel counts like one started through the API. An inbound ERP message is counted when its
+view marks the request (`request.metered_usage = (tenant_id, metric, dimension)`): a newly applied or refused
+message, not a replay answered from its first answer.
+
+An API call is attributed to a tenant when the signed-in user works on exactly one tenant, or names one with
 `?tenant=<slug>` that they may work on; other calls (superusers across tenants, anonymous) are not metered.
 Each process keeps its own counter per (tenant, minute) and writes it as usage events every
 BILLING_API_FLUSH_SECONDS or BILLING_API_FLUSH_CALLS calls (and at exit), with a key naming the process and
@@ -21,6 +26,7 @@ _lock = threading.Lock()
 _counts: Counter = Counter()
 _state = {"last": time.monotonic(), "seq": 0, "token": uuid.uuid4().hex[:12]}
 _tenant_cache: dict = {}
+_KEY_PREFIX = {"api_calls": "api", "erp_messages": "erp-in"}
 
 
 def tenant_of(request) -> int | None:
@@ -56,9 +62,14 @@ def reset() -> None:
 
 
 def count_api_call(tenant_id: int) -> None:
+    count_usage(tenant_id, "api_calls")
+
+
+def count_usage(tenant_id: int, metric: str, dimension: str = "") -> None:
+    """Count one unit of `metric` for the tenant in this process; written at the next flush."""
     bucket = timezone.now().replace(second=0, microsecond=0)
     with _lock:
-        _counts[(tenant_id, bucket)] += 1
+        _counts[(tenant_id, metric, dimension, bucket)] += 1
         due = (
             sum(_counts.values()) >= settings.BILLING_API_FLUSH_CALLS
             or time.monotonic() - _state["last"] >= settings.BILLING_API_FLUSH_SECONDS
@@ -87,19 +98,21 @@ def flush(*, quiet=False) -> int:
 
     token = _state["token"]
     try:
-        known = set(Tenant.objects.filter(pk__in={t for t, _b in counts}).values_list("pk", flat=True))
+        known = set(Tenant.objects.filter(pk__in={k[0] for k in counts}).values_list("pk", flat=True))
         counts = {k: n for k, n in counts.items() if k[0] in known}
         services.record_usage_batch(
             [
                 {
                     "tenant_id": tenant_id,
-                    "metric": "api_calls",
+                    "metric": metric,
+                    "dimension": dimension,
                     "quantity": n,
                     "occurred_at": bucket,
-                    "idempotency_key": f"api:{tenant_id}:{bucket:%Y%m%d%H%M}:{token}:{seq}",
-                    "source": "api",
+                    "idempotency_key": f"{_KEY_PREFIX.get(metric, metric)}:{tenant_id}:{dimension}:"
+                    f"{bucket:%Y%m%d%H%M}:{token}:{seq}",
+                    "source": "api" if metric == "api_calls" else "erp.inbound",
                 }
-                for (tenant_id, bucket), n in counts.items()
+                for (tenant_id, metric, dimension, bucket), n in counts.items()
             ]
         )
     except Exception:  # the database is away (or the process is exiting): put the counts back for the next flush
@@ -115,36 +128,22 @@ def flush(*, quiet=False) -> int:
 
 
 class UsageMeteringMiddleware:
-    """Counts every answered /api/ request (below 500) as an API call, and a started report export as an export."""
+    """Counts every answered /api/ request (below 500) of a user with one tenant as an API call, and what a view
+    marked on the request (`request.metered_usage`), e.g. an inbound ERP message."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.path.startswith("/api/") and response.status_code < 500:
-            try:
-                self._meter(request, response)
-            except Exception:  # metering never breaks an answer
-                logger.warning("usage metering failed for %s", request.path, exc_info=True)
+        try:
+            marked = getattr(request, "metered_usage", None)
+            if marked:
+                count_usage(*marked)
+            if request.path.startswith("/api/") and response.status_code < 500:
+                tenant_id = tenant_of(request)
+                if tenant_id:
+                    count_api_call(tenant_id)
+        except Exception:  # metering never breaks an answer
+            logger.warning("usage metering failed for %s", request.path, exc_info=True)
         return response
-
-    def _meter(self, request, response):
-        match = getattr(request, "resolver_match", None)
-        if match and match.url_name == "export-create" and response.status_code == 202:
-            data = getattr(response, "data", None) or {}
-            slug = (data.get("filters") or {}).get("tenant") or ""
-            tenant_id = _tenant_by_slug(request, slug) if slug else tenant_of(request)
-            if tenant_id and data.get("id"):
-                from . import services
-
-                services.record_usage(tenant_id, "exports", 1, key=f"export:{data['id']}", source="reporting")
-        tenant_id = tenant_of(request)
-        if tenant_id:
-            count_api_call(tenant_id)
-
-
-def _tenant_by_slug(request, slug):
-    from apps.accounts.selectors import tenants_for
-
-    return tenants_for(request.user).filter(slug=slug).values_list("pk", flat=True).first()

@@ -82,5 +82,19 @@ def _wanted(payload) -> bool:
     return _sent_to_the_erp(payload) or _processed(payload)
 
 
+def _on_export_requested(event):
+    """One export of one tenant, from the API or the panel; the export's id is the key (counted once)."""
+    from . import services
+
+    data = event.payload
+    if data["tenant_id"] is None:  # an export across several tenants (a superuser's) is nobody's to bill
+        return
+    services.record_usage(
+        data["tenant_id"], "exports", 1, key=f"export:{data['export_id']}", source="reporting",
+        occurred_at=dt.datetime.fromisoformat(data["requested_at"]),
+    )  # fmt: skip
+
+
 def register():
     subscribe("job.status.changed", _on_job_status_changed, key="billing.usage", wants=_wanted)
+    subscribe("report.export.requested", _on_export_requested, key="billing.exports")

@@ -147,6 +147,10 @@ class ErpInboundProgressApi(APIView):
         response = Response(outcome.body, status=outcome.status_code)
         if outcome.replayed:
             response["Idempotent-Replayed"] = "true"
+        elif outcome.sync is not None and outcome.sync.tenant_id:
+            # One inbound ERP message of the tenant, for usage metering (billing's middleware reads the Django
+            # request, which DRF's wrapper does not write through to).
+            request._request.metered_usage = (outcome.sync.tenant_id, "erp_messages", "inbound")
         return response
 
 

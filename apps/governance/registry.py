@@ -113,7 +113,7 @@ CLASSES: dict[str, DataClass] = {
         # Only what every SIEM destination has accepted may go: a record behind any destination's cursor stays,
         # however old, so an outage longer than the policy loses nothing.
         DataClass(
-            constants.SIEM_BACKLOG, "siem.SiemRecord", "created_at", "SIEM records already accepted by every destination",
+            constants.SIEM_BACKLOG, "siem.SiemRecord", "created_at", "SIEM records every destination accepted",
             lambda: 30, eligible=_shipped_everywhere,
         ),
     )

@@ -6,3 +6,8 @@ class ReportingConfig(AppConfig):
     name = "apps.reporting"
     label = "reporting"
     verbose_name = _("Reporting")
+
+    def ready(self):
+        from . import events
+
+        events.register()

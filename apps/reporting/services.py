@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from apps.audit.services import record
+from apps.events.services import publish
 
-from . import constants, copy_export, selectors
+from . import constants, copy_export, events, selectors
 from .export_formats import FILE_EXTENSIONS, WRITERS
 from .models import ExportFormat, ExportStatus, ReportExport
 from .serializers import filters_to_json
@@ -96,7 +97,33 @@ def request_export_record(user, *, format, filters, single_use=False, as_of=None
             export,
             {"export_id": str(export.id), "format": format, "filters": export.filters, "rows_expected": expected},
         )
+        # Through the outbox, so whoever counts exports (billing) sees every one, from the API or the panel, once.
+        publish(
+            events.REPORT_EXPORT_REQUESTED,
+            version=1,
+            aggregate_type="reporting.reportexport",
+            aggregate_id=export.id,
+            payload={
+                "export_id": str(export.id),
+                "format": format,
+                "requested_by": getattr(user, "pk", None),
+                "tenant_id": _export_tenant(user, export.filters),
+                "rows_expected": expected,
+                "requested_at": export.created_at,
+            },
+        )
     return export
+
+
+def _export_tenant(user, filters: dict) -> int | None:
+    """The single tenant an export is of: its tenant filter, else the requester's only tenant (None: several)."""
+    from apps.accounts.selectors import tenants_for
+
+    tenants = tenants_for(user)
+    if filters.get("tenant"):
+        tenants = tenants.filter(slug=filters["tenant"])
+    ids = list(tenants.values_list("pk", flat=True)[:2])
+    return ids[0] if len(ids) == 1 else None
 
 
 def _filters_from_json(stored: dict) -> dict:

@@ -103,3 +103,70 @@ def test_api_calls_are_counted_per_tenant_and_flushed_in_batches(client, tenant_
     metering.flush()
     assert sum(e.quantity for e in UsageEvent.objects.filter(metric="api_calls", tenant=tenant_a)) == 4
     assert metering.flush() == 0
+
+
+def _relay_export_events():
+    """Hand the outbox's export events to their subscribers, as the relay does after commit."""
+    from apps.events import services as event_services
+
+    for event in OutboxEvent.objects.filter(event_type="report.export.requested"):
+        event_services.dispatch_one(event.pk)
+
+
+@pytest.mark.django_db
+def test_an_export_started_in_the_panel_or_the_api_is_metered_once_through_the_outbox(client, tenant_a, settings):
+    from rest_framework.test import APIClient
+
+    factories.JobFactory(tenant=tenant_a)
+    analyst = make_user("analyst_exports", roles=["analyst"], tenants=[tenant_a])
+    panel = verified_client(client, analyst)
+    assert panel.post("/panel/exports/", {"format": "csv"}).status_code == 302
+    api = verified_client(APIClient(), analyst)
+    body = {"format": "json", "filters": {}}
+    first = api.post("/reports/export", body, format="json", HTTP_IDEMPOTENCY_KEY="exp-1")
+    again = api.post("/reports/export", body, format="json", HTTP_IDEMPOTENCY_KEY="exp-1")
+    assert first.status_code == again.status_code == 202 and again["Idempotent-Replayed"] == "true"
+    _relay_export_events()
+    _relay_export_events()  # handed on twice (at-least-once): still counted once
+    exports = UsageEvent.objects.filter(metric=UsageMetric.EXPORTS, tenant=tenant_a)
+    assert exports.count() == 2, "one from the panel, one from the API (its replay is not a new export)"
+    assert {e.idempotency_key for e in exports} == {
+        f"export:{pk}" for pk in OutboxEvent.objects.filter(event_type="report.export.requested")
+        .values_list("payload__export_id", flat=True)
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_an_export_across_several_tenants_is_nobodys_to_bill(client, tenant_a, tenant_b):
+    factories.JobFactory(tenant=tenant_a)
+    admin = make_user("root_exports", superuser=True)
+    panel = verified_client(client, admin)
+    assert panel.post("/panel/exports/", {"format": "csv"}).status_code == 302
+    assert panel.post("/panel/exports/", {"format": "csv", "tenant": tenant_b.slug}).status_code == 302
+    _relay_export_events()
+    billed = UsageEvent.objects.filter(metric=UsageMetric.EXPORTS).values_list("tenant", flat=True)
+    assert list(billed) == [tenant_b.pk], "only the export of one tenant is billed"
+
+
+@pytest.mark.django_db
+def test_inbound_erp_messages_are_metered_and_their_replays_are_not(client, tenant_a, settings):
+    from apps.erp import inbound_services
+    from tests.erp.inbound_helpers import CURRENT, TOKEN, send
+
+    settings.BILLING_API_FLUSH_CALLS = 1000
+    from apps.erp import keyring
+    from apps.erp.models import IntegrationProfile, KeyState
+
+    profile = IntegrationProfile.objects.create(tenant=tenant_a, name="erp-metered", ip_allowlist="127.0.0.1/32")
+    inbound_services.set_inbound_token(profile, TOKEN)
+    keyring.add_key(profile, CURRENT, state=KeyState.CURRENT)
+    job = factories.JobFactory(tenant=tenant_a, external_id="ERP-METER-1")
+    for progress, key in ((10, "m-10"), (30, "m-30"), (30, "m-30")):  # the last is a replay
+        payload = {"job_id": job.external_id, "status": "running", "progress": progress}
+        assert send(client, payload, secret=CURRENT, idempotency_key=key).status_code == 200
+    refused = {"job_id": "NO-SUCH-JOB", "status": "running", "progress": 5}
+    assert send(client, refused, secret=CURRENT, idempotency_key="m-x").status_code == 404
+    metering.flush()
+    inbound = UsageEvent.objects.filter(metric=UsageMetric.ERP_MESSAGES, dimension="inbound", tenant=tenant_a)
+    assert sum(e.quantity for e in inbound) == 2, "two messages applied; the replay and the refused one are not billed"
+    assert not UsageEvent.objects.filter(metric=UsageMetric.API_CALLS).exists(), "an ERP message is not an API call"
