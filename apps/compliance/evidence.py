@@ -1,5 +1,9 @@
 """Evidence collected automatically for a period: each collector returns a JSON-able document with a one-line
-`summary` and a `status` (ok / attention / not_available). Codes are what configs/compliance/*.yaml map to."""
+`summary` and a `status` (ok / attention / not_available). Codes are what configs/compliance/*.yaml map to.
+
+The summary is English in the JSON; `summary_i18n` keeps its message id and arguments, so each PDF says it in its
+own language (`finding_text` in templatetags/compliance_labels.py, catalogue in locale/tr).
+"""
 
 import datetime as dt
 import importlib.metadata
@@ -9,7 +13,8 @@ import re
 from pathlib import Path
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
 EVIDENCE_CODES = (
     "mfa_coverage",
@@ -22,7 +27,15 @@ EVIDENCE_CODES = (
     "dependency_versions",
     "check_deploy",
     "processing_records",
+    "retention_runs",
 )
+
+
+def _finding(template: str, **args) -> dict:
+    """`summary` (English) and `summary_i18n` (message id + arguments) for a collector's document."""
+    with translation.override("en"):
+        summary = translation.gettext(template) % args
+    return {"summary": summary, "summary_i18n": {"text": template, "args": args}}
 
 
 def _aware(day: dt.date) -> dt.datetime:
@@ -41,7 +54,12 @@ def mfa_coverage(period) -> dict:
     share = round(100 * covered / len(rows), 1) if rows else 100.0
     return {
         "status": "ok" if covered == len(rows) else "attention",
-        "summary": f"{covered} of {len(rows)} active staff users have a confirmed second factor ({share}%)",
+        **_finding(
+            gettext_noop("%(covered)s of %(total)s active staff users have a confirmed second factor (%(share)s%%)"),
+            covered=covered,
+            total=len(rows),
+            share=share,
+        ),
         "coverage_percent": share,
         "users": rows,
     }
@@ -54,7 +72,8 @@ def role_matrix(period) -> dict:
 
     members = {g.name: g.user_set.count() for g in Group.objects.all()}
     roles = [{"role": r, "capabilities": sorted(c), "members": members.get(r, 0)} for r, c in ROLE_CAPABILITIES.items()]
-    return {"status": "ok", "summary": f"{len(roles)} roles, capabilities checked by name", "roles": roles}
+    return {"status": "ok", **_finding(gettext_noop("%(roles)s roles, capabilities checked by name"), roles=len(roles)),
+            "roles": roles}  # fmt: skip
 
 
 def admin_url_walk(period) -> dict:
@@ -76,7 +95,11 @@ def admin_url_walk(period) -> dict:
     exposed = [r for r in results if r["exposed"]]
     return {
         "status": "ok" if not exposed else "attention",
-        "summary": f"{len(results)} admin URLs asked for anonymously; {len(exposed)} answered without sign-in",
+        **_finding(
+            gettext_noop("%(asked)s admin URLs asked for anonymously; %(exposed)s answered without sign-in"),
+            asked=len(results),
+            exposed=len(exposed),
+        ),
         "results": sorted(results, key=lambda r: r["url"]),
     }
 
@@ -104,7 +127,12 @@ def key_rotation_age(period) -> dict:
     old = [r for r in rows if r["age_days"] is not None and r["age_days"] > limit]
     return {
         "status": "ok" if not old else "attention",
-        "summary": f"{len(rows)} ERP profiles; {len(old)} with a current key older than {limit} days",
+        **_finding(
+            gettext_noop("%(profiles)s ERP profiles; %(old)s with a current key older than %(limit)s days"),
+            profiles=len(rows),
+            old=len(old),
+            limit=limit,
+        ),
         "max_age_days": limit,
         "profiles": rows,
     }
@@ -123,14 +151,25 @@ def audit_verification(period) -> dict:
     finding = None
     if report.finding:
         finding = {"seq": getattr(report.finding, "seq", None), "problem": getattr(report.finding, "problem", "")}
+    if report.ok:
+        said = _finding(
+            gettext_noop("chain verified: %(entries)s entries, %(checkpoints)s checkpoints")
+            if checkpoint
+            else gettext_noop(
+                "chain verified: %(entries)s entries, %(checkpoints)s checkpoints; no signed checkpoint yet"
+            ),
+            entries=report.checked,
+            checkpoints=report.checkpoints_checked,
+        )
+    else:
+        said = _finding(
+            gettext_noop("chain verification FAILED at entry %(seq)s: %(problem)s"),
+            seq=(finding or {}).get("seq"),
+            problem=(finding or {}).get("problem"),
+        )
     return {
         "status": "ok" if report.ok and checkpoint else "attention",
-        "summary": (
-            f"chain verified: {report.checked} entries, {report.checkpoints_checked} checkpoints"
-            if report.ok
-            else f"chain verification FAILED: {finding}"
-        )
-        + ("" if checkpoint else "; no signed checkpoint yet"),
+        **said,
         "ok": report.ok,
         "entries_checked": report.checked,
         "checkpoints_checked": report.checkpoints_checked,
@@ -162,7 +201,9 @@ def incident_lock_periods(period) -> dict:
         spans.append({"from": max(opened, start).isoformat(), "to": None})
     return {
         "status": "ok",
-        "summary": f"{len(spans)} incident-lock period(s) in {period.label}",
+        **_finding(
+            gettext_noop("%(count)s incident-lock period(s) in %(period)s"), count=len(spans), period=period.label
+        ),
         "periods": spans,
         "locked_from_boot": bool(getattr(settings, "INCIDENT_LOCK_FORCE", False)),
     }
@@ -178,11 +219,13 @@ def backup_settings(period) -> dict:
     missing = [k for k, v in declared.items() if not v]
     return {
         "status": "ok" if not missing else "attention",
-        "summary": "backups declared: "
-        + (
-            ", ".join(f"{k}={v}" for k, v in declared.items())
+        **(
+            _finding(
+                gettext_noop("backups declared: %(declared)s"),
+                declared=", ".join(f"{k}={v}" for k, v in declared.items()),
+            )
             if not missing
-            else "not declared (" + ", ".join(missing) + ")"
+            else _finding(gettext_noop("backups not declared (%(missing)s)"), missing=", ".join(missing))
         ),
         "declared": declared,
         "database": {"engine": db["ENGINE"], "host": db.get("HOST") or "", "name": str(db.get("NAME"))},
@@ -210,7 +253,11 @@ def dependency_versions(period) -> dict:
         rows.append({"package": name, "version": version})
     return {
         "status": "ok" if all(r["version"] for r in rows) else "attention",
-        "summary": f"{len(rows)} runtime dependencies; Python {platform.python_version()}",
+        **_finding(
+            gettext_noop("%(count)s runtime dependencies; Python %(python)s"),
+            count=len(rows),
+            python=platform.python_version(),
+        ),
         "python": platform.python_version(),
         "packages": rows,
     }
@@ -231,21 +278,93 @@ def check_deploy(period) -> dict:
     issues = len(re.findall(r"^\?: |^[\w.]+: \(", text, flags=re.M))
     return {
         "status": "attention" if failed or issues else "ok",
-        "summary": "check --deploy: " + ("errors" if failed else f"{issues} warning(s)" if issues else "no issues"),
+        **(
+            _finding(gettext_noop("check --deploy: errors"))
+            if failed
+            else _finding(gettext_noop("check --deploy: %(count)s warning(s)"), count=issues)
+            if issues
+            else _finding(gettext_noop("check --deploy: no issues"))
+        ),
         "output": text,
     }
 
 
 def processing_records(period) -> dict:
+    """The declared Article 30 records (purposes cannot be read from a schema), each with what the governance
+    data inventory says is stored: the personal and sensitive fields per table and their retention policy."""
+    from apps.governance.selectors import inventory_with_retention
+
     from .content import PROCESSING_FIELDS
     from .models import ProcessingActivity
 
     rows = [{"name": a.name, **{k: getattr(a, k) for k in PROCESSING_FIELDS}} for a in ProcessingActivity.objects.all()]
+    stored = []
+    for entry in inventory_with_retention()["models"]:
+        personal = sorted(f for f, c in entry["fields"].items() if c in ("PERSONAL", "SENSITIVE"))
+        if personal:
+            retention = entry["retention"]
+            stored.append({
+                "model": entry["model"], "personal_or_sensitive_fields": personal,
+                "retention_class": retention["data_class"] if retention else None,
+                "retention_days": retention["retention_days"] if retention else None,
+            })  # fmt: skip
     return {
         "status": "ok" if rows else "attention",
-        "summary": f"{len(rows)} declared records of processing (GDPR Art. 30)",
-        "source": "declared list (configs/compliance/gdpr.yaml); the governance data inventory is not built yet",
+        **_finding(
+            gettext_noop(
+                "%(records)s declared records of processing (GDPR Art. 30); the data inventory lists "
+                "%(tables)s tables holding personal or sensitive fields"
+            ),
+            records=len(rows),
+            tables=len(stored),
+        ),
+        "source": "purposes declared in configs/compliance/gdpr.yaml; stored data from the governance data inventory",
         "records": rows,
+        "inventory": stored,
+    }
+
+
+def retention_runs(period) -> dict:
+    """Retention runs in the period per data class (cutoff, deleted, archived, archive manifest), the policies in
+    force and the standing legal holds: shows that data lived as long as policy said and no longer."""
+    from apps.governance import registry
+    from apps.governance.models import LegalHold, RetentionRun
+    from apps.governance.selectors import policies, policy_json
+
+    start, end = _aware(period.start), _aware(period.end)
+    runs = [
+        {"id": r.pk, "data_class": r.data_class, "state": r.state, "cutoff": r.cutoff.isoformat(),
+         "deleted": r.deleted, "archived": r.archived, "manifest": r.manifest, "started_at": r.started_at.isoformat(),
+         "finished_at": r.finished_at.isoformat() if r.finished_at else None}
+        for r in RetentionRun.objects.filter(started_at__gte=start, started_at__lt=end).order_by("started_at", "pk")
+    ]  # fmt: skip
+    installed = [name for name in registry.CLASSES if registry.get(name).model() is not None]
+    ran = {r["data_class"] for r in runs if r["state"] == "done"}
+    not_run = sorted(set(installed) - ran)
+    holds = [
+        {"id": h.pk, "scope": h.scope, "tenant_id": h.tenant_id, "object_type": h.object_type,
+         "placed_at": h.placed_at.isoformat()}
+        for h in LegalHold.objects.filter(lifted_at__isnull=True).order_by("placed_at")
+    ]  # fmt: skip
+    return {
+        "status": "ok" if not not_run else "attention",
+        **_finding(
+            gettext_noop(
+                "%(runs)s retention runs in %(period)s, %(deleted)s rows deleted, %(archived)s archived; "
+                "%(not_run)s data classes without a finished run; %(holds)s legal holds standing"
+            ),
+            runs=len(runs),
+            period=period.label,
+            deleted=sum(r["deleted"] for r in runs),
+            archived=sum(r["archived"] for r in runs),
+            not_run=len(not_run),
+            holds=len(holds),
+        ),
+        "runs": runs,
+        "classes_without_a_finished_run": not_run,
+        "policies": [policy_json(p) for p in policies().values()],
+        "legal_holds_standing": holds,
+        "governance_enabled": settings.DATA_GOVERNANCE_ENABLED,
     }
 
 

@@ -159,6 +159,11 @@ def test_the_turkish_summary_pdf_has_turkish_letters_and_the_english_one_english
         assert letter in text_tr, letter
     assert "Kanıt paketi özeti" in text_tr and "Uygulanabilirlik Bildirgesi" in text_tr
     assert "Evidence package summary" in text_en and "Statement of Applicability" in text_en
+    # The findings too are in each PDF's language (issue 19: they were English inside the Turkish PDF).
+    flat_tr, flat_en = " ".join(text_tr.split()), " ".join(text_en.split())
+    assert "2 etkin personel kullanıcısından 1 tanesinin onaylı ikinci doğrulama adımı var" in flat_tr
+    assert "zincir doğrulandı" in flat_tr and "chain verified" not in flat_tr
+    assert "1 of 2 active staff users have a confirmed second factor" in flat_en
     for i, page in enumerate(turkish):  # for looking at: docs/compliance.md says where
         page.render(scale=1.2).to_pil().save(tmp_path / f"summary-tr-{i + 1}.png")
 
@@ -199,3 +204,42 @@ def test_the_admin_queues_a_package_and_links_the_finished_zip(client, world, dj
     download = reverse("admin:compliance_package_download", args=[package.pk])
     assert download in listing
     assert client.get(download)["Content-Disposition"].startswith("attachment")
+
+
+@pytest.mark.django_db
+def test_retention_runs_are_evidence_with_their_counts_and_the_standing_holds(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.governance import constants, retention
+    from apps.governance import services as governance
+    from apps.governance.models import HoldScope
+    from tests.governance.conftest import make_attempts
+
+    make_attempts(4)
+    retention.apply_class(constants.ERP_SYNC_ATTEMPTS)
+    governance.place_hold(None, scope=HoldScope.GLOBAL, reason="tax audit 2026")
+    period = timezone.localdate()
+    label = f"{period:%Y-%m}"
+    call_command("compliance_package", framework="soc2", period=label, stdout=StringIO())
+    with zipfile.ZipFile(services.package_path(EvidencePackage.objects.get())) as archive:
+        runs = json.loads(archive.read("evidence/retention_runs.json"))
+    done = [r for r in runs["runs"] if r["data_class"] == constants.ERP_SYNC_ATTEMPTS]
+    assert done and done[0]["deleted"] == 4 and done[0]["state"] == "done"
+    assert len(runs["legal_holds_standing"]) == 1
+    assert runs["status"] == "attention", "other data classes have no finished run in the period"
+    assert constants.AUDIT_ENTRIES in runs["classes_without_a_finished_run"]
+    assert {p["data_class"] for p in runs["policies"]} >= {constants.ERP_SYNC_ATTEMPTS, constants.SIEM_BACKLOG}
+    assert "4 rows deleted" in runs["summary"] and runs["summary_i18n"]["args"]["holds"] == 1
+    assert Control.objects.filter(framework__code="soc2", ref="C1.2", evidence__evidence="retention_runs").exists()
+    assert timedelta(0) <= timezone.now() - timezone.datetime.fromisoformat(done[0]["finished_at"])
+
+
+@pytest.mark.django_db
+def test_the_records_of_processing_carry_the_data_inventory(world):
+    document = evidence.processing_records(None)
+    stored = {row["model"]: row for row in document["inventory"]}
+    assert "email" in stored["accounts.User"]["personal_or_sensitive_fields"]
+    assert stored["audit.AuditLog"]["retention_class"] == "audit_entries"
+    assert "data inventory lists" in document["summary"]

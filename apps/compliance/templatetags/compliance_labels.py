@@ -1,4 +1,5 @@
 from django import template
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
@@ -14,6 +15,7 @@ EVIDENCE_LABELS = {
     "dependency_versions": _("Dependency versions"),
     "check_deploy": _("Deployment checks (check --deploy)"),
     "processing_records": _("Records of processing (GDPR Art. 30)"),
+    "retention_runs": _("Retention runs and legal holds"),
 }
 STATUS_LABELS = {"ok": _("in order"), "attention": _("needs attention"), "not_available": _("not available")}
 
@@ -26,3 +28,12 @@ def evidence_label(code):
 @register.filter
 def status_label(status):
     return STATUS_LABELS.get(status, status)
+
+
+@register.filter
+def finding_text(document):
+    """A collector's finding in the active language (the English summary when it has no message id)."""
+    finding = document.get("summary_i18n") if isinstance(document, dict) else None
+    if not finding:
+        return document.get("summary", "") if isinstance(document, dict) else ""
+    return gettext(finding["text"]) % finding["args"]
