@@ -20,6 +20,7 @@ A worker loops over rounds (`pump`) until nothing is due; an acknowledgement mak
 message due, and the next round (or the wake-up it sends to another worker) claims it.
 """
 
+import json
 import logging
 import threading
 import time
@@ -123,6 +124,7 @@ _RETURNING = (
     "retry_count",
     "attempt_count",
     "request_id",
+    "trace_context",
 )
 
 
@@ -205,6 +207,8 @@ def _claim(profile_ids, limit, keys, handed_on_events, gate, now, hold_seconds=N
         if isinstance(data["created_at"], str):
             data["created_at"] = parse_datetime(data["created_at"])
         data["created_at"] = _aware(data["created_at"])
+        if isinstance(data["trace_context"], str):  # raw SQL: jsonb comes back as text
+            data["trace_context"] = json.loads(data["trace_context"])
         if data["event_id"] is not None and not isinstance(data["event_id"], uuid.UUID):
             data["event_id"] = uuid.UUID(str(data["event_id"]))
         row = ErpSync(direction="outbound", status=SyncStatus.SENT, last_attempt_at=now, **data)
