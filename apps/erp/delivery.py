@@ -35,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import metrics, services
+from . import delivery_audit, metrics, services
 from .models import (
     DeadLetterCause,
     ErpOutboundDeadLetter,
@@ -345,6 +345,8 @@ def record_batch(results: list) -> dict:
                 paused.setdefault(row.profile_id, (row.profile, response.message))
             elif outcome == "retry":
                 retry_delays.append(delay)
+                if row.retry_count == 0:  # the message's first failure: audited once (docs/siem.md)
+                    delivery_audit.first_failure(row, response)
             outcomes[outcome] += 1
             attempts.append(_attempt(row, response, outcome))
         if held:
@@ -374,6 +376,7 @@ def record_batch(results: list) -> dict:
             for row, cause in dead_rows:
                 metrics.DEAD_LETTERS.labels(cause).inc()
                 logger.warning("erp: message %s dead-lettered (%s, %s)", row.pk, cause, row.error_message)
+                delivery_audit.dead_lettered(row, cause)
         for profile, reason in paused.values():
             services.pause_profile(profile, reason=reason)
         if (outcomes.get("acked") or dead_rows) and not pumping():

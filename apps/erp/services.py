@@ -25,7 +25,7 @@ from apps.core import outbound_url, request_context
 from apps.events import selectors as event_selectors
 from apps.jobs.models import Job
 
-from . import keyring, metrics, signing
+from . import delivery_audit, keyring, metrics, signing
 from .models import (
     DeadLetterCause,
     Direction,
@@ -472,6 +472,8 @@ def _record_outcome(row: ErpSync, response: Response, started_at) -> str:
             _dead_letter_entry(row, dead_cause)
         elif outcome == "paused":
             pause_profile(row.profile, reason=response.message)
+        elif outcome == "retry" and row.retry_count == 1:  # its first failure (later retries are not audited)
+            delivery_audit.first_failure(row, response)
         ErpSyncAttempt.objects.create(
             sync=row,
             number=row.attempt_count,
@@ -523,6 +525,7 @@ def _dead_letter_entry(row: ErpSync, cause: str) -> None:
     )
     metrics.DEAD_LETTERS.labels(cause).inc()
     logger.warning("erp: message %s dead-lettered (%s, %s)", row.pk, cause, row.error_message)
+    delivery_audit.dead_lettered(row, cause)
 
 
 def release_next(job_id) -> None:

@@ -28,7 +28,7 @@ def event_id(source: str, ref: int) -> uuid.UUID:
 
 
 def level_for(action: str) -> str:
-    if action.startswith(("incident_lock.", "audit.verify_failed")) or "tamper" in action:
+    if action.startswith(("incident_lock.", "audit.verify_failed", "erp.breaker.opened")) or "tamper" in action:
         return "WARNING"
     if action.endswith((".dead", ".dead_lettered")) or (".dlq." in action and not action.endswith("replayed")):
         return "ERROR"
