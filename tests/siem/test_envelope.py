@@ -44,7 +44,7 @@ def test_header_fields_are_printable_ascii_and_sd_values_are_escaped():
     [("security.admin_ip_refused", "WARNING"), ("incident_lock.on", "WARNING"), ("erp.inbound.refused", "WARNING"),
      ("erp.sync.dead", "ERROR"), ("jobs.job.updated", "INFO"), ("erp.key.replaced", "INFO"),
      ("erp.dlq.moved", "ERROR"), ("erp.delivery.failed", "WARNING"), ("erp.breaker.opened", "WARNING"),
-     ("erp.breaker.closed", "INFO"), ("erp.dlq.replayed", "INFO")],
+     ("erp.breaker.closed", "INFO")],
 )  # fmt: skip
 def test_levels(action, level):
     assert envelope.level_for(action) == level
