@@ -146,7 +146,8 @@ def test_every_environment_variable_it_reads_is_documented(config):
 def test_the_lines_fluent_bit_reads_are_masked_before_they_are_written(settings):
     """The sidecar sends what LOG_FILE holds; the application masks the line before writing it."""
     settings.LOG_MASK_PII = True
-    message = "sent to ayse.yilmaz@ornek.com.tr with Authorization: Bearer abc.def.ghi from +90 532 123 45 67"
+    # Authorization masks the rest of its line, so it comes last.
+    message = "call +90 532 123 45 67, sent to ayse.yilmaz@ornek.com.tr with Authorization: Bearer abc.def.ghi"
     record = logging.LogRecord("apps.erp", logging.WARNING, __file__, 1, message, (), None)
     line = JsonFormatter().format(record)
     for planted in ("ayse.yilmaz@ornek.com.tr", "abc.def.ghi", "532 123 45 67"):
