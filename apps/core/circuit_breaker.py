@@ -14,6 +14,8 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 # Sent with `name` when a breaker closes again after having been open (an outage ended).
 breaker_closed = Signal()
+# Sent with `name` and `failures` when a closed breaker opens (an outage began; a failed probe sends nothing).
+breaker_opened = Signal()
 
 # Every breaker this process has constructed, by name (issue 15: GET /api/enterprise/circuit-breakers), and
 # callables that list breakers another process may have made (an ERP profile's, before this one called out).
@@ -111,11 +113,14 @@ class CircuitBreaker:
         data = self._get()
         data["failures"] += 1
         now = time.time()
-        if data["opened_at"] is not None or data["failures"] >= self.failure_threshold:
+        opening = data["opened_at"] is None and data["failures"] >= self.failure_threshold
+        if data["opened_at"] is not None or opening:
             # Opening, or a failed probe: wait a full cool-down again.
             data["opened_at"] = data["opened_at"] or now
             data["retry_at"] = now + self.cooldown
         self._set(data)
+        if opening:
+            breaker_opened.send(sender=type(self), name=self.name, failures=data["failures"])
 
     def reset(self) -> None:
         cache.delete(self._key)

@@ -5,6 +5,7 @@ request gets a span id of its own, and `current_traceparent()` / `outbound_trace
 outbound call (ERP, SIEM, webhooks) sends so that the receiver's spans join the same trace.
 """
 
+import contextlib
 import contextvars
 import re
 import secrets
@@ -74,6 +75,21 @@ def trace_from_headers(traceparent: str | None, x_trace_id: str | None, x_correl
 # Set by apps.observability.tracing when OpenTelemetry is on: returns (trace id, span id, flags) of the span
 # OpenTelemetry's middleware opened for this request, so that logs and outbound headers name the same trace.
 span_source = None
+# Set by apps.observability.tracing when OpenTelemetry is on: (name, traceparent, attributes) -> a context manager
+# that opens a CLIENT span, child of `traceparent`, and yields the traceparent naming that span.
+client_span_source = None
+
+
+@contextlib.contextmanager
+def client_span(name: str, traceparent: str | None, attributes: dict | None = None):
+    """A CLIENT span around an outbound call made for stored work (an ERP message, possibly sent long after its
+    request in another process), child of the stored `traceparent`. Yields the traceparent the call sends:
+    the new span's when OpenTelemetry is on, else None (send the stored one)."""
+    if client_span_source is None or not traceparent:
+        yield None
+        return
+    with client_span_source(name, traceparent, attributes) as sent:
+        yield sent
 
 
 def current() -> RequestContext:
@@ -99,6 +115,33 @@ def outbound_trace_headers() -> dict[str, str]:
         headers["X-Correlation-ID"] = context.correlation_id
     if context.request_id != RequestContext.request_id:
         headers["X-Request-Id"] = context.request_id
+    return headers
+
+
+def trace_snapshot() -> dict[str, str]:
+    """What to store beside work done later (an outbox event, an ERP message) so that the call it makes carries
+    the trace of the change that caused it: {"traceparent", "correlation_id", "request_id"}, or {} outside a
+    request. The traceparent names this request's span as the parent."""
+    context = _current.get()
+    if not context.trace_id:
+        return {}
+    snapshot = {"traceparent": current_traceparent(), "correlation_id": context.correlation_id or context.trace_id}
+    if context.request_id != RequestContext.request_id:
+        snapshot["request_id"] = context.request_id
+    return snapshot
+
+
+def headers_for_snapshot(snapshot: dict | None, traceparent: str | None = None) -> dict[str, str]:
+    """Outbound headers for work stored with `trace_snapshot()`: the stored trace, `traceparent` when the caller
+    opened a span of its own (its id is then the parent the receiver sees), X-Trace-ID and X-Correlation-ID.
+    Empty for a snapshot with no valid traceparent (work queued before trace context was stored)."""
+    parsed = parse_traceparent((snapshot or {}).get("traceparent"))
+    if parsed is None:
+        return {}
+    trace_id, span_id, flags = parsed
+    headers = {"traceparent": traceparent or f"00-{trace_id}-{span_id}-{flags}", "X-Trace-ID": trace_id}
+    correlation = (snapshot or {}).get("correlation_id") or ""
+    headers["X-Correlation-ID"] = correlation if _ACCEPTABLE_REQUEST_ID.match(correlation) else trace_id
     return headers
 
 

@@ -20,6 +20,7 @@ A worker loops over rounds (`pump`) until nothing is due; an acknowledgement mak
 message due, and the next round (or the wake-up it sends to another worker) claims it.
 """
 
+import json
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import metrics, services
+from . import delivery_audit, metrics, services
 from .models import (
     DeadLetterCause,
     ErpOutboundDeadLetter,
@@ -123,6 +124,7 @@ _RETURNING = (
     "retry_count",
     "attempt_count",
     "request_id",
+    "trace_context",
 )
 
 
@@ -205,6 +207,8 @@ def _claim(profile_ids, limit, keys, handed_on_events, gate, now, hold_seconds=N
         if isinstance(data["created_at"], str):
             data["created_at"] = parse_datetime(data["created_at"])
         data["created_at"] = _aware(data["created_at"])
+        if isinstance(data["trace_context"], str):  # raw SQL: jsonb comes back as text
+            data["trace_context"] = json.loads(data["trace_context"])
         if data["event_id"] is not None and not isinstance(data["event_id"], uuid.UUID):
             data["event_id"] = uuid.UUID(str(data["event_id"]))
         row = ErpSync(direction="outbound", status=SyncStatus.SENT, last_attempt_at=now, **data)
@@ -341,6 +345,8 @@ def record_batch(results: list) -> dict:
                 paused.setdefault(row.profile_id, (row.profile, response.message))
             elif outcome == "retry":
                 retry_delays.append(delay)
+                if row.retry_count == 0:  # the message's first failure: audited once (docs/siem.md)
+                    delivery_audit.first_failure(row, response)
             outcomes[outcome] += 1
             attempts.append(_attempt(row, response, outcome))
         if held:
@@ -370,6 +376,7 @@ def record_batch(results: list) -> dict:
             for row, cause in dead_rows:
                 metrics.DEAD_LETTERS.labels(cause).inc()
                 logger.warning("erp: message %s dead-lettered (%s, %s)", row.pk, cause, row.error_message)
+                delivery_audit.dead_lettered(row, cause)
         for profile, reason in paused.values():
             services.pause_profile(profile, reason=reason)
         if (outcomes.get("acked") or dead_rows) and not pumping():

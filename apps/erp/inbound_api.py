@@ -124,6 +124,10 @@ class ErpInboundProgressApi(APIView):
                 timestamp=request.headers.get("X-Signature-Timestamp"),
             )
             request.throttle_ident = caller.ident
+            if caller.profile is not None and caller.profile.tenant_id:
+                # Counted under the profile's tenant, not `none` (an ERP call has no user); set on the Django
+                # request, which the metrics middleware reads (DRF's wrapper would keep the attribute itself).
+                request._request.metrics_tenant = caller.profile.tenant
             throttle = ProfileRateThrottle()
             if not throttle.allow_request(request, self):
                 self.throttled(request, throttle.wait())

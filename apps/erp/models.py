@@ -164,6 +164,8 @@ class ErpSync(models.Model):
     # A worker that dies mid-attempt holds the row only until this lease runs out.
     claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
     acked_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    # The originating request's trace (copied from the outbox event): every attempt sends it as traceparent.
+    trace_context = models.JSONField(_("trace context"), default=dict, blank=True)
     # Inbound: the ERP's own time of the message, and whether it moved the job (older ones do not).
     ext_ts = models.DateTimeField(_("ERP timestamp"), null=True, blank=True)
     applied = models.BooleanField(_("applied"), null=True, blank=True)

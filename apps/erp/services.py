@@ -21,11 +21,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit import services as audit
-from apps.core import outbound_url
+from apps.core import outbound_url, request_context
 from apps.events import selectors as event_selectors
 from apps.jobs.models import Job
 
-from . import keyring, metrics, signing
+from . import delivery_audit, keyring, metrics, signing
 from .models import (
     DeadLetterCause,
     Direction,
@@ -140,6 +140,7 @@ def _outbound_row(event, profile) -> ErpSync:
         body_sha256=hashlib.sha256(text.encode()).hexdigest(),
         created_at=event.created_at,
         updated_at=now,
+        trace_context=event.trace_context or {},
     )
 
 
@@ -369,31 +370,35 @@ def send(row: ErpSync, material: SigningMaterial | None = None) -> Response:
                 secrets, msg_id=row.idempotency_key, timestamp=int(time.time()), body=body
             )
         )
-    # Stored messages say what kind of failure it was, never the socket error (addresses, ports: issue 11).
-    try:
-        reply = http().post(
-            base_url(profile) + UPDATE_PATH,
-            data=body,
-            headers=headers,
-            timeout=timeouts(profile),
-            allow_redirects=False,
-        )
-    except outbound_url.OutboundRefused:
-        error, message, code, excerpt, retry_after = ErrorClass.REFUSED, outbound_url.REFUSED_TEXT, None, "", None
-    except requests.Timeout:
-        error, message, code, excerpt, retry_after = ErrorClass.TIMEOUT, outbound_url.TIMEOUT_TEXT, None, "", None
-    except requests.RequestException:
-        error, message, code, excerpt, retry_after = (
-            ErrorClass.CONNECTION, outbound_url.CONNECTION_TEXT, None, "", None
-        )  # fmt: skip
-    else:
-        code, excerpt = reply.status_code, reply.text[:500]
-        error = classify(code)
-        message = f"HTTP {code}" if error else ""
-        retry_after = _retry_after_seconds(reply.headers.get("Retry-After"))
+    stored_trace = (row.trace_context or {}).get("traceparent")
+    # The originating request's trace (stored with the event at commit), so the ERP's spans join it; a CLIENT
+    # span around the POST when OpenTelemetry is on (its id is then the parent the ERP sees).
+    with request_context.client_span("erp.outbound.send", stored_trace, {"erp.message_id": row.pk or 0}) as parent:
+        headers.update(request_context.headers_for_snapshot(row.trace_context, parent))
+        reply, failure = _post(base_url(profile) + UPDATE_PATH, body, headers, timeouts(profile))
     duration = time.perf_counter() - started
     metrics.REQUEST_SECONDS.observe(duration)
+    if failure is not None:
+        error, message = failure
+        return Response(None, error, message, "", None, fingerprint, int(duration * 1000))
+    code, excerpt = reply.status_code, reply.text[:500]
+    error = classify(code)
+    message = f"HTTP {code}" if error else ""
+    retry_after = _retry_after_seconds(reply.headers.get("Retry-After"))
     return Response(code, error, message[:2000], excerpt, retry_after, fingerprint, int(duration * 1000))
+
+
+def _post(url, body, headers, timeout):
+    """(reply, None) or (None, (error class, message)). Stored messages say what kind of failure it was, never
+    the socket error (addresses, ports: issue 11)."""
+    try:
+        return http().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False), None
+    except outbound_url.OutboundRefused:
+        return None, (ErrorClass.REFUSED, outbound_url.REFUSED_TEXT)
+    except requests.Timeout:
+        return None, (ErrorClass.TIMEOUT, outbound_url.TIMEOUT_TEXT)
+    except requests.RequestException:
+        return None, (ErrorClass.CONNECTION, outbound_url.CONNECTION_TEXT)
 
 
 def retry_delay(retry_number: int, retry_after: float | None) -> float:
@@ -467,6 +472,8 @@ def _record_outcome(row: ErpSync, response: Response, started_at) -> str:
             _dead_letter_entry(row, dead_cause)
         elif outcome == "paused":
             pause_profile(row.profile, reason=response.message)
+        elif outcome == "retry" and row.retry_count == 1:  # its first failure (later retries are not audited)
+            delivery_audit.first_failure(row, response)
         ErpSyncAttempt.objects.create(
             sync=row,
             number=row.attempt_count,
@@ -518,6 +525,7 @@ def _dead_letter_entry(row: ErpSync, cause: str) -> None:
     )
     metrics.DEAD_LETTERS.labels(cause).inc()
     logger.warning("erp: message %s dead-lettered (%s, %s)", row.pk, cause, row.error_message)
+    delivery_audit.dead_lettered(row, cause)
 
 
 def release_next(job_id) -> None:

@@ -1,6 +1,6 @@
 """What the ERP app listens to; registered from ErpConfig.ready() so `jobs` never imports `erp`."""
 
-from apps.core.circuit_breaker import breaker_closed
+from apps.core.circuit_breaker import breaker_closed, breaker_opened
 from apps.events.registry import subscribe
 
 
@@ -27,6 +27,18 @@ def _on_breaker_closed(sender, name, **kwargs):
     services.note_outage_ended(name)
 
 
+def _audit_breaker_closed(sender, name, **kwargs):
+    from . import delivery_audit
+
+    delivery_audit.breaker_changed(name, "closed")
+
+
+def _audit_breaker_opened(sender, name, failures=None, **kwargs):
+    from . import delivery_audit
+
+    delivery_audit.breaker_changed(name, "opened", failures)
+
+
 def _after_migrate(sender, **kwargs):
     from . import services
 
@@ -51,3 +63,5 @@ def register():
     register_collector(ErpStateCollector())
     post_migrate.connect(_after_migrate, sender=apps.get_app_config("erp"), dispatch_uid="erp.default_profile")
     breaker_closed.connect(_on_breaker_closed, dispatch_uid="erp.redrive")
+    breaker_closed.connect(_audit_breaker_closed, dispatch_uid="erp.audit.breaker_closed")
+    breaker_opened.connect(_audit_breaker_opened, dispatch_uid="erp.audit.breaker_opened")

@@ -31,6 +31,9 @@ class OutboxEvent(models.Model):
     claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    # The trace context of the request that wrote the event (request_context.trace_snapshot()), so that work a
+    # worker does for it later (an ERP call) carries the originating trace.
+    trace_context = models.JSONField(_("trace context"), default=dict, blank=True)
 
     class Meta:
         db_table = "event_outbox"

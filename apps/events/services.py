@@ -11,6 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.core import request_context
 
 from . import kick, registry
 from .models import OutboxEvent, OutboxStatus
@@ -36,6 +37,7 @@ def publish(name, *, version, aggregate_type, aggregate_id, payload, aggregate_s
         aggregate_type=aggregate_type,
         aggregate_id=str(aggregate_id),
         aggregate_seq=aggregate_seq,
+        trace_context=request_context.trace_snapshot(),
         **({} if wanted else {"status": OutboxStatus.PUBLISHED, "processed_at": timezone.now()}),
     )
     if wanted:

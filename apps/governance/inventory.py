@@ -99,7 +99,7 @@ FIELDS: dict[str, dict[str, Category]] = {
     "events.OutboxEvent": {
         "id": O, "event_type": O, "event_version": O, "payload": O, "aggregate_type": O, "aggregate_id": O,
         "aggregate_seq": O, "status": O, "attempts": O, "last_error": O, "created_at": O, "claimed_until": O,
-        "next_attempt_at": O, "processed_at": O
+        "next_attempt_at": O, "processed_at": O, "trace_context": O,
     },
     "erp.IntegrationProfile": {
         "id": O, "tenant": O, "name": O, "base_url": O, "enabled": O, "paused_at": O, "pause_reason": O,
@@ -115,7 +115,7 @@ FIELDS: dict[str, dict[str, Category]] = {
         "seq": O, "request_id": O, "idempotency_key": O, "body_sha256": O, "request_body": O, "body": O,
         "response_code": O, "error_class": O, "error_message": O, "attempt_count": O, "retry_count": O,
         "reconcile_count": O, "last_attempt_at": O, "next_attempt_at": O, "claimed_until": O, "acked_at": O, "ext_ts":
-        O, "applied": O, "created_at": O, "updated_at": O
+        O, "applied": O, "created_at": O, "updated_at": O, "trace_context": O,
     },
     "erp.ErpSyncAttempt": {
         "id": O, "sync": O, "number": O, "request_id": O, "started_at": O, "duration_ms": O, "response_code": O,

@@ -5,6 +5,7 @@ outbound headers come from apps.core.request_context either way). The OTLP expor
 OTEL_EXPORTER_OTLP_* variables itself (headers, timeout, certificate).
 """
 
+import contextlib
 import logging
 
 from django.conf import settings
@@ -37,6 +38,7 @@ def setup_tracing(*, exporter=None, force: bool = False):
         # Process-wide, once: the tests pass their own exporter and leave the global provider alone.
         trace.set_tracer_provider(provider)
     request_context.span_source = _current_span
+    request_context.client_span_source = _client_span
     # Health probes and scrapes would be most spans and tell nothing.
     DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls="healthz,readyz,health/,metrics")
     _state["provider"] = provider
@@ -55,6 +57,7 @@ def teardown_tracing() -> None:
         _state["provider"].shutdown()
         _state["provider"] = None
     request_context.span_source = None
+    request_context.client_span_source = None
 
 
 def _current_span():
@@ -64,3 +67,20 @@ def _current_span():
     if not context.is_valid:
         return None
     return f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{int(context.trace_flags):02x}"
+
+
+@contextlib.contextmanager
+def _client_span(name: str, traceparent: str, attributes: dict | None = None):
+    """request_context.client_span's OpenTelemetry half: a CLIENT span whose parent is the stored traceparent."""
+    provider = _state["provider"]
+    if provider is None:
+        yield None
+        return
+    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    parent = TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+    tracer = provider.get_tracer("tezgah.outbound")
+    with tracer.start_as_current_span(name, context=parent, kind=SpanKind.CLIENT, attributes=attributes) as span:
+        context = span.get_span_context()
+        yield f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"

@@ -7,6 +7,8 @@
 twice (at-least-once, a replay) carries the same id and the SIEM can drop the copy.
 """
 
+import hashlib
+import re
 import socket
 import uuid
 from datetime import UTC
@@ -26,13 +28,33 @@ def event_id(source: str, ref: int) -> uuid.UUID:
 
 
 def level_for(action: str) -> str:
-    if action.startswith(("incident_lock.", "audit.verify_failed")) or "tamper" in action:
+    if action.startswith(("incident_lock.", "audit.verify_failed", "erp.breaker.opened")) or "tamper" in action:
         return "WARNING"
     if action.endswith((".dead", ".dead_lettered")) or (".dlq." in action and not action.endswith("replayed")):
         return "ERROR"
     if action.startswith("security.") or any(word in action for word in _WARNING_WORDS):
         return "WARNING"
     return "INFO"
+
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def trace_id_for(payload: dict, request_id: str, fallback: str) -> str:
+    """The record's trace id, never empty: the payload's `trace_id` when the entry carries a valid one; else
+    derived from the entry's request id (the request id itself when it is 32 hex digits or a UUID, as the
+    portal's own ids are; else its sha256's first 32 digits), so every record of one request shares it; else
+    (no request: beat tasks, the sealer) derived from `fallback`, the record's own event id."""
+    given = payload.get("trace_id") if isinstance(payload, dict) else None
+    if isinstance(given, str) and _HEX32.match(given.strip().lower().replace("-", "")):
+        return given.strip().lower().replace("-", "")
+    request_id = (request_id or "").strip()
+    if request_id and request_id != "-":
+        plain = request_id.lower().replace("-", "")
+        if _HEX32.match(plain) and set(plain) != {"0"}:
+            return plain
+        return hashlib.sha256(request_id.encode()).hexdigest()[:32]
+    return hashlib.sha256(fallback.encode()).hexdigest()[:32]
 
 
 def _iso(ts) -> str:
@@ -55,15 +77,16 @@ def for_audit_entry(entry) -> dict:
     client_ip = entry.client_ip
     if client_ip and settings.SIEM_MASK_IPS:
         client_ip = masking.IP
+    eid = str(event_id("audit", entry.seq))
     return {
         "schema_ver": SCHEMA_VERSION,
-        "event_id": str(event_id("audit", entry.seq)),
+        "event_id": eid,
         "ts": _iso(entry.ts),
         "level": level_for(entry.action),
         "svc": settings.SIEM_APP_NAME,
         "host": _host(),
         "req_id": entry.request_id or "-",
-        "trace_id": str(payload.get("trace_id", "")) if isinstance(payload.get("trace_id", ""), str) else "",
+        "trace_id": trace_id_for(payload, entry.request_id, eid),
         "actor": {"type": entry.actor_type, "id": entry.actor_id},
         "event": entry.action,
         "payload_redacted": {
@@ -80,15 +103,16 @@ def for_audit_entry(entry) -> dict:
 
 def for_checkpoint(checkpoint, witness: dict) -> dict:
     """The envelope of a signed checkpoint: the witness document whole (ids, hashes and a signature only)."""
+    eid = str(event_id("checkpoint", checkpoint.tree_size))
     return {
         "schema_ver": SCHEMA_VERSION,
-        "event_id": str(event_id("checkpoint", checkpoint.tree_size)),
+        "event_id": eid,
         "ts": _iso(checkpoint.ts),
         "level": "NOTICE",
         "svc": settings.SIEM_APP_NAME,
         "host": _host(),
         "req_id": "-",
-        "trace_id": "",
+        "trace_id": trace_id_for({}, "", eid),
         "actor": {"type": "system", "id": ""},
         "event": "audit.checkpoint",
         "payload_redacted": witness,

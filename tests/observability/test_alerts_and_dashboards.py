@@ -119,6 +119,8 @@ def test_the_slo_thresholds_are_the_issues(rules):
     assert "> 60" in by_name["ReportExportP95Slow"]["expr"]
     assert "> 0.01" in by_name["RequestFailureRateHigh"]["expr"]
     assert "[15m]" in by_name["tezgah:http_failure:ratio_15m"]["expr"]
+    assert "tezgah_siem_ship_lag_seconds" in by_name["SiemShipLagHigh"]["expr"]
+    assert "by (destination)" in by_name["SiemShipLagHigh"]["expr"] and "> 300" in by_name["SiemShipLagHigh"]["expr"]
 
 
 def test_the_alert_expressions_name_only_exported_metrics(rules, exported):

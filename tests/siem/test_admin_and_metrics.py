@@ -80,3 +80,34 @@ def test_backlog_selector_and_gauges(settings, waiting):
     settings.SIEM_ENDPOINT = ""
     assert selectors.backlog_age_seconds() == 0.0
     assert "tezgah_siem_backlog_records{" not in generate_latest(registry).decode()
+
+
+def test_metrics_show_backlog_and_lag_per_destination_through_the_metrics_view(client, settings, waiting):
+    """Through /metrics as a scrape sees it (the multi-process registry plus the scrape-time collectors): the
+    lag is the age of the oldest record the destination has not accepted, and grows with the clock."""
+    import time_machine
+    from django.utils import timezone
+    from prometheus_client.parser import text_string_to_metric_families
+
+    settings.INTERNAL_TOKEN = "siem-metrics-test-token"
+    oldest = SiemRecord.objects.order_by("pk").first().created_at
+
+    def scrape():
+        response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer siem-metrics-test-token")
+        assert response.status_code == 200
+        found = {}
+        for family in text_string_to_metric_families(response.content.decode()):
+            for sample in family.samples:
+                if sample.name.startswith("tezgah_siem_"):
+                    found[(sample.name, sample.labels.get("destination"))] = sample.value
+        return found
+
+    with time_machine.travel(oldest + timezone.timedelta(seconds=420), tick=False):
+        samples = scrape()
+    assert samples[("tezgah_siem_backlog_records", waiting.endpoint)] == 3
+    assert samples[("tezgah_siem_ship_lag_seconds", waiting.endpoint)] == pytest.approx(420, abs=1)
+    assert len([k for k in samples if k[0] == "tezgah_siem_ship_lag_seconds"]) == 1  # one series per destination
+    SiemDestination.objects.filter(pk=waiting.pk).update(last_sent_id=SiemRecord.objects.order_by("-pk")[0].pk)
+    samples = scrape()
+    assert samples[("tezgah_siem_backlog_records", waiting.endpoint)] == 0
+    assert samples[("tezgah_siem_ship_lag_seconds", waiting.endpoint)] == 0

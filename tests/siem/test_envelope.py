@@ -42,7 +42,9 @@ def test_header_fields_are_printable_ascii_and_sd_values_are_escaped():
 @pytest.mark.parametrize(
     ("action", "level"),
     [("security.admin_ip_refused", "WARNING"), ("incident_lock.on", "WARNING"), ("erp.inbound.refused", "WARNING"),
-     ("erp.sync.dead", "ERROR"), ("jobs.job.updated", "INFO"), ("erp.key.replaced", "INFO")],
+     ("erp.sync.dead", "ERROR"), ("jobs.job.updated", "INFO"), ("erp.key.replaced", "INFO"),
+     ("erp.dlq.moved", "ERROR"), ("erp.delivery.failed", "WARNING"), ("erp.breaker.opened", "WARNING"),
+     ("erp.breaker.closed", "INFO")],
 )  # fmt: skip
 def test_levels(action, level):
     assert envelope.level_for(action) == level
@@ -71,3 +73,28 @@ def test_collection_keeps_checkpoints_after_their_entries_across_batches(setting
     assert first.envelope["payload_redacted"]["data"]["email"] == "[PERSONAL]"
     assert first.event_id == envelope.event_id("audit", 1)
     assert rfc5424_lines.envelope(first.message) == first.envelope
+
+
+def _entry(**fields):
+    from django.utils import timezone
+
+    from apps.audit.models import AuditLog
+
+    base = {"seq": 7, "ts": timezone.now(), "actor_type": "system", "action": "erp.dlq.moved", "payload": {}}
+    return AuditLog(**{**base, **fields})
+
+
+def test_every_record_carries_a_trace_id_the_payloads_first():
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert envelope.for_audit_entry(_entry(payload={"trace_id": trace}, request_id="r-123456789"))["trace_id"] == trace
+    # No trace in the payload: the portal's own request ids (uuid4 hex) are the trace id as they are.
+    own = "8a36dcab0c0e4c1d9b1f00aa11bb22cc"
+    assert envelope.for_audit_entry(_entry(request_id=own))["trace_id"] == own
+    # A caller's request id of another form: derived, the same for every record of that request.
+    a = envelope.for_audit_entry(_entry(request_id="caller-req-0001"))["trace_id"]
+    b = envelope.for_audit_entry(_entry(seq=8, request_id="caller-req-0001"))["trace_id"]
+    assert a == b and len(a) == 32 and int(a, 16)
+    # No request at all (a beat task): derived from the record's own event id, never empty.
+    none = envelope.for_audit_entry(_entry(request_id=""))["trace_id"]
+    assert len(none) == 32 and none != a
+    assert envelope.for_audit_entry(_entry(payload={"trace_id": "not-a-trace"}, request_id=own))["trace_id"] == own

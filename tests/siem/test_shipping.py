@@ -66,7 +66,9 @@ def test_records_arrive_as_rfc5424_with_structured_data_intact(siem, scheme):
         assert parsed["pri"] == 13 * 8 + 6  # log audit, informational
         assert parsed["sd"][SD_ID] == {
             "eid": str(record.event_id), "ver": "1", "event": "jobs.job.updated", "actor": "system",
+            "trace": record.envelope["trace_id"],  # always present: derived when the entry has no request
         }  # fmt: skip
+        assert len(record.envelope["trace_id"]) == 32
         envelope = json.loads(parsed["msg"])
         assert envelope == record.envelope
         assert set(envelope) == {"schema_ver", "event_id", "ts", "level", "svc", "host", "req_id", "trace_id",

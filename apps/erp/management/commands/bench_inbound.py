@@ -2,140 +2,19 @@
 
 PostgreSQL only; writes to the database it is pointed at (use a scratch one, migrated). Starts gunicorn
 (apps.erp.bench_wsgi) on 127.0.0.1, drives it from an asyncio load generator on loopback with signed
-requests, and prints requests/s and latency percentiles for each target.
+requests (apps/erp/bench_support.py, shared with bench_request_metrics), and prints requests/s and latency
+percentiles for each target.
 """
 
 import asyncio
-import json
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
-from datetime import timedelta
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.utils import timezone
 
-from apps.accounts.models import Tenant
-from apps.erp import inbound_services, keyring, signing
-from apps.erp.bench_urls import BARE_TABLE
-from apps.erp.models import ErpKey, IntegrationProfile, KeyState
-from apps.jobs import services as job_services
-from apps.jobs.models import Job, JobStatus
-
-TOKEN = "bench-inbound-token-0123456789abcdef"
-SECRET = "bench-current-secret"
-INBOUND_PATH = "/api/v1/erp/inbound/job/progress"
-BARE_PATH = "/bench/bare-insert"
-
-
-def _prepare(jobs: int) -> list[str]:
-    """A bench tenant with `jobs` running jobs, a profile accepting 127.0.0.1 with TOKEN and SECRET."""
-    from apps.catalog.models import Machine, ModelType, Post
-
-    tenant, _created = Tenant.objects.get_or_create(slug="bench-inbound", defaults={"name": "Bench inbound"})
-    machine, _ = Machine.objects.get_or_create(tenant=tenant, code="BM1", defaults={"name": "Bench machine"})
-    post, _ = Post.objects.get_or_create(tenant=tenant, machine=machine, code="BP1", defaults={"name": "Bench post"})
-    model_type, _ = ModelType.objects.get_or_create(tenant=tenant, code="BT1", defaults={"name": "Bench type"})
-    have = Job.objects.filter(tenant=tenant).count()
-    for i in range(have, jobs):
-        job = job_services.create_job(
-            tenant=tenant, model_type=model_type, machine=machine, post=post, external_id=f"BENCH-{i:06d}"
-        )
-        job_services.change_status(job, JobStatus.RUNNING, progress=0)
-    profile, _ = IntegrationProfile.objects.get_or_create(
-        tenant=tenant, defaults={"name": "bench-inbound", "ip_allowlist": "127.0.0.1/32"}
-    )
-    inbound_services.set_inbound_token(profile, TOKEN)
-    ErpKey.objects.filter(profile=profile).delete()
-    keyring.add_key(profile, SECRET, state=KeyState.CURRENT)
-    keyring.add_key(profile, keyring.new_secret(), state=KeyState.NEXT)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TABLE IF NOT EXISTS {BARE_TABLE} (id bigserial PRIMARY KEY, body text, created_at timestamptz)"
-        )
-        # Planner statistics as autovacuum would keep them (it may be off on a scratch server).
-        cursor.execute(f"ANALYZE jobs_job, erp_mes_sync, audit_logs, event_outbox, {BARE_TABLE}")
-    running = Job.objects.filter(tenant=tenant, status__in=[JobStatus.RUNNING, JobStatus.PAUSED])
-    return list(running.order_by("id").values_list("external_id", flat=True)[:jobs])
-
-
-def _request(path: str, body: bytes, headers: dict, port: int) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-class Target:
-    """Makes the i-th request of a run: distinct job, progress, ext_ts and X-Request-Id, signed."""
-
-    def __init__(self, path, job_ids, port, run_tag):
-        self.path, self.job_ids, self.port, self.run_tag = path, job_ids, port, run_tag
-        self.base = timezone.now() + timedelta(days=1)
-
-    def make(self, i: int) -> bytes:
-        job_id = self.job_ids[i % len(self.job_ids)]
-        ext_ts = (self.base + timedelta(microseconds=i)).isoformat()
-        body = json.dumps({"job_id": job_id, "status": "running", "progress": i % 101, "ext_ts": ext_ts}).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {TOKEN}",
-            "X-Signature": signing.x_signature(SECRET, body),
-            "X-Request-Id": f"bench-{self.run_tag}-{i:010d}",
-        }
-        return _request(self.path, body, headers, self.port)
-
-
-async def _read_response(reader) -> tuple[int, bool]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-    await reader.readexactly(int(fields.get("content-length", "0")))
-    return status, fields.get("connection", "").lower() == "close"
-
-
-async def _drive(target: Target, *, port: int, concurrency: int, seconds: float, counter: list) -> dict:
-    latencies, statuses = [], {}
-    deadline = time.perf_counter() + seconds
-
-    async def worker():
-        reader = writer = None
-        while time.perf_counter() < deadline:
-            i = counter[0]
-            counter[0] += 1
-            payload = target.make(i)
-            started = time.perf_counter()
-            if writer is None:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(payload)
-            await writer.drain()
-            status, close = await _read_response(reader)
-            latencies.append(time.perf_counter() - started)
-            statuses[status] = statuses.get(status, 0) + 1
-            if close:
-                writer.close()
-                reader = writer = None
-        if writer is not None:
-            writer.close()
-
-    began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "statuses": statuses,
-    }
+from apps.erp import bench_support as bench
 
 
 class Command(BaseCommand):
@@ -153,33 +32,22 @@ class Command(BaseCommand):
     def handle(self, *args, port, workers, concurrency, seconds, warmup, jobs, rounds, **options):
         if connection.vendor != "postgresql":
             raise CommandError("bench_inbound needs PostgreSQL: set DATABASE_URL to a scratch database")
-        job_ids = _prepare(jobs)
-        env = {
-            **os.environ,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "LOG_LEVEL": "WARNING",
-            # The per-profile throttle stays on the path (its cache round trip is measured), with room to run.
-            "THROTTLE_ERP_INBOUND_RATE": "100000000/min",
-        }
-        server = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "apps.erp.bench_wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--log-level", "warning"],
-            env=env,
-        )  # fmt: skip
+        job_ids = bench.prepare(jobs)
+        server = bench.start_server(port, workers, bench.server_env())
         try:
             self._wait_ready(port)
             results = []
             run_tag = f"{int(time.time())}"
             counter = [0]
             for round_number in range(rounds):
-                for name, path in (("bare INSERT view", BARE_PATH), ("inbound progress", INBOUND_PATH)):
-                    target = Target(path, job_ids, port, f"{run_tag}-{round_number}-{name[:4]}")
+                for name, path in (("bare INSERT view", bench.BARE_PATH), ("inbound progress", bench.INBOUND_PATH)):
+                    target = bench.Target(path, job_ids, port, f"{run_tag}-{round_number}-{name[:4]}")
                     # A warm-up, then the measured run.
-                    asyncio.run(_drive(target, port=port, concurrency=concurrency, seconds=warmup, counter=counter))
+                    asyncio.run(
+                        bench.drive(target, port=port, concurrency=concurrency, seconds=warmup, counter=counter)
+                    )
                     result = asyncio.run(
-                        _drive(target, port=port, concurrency=concurrency, seconds=seconds, counter=counter)
+                        bench.drive(target, port=port, concurrency=concurrency, seconds=seconds, counter=counter)
                     )
                     results.append((round_number + 1, name, result))
                     self.stdout.write(
@@ -198,12 +66,5 @@ class Command(BaseCommand):
         )
 
     def _wait_ready(self, port):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise CommandError("gunicorn did not become ready")
+        if not bench.wait_ready(port, timeout=30, interval=0.2):
+            raise CommandError("gunicorn did not become ready")

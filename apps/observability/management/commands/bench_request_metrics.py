@@ -12,29 +12,17 @@ import json
 import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from apps.erp import signing
-from apps.erp.management.commands.bench_inbound import (
-    INBOUND_PATH,
-    SECRET,
-    TOKEN,
-    Target,
-    _drive,
-    _prepare,
-    _request,
-)
+from apps.erp import bench_support as bench
 
 
-class MonotonicTarget(Target):
+class MonotonicTarget(bench.Target):
     """bench_inbound's messages with a progress that never falls for a job (issue 11 refuses a regressing one
     with 422, which would measure the refusal instead of the update): the k-th message to a job says k%."""
 
@@ -43,14 +31,7 @@ class MonotonicTarget(Target):
         _head, _, body = payload.partition(b"\r\n\r\n")
         data = json.loads(body)
         data["progress"] = min(99, i // len(self.job_ids))
-        body = json.dumps(data).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {TOKEN}",
-            "X-Signature": signing.x_signature(SECRET, body),
-            "X-Request-Id": f"bench-{self.run_tag}-{i:010d}",
-        }
-        return _request(self.path, body, headers, self.port)
+        return self.signed(i, json.dumps(data).encode())
 
 
 VARIANTS = (
@@ -69,8 +50,8 @@ def _in_process(n: int) -> dict:
 
     from apps.observability.middleware import RequestMetricsMiddleware
 
-    request = RequestFactory().post(INBOUND_PATH)
-    request.resolver_match = resolve(INBOUND_PATH)
+    request = RequestFactory().post(bench.INBOUND_PATH)
+    request.resolver_match = resolve(bench.INBOUND_PATH)
     request.user = AnonymousUser()
     response = HttpResponse()
 
@@ -121,7 +102,7 @@ def _full_stack(job_ids, *, requests: int, rounds: int, start: int, warmup: int 
                 settings.OBSERVABILITY_STATS_FLUSH_SECONDS = original[1]
                 # A new handler: it loads the middleware list with the setting above.
                 client = Client(HTTP_HOST="127.0.0.1")
-                target = MonotonicTarget(INBOUND_PATH, job_ids, 0, f"inproc-{start}")
+                target = MonotonicTarget(bench.INBOUND_PATH, job_ids, 0, f"inproc-{start}")
                 statuses = {}
                 began = None
                 for n in range(-warmup, requests):  # the first `warmup` requests are not timed
@@ -130,7 +111,7 @@ def _full_stack(job_ids, *, requests: int, rounds: int, start: int, warmup: int 
                     head, _, body = target.make(i).partition(b"\r\n\r\n")
                     fields = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
                     response = client.post(
-                        INBOUND_PATH,
+                        bench.INBOUND_PATH,
                         body,
                         content_type="application/json",
                         HTTP_AUTHORIZATION=fields["Authorization"],
@@ -165,7 +146,7 @@ class Command(BaseCommand):
     ):
         if connection.vendor != "postgresql":
             raise CommandError("bench_request_metrics needs PostgreSQL: set DATABASE_URL to a scratch database")
-        job_ids = _prepare(jobs)
+        job_ids = bench.prepare(jobs)
         # A scratch database: every run starts the bench tenant's jobs at 0% again (see MonotonicTarget).
         from apps.jobs.models import Job
 
@@ -183,13 +164,13 @@ class Command(BaseCommand):
             for round_number in range(rounds):
                 for label, server_port, _process in servers:
                     target = MonotonicTarget(
-                        INBOUND_PATH, job_ids, server_port, f"{run_tag}-{round_number}-{server_port}"
+                        bench.INBOUND_PATH, job_ids, server_port, f"{run_tag}-{round_number}-{server_port}"
                     )
                     asyncio.run(
-                        _drive(target, port=server_port, concurrency=concurrency, seconds=warmup, counter=counter)
+                        bench.drive(target, port=server_port, concurrency=concurrency, seconds=warmup, counter=counter)
                     )
                     result = asyncio.run(
-                        _drive(target, port=server_port, concurrency=concurrency, seconds=seconds, counter=counter)
+                        bench.drive(target, port=server_port, concurrency=concurrency, seconds=seconds, counter=counter)
                     )
                     results[label].append(result)
                     self.stdout.write(
@@ -223,29 +204,8 @@ class Command(BaseCommand):
 
     def _start(self, port, workers, variant, multiproc_dir):
         os.makedirs(multiproc_dir, exist_ok=True)
-        env = {
-            **os.environ,
-            **variant,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "LOG_LEVEL": "WARNING",
-            "THROTTLE_ERP_INBOUND_RATE": "100000000/min",
-            "PROMETHEUS_MULTIPROC_DIR": multiproc_dir,
-        }
-        return subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "apps.erp.bench_wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--log-level", "warning"],
-            env=env,
-        )  # fmt: skip
+        return bench.start_server(port, workers, bench.server_env(**variant, PROMETHEUS_MULTIPROC_DIR=multiproc_dir))
 
     def _wait_ready(self, port):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise CommandError(f"gunicorn on port {port} did not become ready")
+        if not bench.wait_ready(port, timeout=60, interval=0.3):
+            raise CommandError(f"gunicorn on port {port} did not become ready")
