@@ -755,6 +755,8 @@ CELERY_BEAT_SCHEDULE["purge-request-stats"] = {
 ERP_DELIVERY_BATCH = env.int("ERP_DELIVERY_BATCH", default=200)
 ERP_DELIVERY_THREADS = env.int("ERP_DELIVERY_THREADS", default=8)
 ERP_PUMP_SECONDS = env.float("ERP_PUMP_SECONDS", default=10.0)
+# Rounds of follow-up delivery the outbox relay runs after sending what it handed on (apps/erp/delivery.py).
+ERP_FOLLOW_UP_ROUNDS = env.int("ERP_FOLLOW_UP_ROUNDS", default=2)
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=200)
 OUTBOX_PUMP_SECONDS = env.float("OUTBOX_PUMP_SECONDS", default=10.0)
 # A commit wakes a relay at most once per ENQUEUE_KICK_TTL_SECONDS while one is pending (apps/events/kick.py);

@@ -2,8 +2,14 @@
 
 Written here because pybreaker keeps its state per process or in Redis only, and the zero-setup run
 has several processes and no Redis; Django's cache is shared by all of them in both set-ups.
+
+When the cache is unreachable (Redis down) a breaker keeps its state in this process instead, so callers
+are neither blocked nor failed by the cache: each process then opens and probes on its own, and the shared
+state is used again as soon as the cache answers (issue 13's drill: tests/erp/test_drills.py).
 """
 
+import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -21,6 +27,28 @@ breaker_opened = Signal()
 # callables that list breakers another process may have made (an ERP profile's, before this one called out).
 _known: dict[str, "CircuitBreaker"] = {}
 _sources: list = []
+
+logger = logging.getLogger(__name__)
+# The cache's stand-in while it is unreachable: {key: state} of this process, and whether that was logged.
+_local: dict = {}
+_local_lock = threading.Lock()
+_cache_down = {"logged": False}
+
+
+def _cache_failed(exc) -> None:
+    if not _cache_down["logged"]:
+        _cache_down["logged"] = True
+        logger.warning(
+            "cache unreachable (%s): circuit breakers keep their state per process meanwhile",
+            type(exc).__name__,
+            extra={"alert": "breaker.cache_unreachable"},
+        )
+
+
+def _cache_ok() -> None:
+    if _cache_down["logged"]:
+        _cache_down["logged"] = False
+        logger.warning("cache reachable again: circuit breakers share their state again")
 
 
 def register_source(source) -> None:
@@ -72,10 +100,32 @@ class CircuitBreaker:
         _known[name] = self
 
     def _get(self) -> dict:
-        return cache.get(self._key) or {"failures": 0, "opened_at": None, "retry_at": None}
+        try:
+            data = cache.get(self._key)
+        except Exception as exc:  # the cache is down: this process's own state, never an error for the caller
+            _cache_failed(exc)
+            data = _local.get(self._key)
+        else:
+            _cache_ok()
+        return dict(data) if data else {"failures": 0, "opened_at": None, "retry_at": None}
 
     def _set(self, data: dict) -> None:
-        cache.set(self._key, data, timeout=None)
+        try:
+            cache.set(self._key, data, timeout=None)
+        except Exception as exc:
+            _cache_failed(exc)
+            _local[self._key] = dict(data)
+
+    def _add_probe(self, key: str) -> bool:
+        try:
+            return cache.add(key, 1, timeout=max(1, int(self.cooldown)))
+        except Exception as exc:  # one probe per process while the cache is down
+            _cache_failed(exc)
+            with _local_lock:
+                if key in _local:
+                    return False
+                _local[key] = 1
+                return True
 
     def state(self) -> BreakerState:
         data = self._get()
@@ -95,7 +145,7 @@ class CircuitBreaker:
         if time.time() < data["retry_at"]:
             return False
         # Half-open: cache.add is atomic in Redis, so exactly one process gets to probe per cool-down.
-        return cache.add(f"{self._key}:probe:{data['retry_at']}", 1, timeout=max(1, int(self.cooldown)))
+        return self._add_probe(f"{self._key}:probe:{data['retry_at']}")
 
     def seconds_until_retry(self) -> float:
         data = self._get()
@@ -123,4 +173,8 @@ class CircuitBreaker:
             breaker_opened.send(sender=type(self), name=self.name, failures=data["failures"])
 
     def reset(self) -> None:
-        cache.delete(self._key)
+        _local.pop(self._key, None)
+        try:
+            cache.delete(self._key)
+        except Exception as exc:
+            _cache_failed(exc)

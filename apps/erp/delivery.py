@@ -454,20 +454,25 @@ def send_and_record(rows: list, gate: Gate) -> dict:
         return {}
     if (outcomes.get("acked") or outcomes.get("dead")) and not pumping():
         # The jobs' next messages are due now: this worker sends them itself instead of waiting for a
-        # wake-up that a busy pool would only take after its current loop.
-        for outcome, count in pump(budget_seconds=settings.ERP_PUMP_SECONDS / 5).items():
+        # wake-up that a busy pool would only take after its current loop. A few rounds, not a timed
+        # loop: this runs inside the outbox relay's loop, and every second spent here is a second the
+        # new commits wait to be handed on (with a 2 s loop, P95 commit -> receipt was 3.8 s at 89/s).
+        for outcome, count in pump(max_rounds=settings.ERP_FOLLOW_UP_ROUNDS).items():
             outcomes[outcome] = outcomes.get(outcome, 0) + count
     return outcomes
 
 
-def pump(*, budget_seconds=None, limit=None, max_messages=None) -> dict:
-    """Rounds until nothing is due, the budget is spent (then another worker is woken) or max_messages sent."""
+def pump(*, budget_seconds=None, limit=None, max_messages=None, max_rounds=None) -> dict:
+    """Rounds until nothing is due, the budget or max_rounds is spent (then another worker is woken) or
+    max_messages sent."""
     budget = settings.ERP_PUMP_SECONDS if budget_seconds is None else budget_seconds
     stop_at = time.monotonic() + budget
     totals: dict = defaultdict(int)
     was_pumping, _local.pumping = pumping(), True
+    rounds = 0
     try:
         while True:
+            rounds += 1
             services.clear_delivery_kick()
             cap = limit or settings.ERP_DELIVERY_BATCH
             if max_messages is not None:
@@ -479,7 +484,7 @@ def pump(*, budget_seconds=None, limit=None, max_messages=None) -> dict:
                 totals[outcome] += count
             if not outcomes or set(outcomes) <= {"breaker-open"}:
                 break
-            if time.monotonic() > stop_at:
+            if time.monotonic() > stop_at or (max_rounds is not None and rounds >= max_rounds):
                 _local.pumping = was_pumping
                 services.enqueue_delivery(None)
                 break

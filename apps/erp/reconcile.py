@@ -102,7 +102,10 @@ def note_outage_ended(breaker_name: str) -> None:
         settings.ERP_RECONCILE_MAX + 1
     )
     since = timezone.now() - timedelta(seconds=horizon)
-    cache.add(_redrive_key(profile_id), since.timestamp(), timeout=24 * 3600)
+    try:
+        cache.add(_redrive_key(profile_id), since.timestamp(), timeout=24 * 3600)
+    except Exception:  # the cache is down too: that outage's dead letters wait in the DLQ for a person
+        logger.warning("erp: cache unreachable; the re-drive after %s's outage is left to an operator", breaker_name)
 
 
 def superseded_dead_letters():
@@ -116,7 +119,11 @@ def redrive_after_outage(*, limit=None) -> int:
     budget = limit if limit is not None else settings.ERP_REDRIVE_PER_MINUTE
     replayed = 0
     for profile in IntegrationProfile.objects.filter(enabled=True, paused_at__isnull=True):
-        since = cache.get(_redrive_key(profile.pk))
+        try:
+            since = cache.get(_redrive_key(profile.pk))
+        except Exception:  # the cache is down: nothing known to re-drive now (the DLQ keeps every entry)
+            logger.warning("erp: cache unreachable; no re-drive this round")
+            return replayed
         if since is None or budget <= 0:
             continue
         batch = budget

@@ -196,3 +196,53 @@ def test_drill_broker_unreachable_commits_fail_fast_log_once_and_the_sweep_deliv
     finally:
         kick.reset()
     assert_nothing_lost_and_in_order(mock_erp, made)
+
+
+def test_drill_cache_down_during_delivery(
+    erp_profile, mock_erp, tenant_a, drill_settings, django_capture_on_commit_callbacks, settings
+):
+    """Redis (the cache: breaker state, wake-up flags) unreachable while changes are committed and delivered.
+
+    The real django-redis client is pointed at a closed port (the machine's Redis keeps running for
+    everyone else). Delivery goes on with each process keeping the breaker to itself; the ERP also fails
+    for a while during the cache outage, and the breaker still holds messages instead of burning retries.
+    """
+    from django.core.cache import cache
+
+    capture = django_capture_on_commit_callbacks
+    healthy_caches = settings.CACHES
+    down = f"redis://127.0.0.1:{free_port()}/1"  # nothing listens there
+    settings.CACHES = {name: {**c, "BACKEND": "django_redis.cache.RedisCache", "LOCATION": down} for name, c in
+                       healthy_caches.items()}  # fmt: skip
+    kick.reset()
+    try:
+        with pytest.raises(Exception):  # the cache really is unreachable
+            cache.get("probe")
+        with time_machine.travel(timezone.now(), tick=False) as clock:
+            started = time.perf_counter()
+            made = produce(tenant_a, capture, jobs_count=3, steps=STEPS[:2])
+            assert time.perf_counter() - started < 10  # no commit waits on the cache
+            assert len(mock_erp.received()) == 6  # delivered without the cache
+            # The ERP fails too while the cache is down: the process-local breaker opens and holds.
+            mock_erp.plan(status=503, count=2)
+            for job in made:
+                job.refresh_from_db()
+                with capture(execute=True):
+                    jobs.change_status(job, STEPS[2])
+            assert services.breaker(erp_profile).state().state == "open"
+            assert not ErpOutboundDeadLetter.objects.exists()
+            assert ErpSync.objects.filter(status=SyncStatus.QUEUED).exists()
+            for _ in range(4):
+                clock.shift(31)
+                beat(capture)
+            settings.CACHES = healthy_caches  # the cache is back
+            kick.reset()
+            for _ in range(2):
+                clock.shift(31)
+                beat(capture)
+    finally:
+        settings.CACHES = healthy_caches
+        kick.reset()
+    assert not ErpSync.objects.filter(status__in=services.IN_FLIGHT).exists()
+    assert not ErpOutboundDeadLetter.objects.exists()
+    assert_nothing_lost_and_in_order(mock_erp, made)
