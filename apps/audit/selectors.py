@@ -151,6 +151,7 @@ def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
     A thread fetches the next chunk while the caller hashes this one: PostgreSQL assembles the rows on the
     other core, and psycopg releases the GIL while it waits for them.
     """
+    import contextlib
     import queue
     import threading
 
@@ -175,7 +176,7 @@ def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
             while not stop.is_set() and (rows := cursor.fetchmany(chunk_size)):
                 chunks.put(rows)
             chunks.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+        except BaseException as exc:  # handed to the consumer, which raises it
             chunks.put(exc)
 
     with transaction.atomic(using=connection.alias, savepoint=False):
@@ -197,10 +198,8 @@ def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
             finally:
                 stop.set()
                 while worker.is_alive():  # let a fetch that waits on a full queue finish
-                    try:
+                    with contextlib.suppress(queue.Empty):
                         chunks.get(timeout=0.1)
-                    except queue.Empty:
-                        pass
                 worker.join()
 
 
