@@ -9,8 +9,10 @@ UPDATE, DELETE, and (PostgreSQL) TRUNCATE.
 
 CONTENT_COLUMNS = (
     "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "payload", "payload_sha256",
-    "tenant_id", "request_id", "client_ip", "version",
+    "tenant_id", "request_id", "client_ip", "version", "payload_canonical",
 )  # fmt: skip
+# Added by migration audit.0008: guards installed by earlier migrations (before the column exists) leave it out.
+LATER_CONTENT_COLUMNS = ("payload_canonical",)
 CHECKPOINT_COLUMNS = ("id", "tree_size", "head_hash", "merkle_root", "ts", "key_id", "signature", "frontier")
 MESSAGE = "audit_logs is append-only"
 # The one DELETE allowed (issue 17, retention): entries up to a recorded purge whose end is a signed checkpoint,
@@ -128,7 +130,18 @@ def _statements(connection, tables, *, install: bool):
     # Before migration audit.0006 there is no audit_purges table (SQLite checks a trigger's tables when any table
     # is renamed), so the guards installed by audit.0002 refuse every DELETE; from 0006 on, purged segments may go.
     purged = PURGED_THROUGH if "audit_purges" in connection.introspection.table_names() else "0"
-    return [sql.replace("{purged_through}", purged) for table in tables for sql in by_table[table]]
+    statements = [sql.replace("{purged_through}", purged) for table in tables for sql in by_table[table]]
+    if install and "audit_logs" in tables:
+        with connection.cursor() as cursor:
+            have = {c.name for c in connection.introspection.get_table_description(cursor, "audit_logs")}
+        for column in LATER_CONTENT_COLUMNS:
+            if column not in have:  # a trigger must not name a column the table does not have yet
+                statements = [
+                    sql.replace(f", NEW.{column}", "").replace(f", OLD.{column}", "")
+                    .replace(f" OR NEW.{column} IS NOT OLD.{column}", "")
+                    for sql in statements
+                ]  # fmt: skip
+    return statements
 
 
 def install(connection, tables=TABLES) -> None:

@@ -9,7 +9,7 @@ from django.db.models import F
 from . import hashing, selectors, signatures
 from .merkle import Frontier
 from .models import AuditCheckpoint, AuditLog
-from .verification import ChainReport, Finding, cut_before_witness, verify_entries
+from .verification import ChainReport, Finding, Rows, cut_before_witness, verify_entries
 
 
 @dataclass
@@ -32,11 +32,23 @@ def _start(from_seq):
     return expected, prev, Frontier.from_json(before.frontier) if before else None
 
 
+def _walk(first_seq, last_seq):
+    """verify_entries' input for [first_seq, last_seq]: prepared rows on PostgreSQL, entry dicts elsewhere."""
+    if connections["default"].vendor == "postgresql":
+
+        def load(first, last):
+            return selectors.chain_entries(from_seq=first, to_seq=last, chunk_size=20000)
+
+        rows = selectors.verification_rows(from_seq=first_seq, to_seq=last_seq, chunk_size=20000)
+        return {"entries": (), "chunks": (Rows(chunk, load) for chunk in rows)}
+    return {"entries": selectors.chain_entries(from_seq=first_seq, to_seq=last_seq, chunk_size=20000)}
+
+
 def _verify_segment(segment: Segment):
     connections.close_all()  # a forked worker must not share its parent's connection
     try:
         report = verify_entries(
-            selectors.chain_entries(from_seq=segment.first_seq, to_seq=segment.last_seq, chunk_size=20000),
+            **_walk(segment.first_seq, segment.last_seq),
             expected_seq=segment.first_seq,
             prev_hash=segment.prev_hash,
             checkpoints=segment.checkpoints,
@@ -111,7 +123,7 @@ def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1,
     cuts = _segments(checkpoints, processes, expected, to_seq)
     if not cuts:
         return verify_entries(
-            selectors.chain_entries(from_seq=expected, to_seq=to_seq, chunk_size=20000),
+            **_walk(expected, to_seq),
             expected_seq=expected, prev_hash=prev, checkpoints=[c for c in checkpoints if c["tree_size"] >= expected],
             frontier=frontier, witness=witness,
         )  # fmt: skip

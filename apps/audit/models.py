@@ -24,6 +24,10 @@ class AuditLog(models.Model):
     object_id = models.CharField(_("object id"), max_length=100, blank=True)
     payload = models.JSONField(_("payload"), default=dict)
     payload_sha256 = models.CharField(max_length=64)
+    # The exact bytes payload_sha256 was computed over (canonical JSON), kept so verification hashes them
+    # instead of rebuilding them from `payload` (docs/audit.md, "Verifying fast"). Null on entries written
+    # before it existed: those are canonicalised from `payload`, as before.
+    payload_canonical = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001 - null: not stored
     tenant_id = models.BigIntegerField(_("tenant"), null=True, blank=True)
     request_id = models.CharField(_("request id"), max_length=128, blank=True)
     client_ip = models.CharField(_("client IP"), max_length=45, blank=True)

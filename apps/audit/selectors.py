@@ -122,6 +122,87 @@ def _chain_entries_postgresql(from_seq, to_seq, chunk_size):
                     yield entry
 
 
+# The version-1 record body (hashing._BODY_V1) assembled by PostgreSQL from the columns: to_json() escapes
+# text exactly as json's encoder does for these fields, so these are the bytes hashing.record_bytes makes.
+# The hash is still computed (and compared) in Python; a body that does not hash to record_sha256 sends
+# the chunk through the Python path, which decides (verification.verify_entries).
+_SQL_BODY = (
+    """'{"action":' || to_json(action)::text || ',"actor_id":' || to_json(actor_id)::text"""
+    """ || ',"actor_type":' || to_json(actor_type)::text || ',"client_ip":' || to_json(client_ip)::text"""
+    """ || ',"object_id":' || to_json(object_id)::text || ',"object_type":' || to_json(object_type)::text"""
+    """ || ',"payload_sha256":' || to_json(payload_sha256)::text || ',"request_id":' || to_json(request_id)::text"""
+    """ || ',"seq":' || seq::text || ',"tenant_id":' || COALESCE(tenant_id::text, 'null')"""
+    """ || ',"ts":"' || to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    """ || '","version":' || version::text || '}'"""
+)
+# Field order of verification_rows' tuples (verification.RowChunk reads them by these positions).
+ROW_FIELDS = (
+    "seq", "id", "body", "payload_canonical", "payload_text", "payload_matches", "payload_sha256", "record_sha256",
+    "prev_hash", "chain_hash",
+)  # fmt: skip
+
+
+def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
+    """Sealed entries in seq order for the database verifier, as lists of ROW_FIELDS tuples (PostgreSQL only).
+
+    Per entry: the record body as PostgreSQL assembles it, the stored canonical payload (or, for entries
+    written before it was stored, the payload's JSON text to canonicalise), whether the payload column still
+    holds what the canonical payload says (compared by PostgreSQL, as jsonb text), and the three hashes.
+    A thread fetches the next chunk while the caller hashes this one: PostgreSQL assembles the rows on the
+    other core, and psycopg releases the GIL while it waits for them.
+    """
+    import contextlib
+    import queue
+    import threading
+
+    where, params = ["seq IS NOT NULL"], []
+    if from_seq is not None:
+        where.append("seq >= %s")
+        params.append(from_seq)
+    if to_seq is not None:
+        where.append("seq <= %s")
+        params.append(to_seq)
+    sql = (
+        f"SELECT seq, id, {_SQL_BODY}, payload_canonical, "  # noqa: S608 - our columns; the bounds are parameters
+        "CASE WHEN payload_canonical IS NULL THEN payload::text END, "
+        "payload_canonical IS NULL OR payload::text = payload_canonical::jsonb::text, "
+        f"payload_sha256, record_sha256, prev_hash, chain_hash FROM {AuditLog._meta.db_table} "
+        f"WHERE {' AND '.join(where)} ORDER BY seq"
+    )
+    chunks, stop, done = queue.Queue(maxsize=2), threading.Event(), object()
+
+    def fetch(cursor):
+        try:
+            while not stop.is_set() and (rows := cursor.fetchmany(chunk_size)):
+                chunks.put(rows)
+            chunks.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            chunks.put(exc)
+
+    with transaction.atomic(using=connection.alias, savepoint=False):
+        connection.ensure_connection()
+        with connection.connection.cursor(name=f"audit_verify_{uuid.uuid4().hex}") as cursor:
+            cursor.itersize = chunk_size
+            cursor.execute(sql, params)
+            worker = threading.Thread(target=fetch, args=(cursor,), daemon=True)
+            worker.start()
+            try:
+                while (item := chunks.get()) is not done:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+            except GeneratorExit:
+                # The caller stopped early (a finding): not an error, so the atomic block must not see one
+                # (it would mark the caller's transaction for rollback).
+                pass
+            finally:
+                stop.set()
+                while worker.is_alive():  # let a fetch that waits on a full queue finish
+                    with contextlib.suppress(queue.Empty):
+                        chunks.get(timeout=0.1)
+                worker.join()
+
+
 def chain_start(from_seq):
     """(expected seq, previous chain hash) for a walk starting at `from_seq`."""
     if not from_seq or from_seq <= 1:

@@ -81,6 +81,7 @@ def record(
     subject_id = _subject_of(subject, obj, object_type, object_id)
     if subject_id and settings.GDPR_COMPLIANCE_MODE:
         clean = subject_keys.protect(clean, subject_id)
+    canonical = hashing.canonical_json_fast(clean)
     entry = AuditLog.objects.create(
         ts=timezone.now(),
         actor_type=actor_type,
@@ -89,7 +90,8 @@ def record(
         object_type=object_type or "",
         object_id=object_id or "",
         payload=clean,
-        payload_sha256=hashing.payload_sha256(clean),
+        payload_sha256=hashing.sha256_hex(canonical),
+        payload_canonical=canonical.decode(),  # what verification hashes (docs/audit.md, "Verifying fast")
         tenant_id=tenant_id,
         request_id="" if context.request_id == "-" else context.request_id,
         client_ip=context.client_ip,

@@ -62,7 +62,8 @@ FIELDS: dict[str, dict[str, Category]] = {
     "accounts.TenantGroupObjectPermission": {"id": O, "permission": O, "group": O, "content_object": O},
     "audit.AuditLog": {
         "id": A, "seq": A, "ts": A, "actor_type": A, "actor_id": A, "action": A, "object_type": A, "object_id": A,
-        "payload": A, "payload_sha256": A, "tenant_id": A, "request_id": A, "client_ip": P, "version": A,
+        "payload": A, "payload_sha256": A, "payload_canonical": A, "tenant_id": A, "request_id": A, "client_ip": P,
+        "version": A,
         "record_sha256": A, "prev_hash": A, "chain_hash": A, "external_timestamp": A, "sealed_at": A
     },
     "audit.AuditCheckpoint": {
