@@ -21,5 +21,7 @@ SESSIONS = "sessions"
 OUTBOX_EVENTS = "outbox_events"
 SECURITY_EVENTS = "security_events"
 SIEM_BACKLOG = "siem_backlog"
+RECON_STAGED_ROWS = "recon_staged_rows"
+RECON_SNAPSHOTS = "recon_portal_snapshots"
 
 RETENTION_BATCH = 5000

@@ -53,7 +53,8 @@ class DataClass:
         except LookupError:
             return None
         names = {f.name for f in model._meta.get_fields()}
-        return model if self.timestamp_field in names else None
+        # A class may be counted from a related row's time (recon's staged rows from their file's).
+        return model if self.timestamp_field.split("__")[0] in names else None
 
 
 def _days(seconds: int) -> int:
@@ -62,6 +63,28 @@ def _days(seconds: int) -> int:
 
 def _published():
     return Q(status="published")
+
+
+def _recon_runs_kept():
+    """Recon runs whose bulk rows must stay: a run an open or suppressed break names (first or last run), a run still going, and a run whose
+    snapshot a later re-run compares against (`snapshot_of`)."""
+    run = apps.get_model("recon", "ReconRun")._default_manager
+    brk = apps.get_model("recon", "Break")._default_manager.filter(state__in=("open", "suppressed"))
+    return (
+        Q(pk__in=brk.values("first_run")) | Q(pk__in=brk.values("last_run")) | Q(status="running")
+        | Q(pk__in=run.filter(snapshot_of__isnull=False).values("snapshot_of"))
+    )  # fmt: skip
+
+
+def _recon_files_unreferenced():
+    """Staged rows whose file no kept run (above) has read."""
+    kept = apps.get_model("recon", "ReconRun")._default_manager.filter(_recon_runs_kept()).values("file")
+    return ~Q(file_id__in=kept)
+
+
+def _recon_snapshots_unreferenced():
+    kept = apps.get_model("recon", "ReconRun")._default_manager.filter(_recon_runs_kept()).values("pk")
+    return ~Q(run_id__in=kept)
 
 
 def _shipped_everywhere():
@@ -115,6 +138,18 @@ CLASSES: dict[str, DataClass] = {
         DataClass(
             constants.SIEM_BACKLOG, "siem.SiemRecord", "created_at", "SIEM records every destination accepted",
             lambda: 30, eligible=_shipped_everywhere,
+        ),
+        # Recon's bulk rows only (the file registry, runs, breaks and config versions are history and stay): a
+        # file's staged ERP rows and a run's portal snapshot, never those an open break or a re-run still needs.
+        DataClass(
+            constants.RECON_STAGED_ROWS, "recon.StagedRow", "file__created_at",
+            "Staged rows of reconciled ERP files (counted from the file's arrival); runs keep their counts",
+            lambda: 90, tenant_field="file__tenant_id", eligible=_recon_files_unreferenced,
+        ),
+        DataClass(
+            constants.RECON_SNAPSHOTS, "recon.PortalRow", "run__started_at",
+            "Portal snapshots of reconciliation runs (counted from the run's start)",
+            lambda: 90, tenant_field="run__tenant_id", eligible=_recon_snapshots_unreferenced,
         ),
     )
 }  # fmt: skip
