@@ -94,9 +94,13 @@ FIELDS: dict[str, dict[str, Category]] = {
     },
     "billing.Invoice": {
         "id": O, "tenant": O, "number": O, "period_start": O, "period_end": O, "currency": O, "tax_rate": O, "subtotal":
-        O, "tax": O, "total": O, "status": O, "issued_at": O, "created_at": O
+        O, "tax": O, "total": O, "status": O, "issued_at": O, "created_at": O, "from_usage": O, "usage_after": O,
+        "usage_cutoff": O,
     },
-    "billing.InvoiceLine": {"id": O, "invoice": O, "description": O, "quantity": O, "unit_price": O, "amount": O},
+    "billing.InvoiceLine": {
+        "id": O, "invoice": O, "description": O, "quantity": O, "unit_price": O, "amount": O, "metric": O,
+        "dimension": O, "usage_month": O, "pricing_version": O, "tier_from": O,
+    },
     "events.OutboxEvent": {
         "id": O, "event_type": O, "event_version": O, "payload": O, "aggregate_type": O, "aggregate_id": O,
         "aggregate_seq": O, "status": O, "attempts": O, "last_error": O, "created_at": O, "claimed_until": O,
@@ -158,14 +162,9 @@ FIELDS: dict[str, dict[str, Category]] = {
         "id": O, "request_type": O, "subject_id": P, "subject_email": P, "changes": P, "status": O, "created_by": P,
         "created_at": O, "due_at": O, "processed_at": O, "result": P,
     },
-}
-
-# Fields of the models issues 13-19 added (security, flags, SIEM, observability, recon, billing usage, compliance)
-# and of django-axes and django-waffle, classified at their merge; merged into FIELDS so there is still one place.
-# SIEM records are stored masked (what the SIEM receives), so their envelope and message count as audit evidence.
-_ADDED_WITH_ISSUES_13_TO_19: dict[str, dict[str, Category]] = {
-    "billing.Invoice": {"from_usage": O, "usage_after": O, "usage_cutoff": O},
-    "billing.InvoiceLine": {"metric": O, "dimension": O, "usage_month": O, "pricing_version": O, "tier_from": O},
+    # Models added with issues 13-19 (security, flags, SIEM, observability, recon, billing usage, compliance) and
+    # django-axes' and django-waffle's. SIEM records are stored masked (what the SIEM receives), so their envelope
+    # and message count as audit evidence.
     "billing.UsageEvent": {
         "id": O, "tenant": O, "metric": O, "dimension": O, "quantity": O, "occurred_at": O, "recorded_at": O,
         "idempotency_key": O, "source": O, "corrects": O, "note": P,
@@ -272,8 +271,6 @@ _ADDED_WITH_ISSUES_13_TO_19: dict[str, dict[str, Category]] = {
 
 }
 # fmt: on
-for _label, _fields in _ADDED_WITH_ISSUES_13_TO_19.items():
-    FIELDS.setdefault(_label, {}).update(_fields)
 
 
 def classify(label: str, field: str) -> Category | None:

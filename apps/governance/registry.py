@@ -66,8 +66,8 @@ def _published():
 
 
 def _recon_runs_kept():
-    """Recon runs whose bulk rows must stay: a run an open or suppressed break names (first or last run), a run still going, and a run whose
-    snapshot a later re-run compares against (`snapshot_of`)."""
+    """Recon runs whose bulk rows must stay: a run an open or suppressed break names (first or last run), a run
+    still going, and a run whose snapshot a later re-run compares against (`snapshot_of`)."""
     run = apps.get_model("recon", "ReconRun")._default_manager
     brk = apps.get_model("recon", "Break")._default_manager.filter(state__in=("open", "suppressed"))
     return (
