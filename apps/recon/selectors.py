@@ -95,6 +95,17 @@ def queue(user, filters: dict, *, now=None):
     return queryset.order_by("first_seen_at", "id")
 
 
+def open_bucket_counts(*, now=None) -> dict[str, int]:
+    """Open breaks of every tenant per age bucket, every bucket present (0 when empty): the /metrics gauge."""
+    from .models import Break
+
+    rows = (
+        annotate_bucket(Break.objects.filter(state__in=OPEN_STATES), now).values("age_bucket").annotate(n=Count("id"))
+    )
+    found = {row["age_bucket"]: row["n"] for row in rows}
+    return {name: found.get(name, 0) for name, _low, _high in AGE_BUCKETS}
+
+
 def bucket_counts(user, *, now=None) -> dict[str, int]:
     """Open breaks of the user's tenants per age bucket."""
     rows = (
