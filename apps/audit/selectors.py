@@ -3,14 +3,13 @@
 import csv
 import io
 import json
-import json.scanner
 import uuid
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import hashing, merkle
+from . import hashing, merkle, verification
 from .models import AuditCheckpoint, AuditLog, AuditPurge
 
 _COLUMNS = (
@@ -77,6 +76,18 @@ def retained_start() -> int:
     return (through or 0) + 1
 
 
+def _sealed_range(from_seq, to_seq) -> tuple[list[str], list]:
+    """SQL conditions and parameters for sealed entries with seq in [from_seq, to_seq] (either bound optional)."""
+    where, params = ["seq IS NOT NULL"], []
+    if from_seq is not None:
+        where.append("seq >= %s")
+        params.append(from_seq)
+    if to_seq is not None:
+        where.append("seq <= %s")
+        params.append(to_seq)
+    return where, params
+
+
 def _chain_entries_postgresql(from_seq, to_seq, chunk_size):
     """chain_entries on PostgreSQL: a server-side cursor of plain columns, without the ORM's per-row work.
 
@@ -89,26 +100,11 @@ def _chain_entries_postgresql(from_seq, to_seq, chunk_size):
         else ("payload::text" if c == "payload" else c)
         for c in _COLUMNS
     )
-    where, params = ["seq IS NOT NULL"], []
-    if from_seq is not None:
-        where.append("seq >= %s")
-        params.append(from_seq)
-    if to_seq is not None:
-        where.append("seq <= %s")
-        params.append(to_seq)
+    where, params = _sealed_range(from_seq, to_seq)
     # Column and table names are ours; the bounds are parameters.
     sql = f"SELECT {columns} FROM {AuditLog._meta.db_table} WHERE {' AND '.join(where)} ORDER BY seq"  # noqa: S608
     payload_at = _COLUMNS.index("payload")
-    # json's C scanner straight away (json.loads' and decode()'s Python wrappers cost more than the parse);
-    # a payload it does not read to the end goes through json.loads and its error.
-    scan = json.scanner.make_scanner(json.JSONDecoder())
-
-    def loads(text):
-        try:
-            value, end = scan(text, 0)
-        except StopIteration:
-            return json.loads(text)
-        return value if end == len(text) else json.loads(text)
+    loads = verification.payload_loader()
 
     with transaction.atomic(using=connection.alias, savepoint=False):
         connection.ensure_connection()
@@ -155,13 +151,7 @@ def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
     import queue
     import threading
 
-    where, params = ["seq IS NOT NULL"], []
-    if from_seq is not None:
-        where.append("seq >= %s")
-        params.append(from_seq)
-    if to_seq is not None:
-        where.append("seq <= %s")
-        params.append(to_seq)
+    where, params = _sealed_range(from_seq, to_seq)
     sql = (
         f"SELECT seq, id, {_SQL_BODY}, payload_canonical, "  # noqa: S608 - our columns; the bounds are parameters
         "CASE WHEN payload_canonical IS NULL THEN payload::text END, "

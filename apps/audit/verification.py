@@ -158,7 +158,7 @@ class _Entries:
         return self.entries
 
 
-def _payload_loader():
+def payload_loader():
     # json's C scanner straight away; a text it does not read to the end goes through json.loads and its error.
     scan = json.scanner.make_scanner(json.JSONDecoder())
 
@@ -177,7 +177,7 @@ class Rows:
     body already assembled, the canonical payload stored with most entries. `load` gives the same entries as
     dicts (selectors.chain_entries) for the walk that names a problem."""
 
-    _loads = staticmethod(_payload_loader())
+    _loads = staticmethod(payload_loader())
 
     def __init__(self, rows, load):
         self.rows, self.load = rows, load
