@@ -74,60 +74,145 @@ def fingerprint(profile_id: int, kind: str, key: str) -> str:
     return hashlib.sha256(f"{profile_id}|{kind}|{key}".encode()).hexdigest()[:40]
 
 
+def _flags(config: dict, columns: list[str]) -> tuple[list[str], list[str], list]:
+    """One 0/1 flag expression per compared field (status first), its name, and their %s parameters."""
+    tolerances = config.get("tolerances") or {}
+    params: list = []
+    flags, flag_names = [], []
+    if "status" in columns:
+        status_sql = _status_case(config, params)
+        flags.append(
+            f"CASE WHEN e.key IS NOT NULL AND p.key IS NOT NULL AND ({status_sql}) <> p.status THEN 1 ELSE 0 END"
+        )
+        flag_names.append("status")
+    if "progress" in columns:
+        tol = tolerances.get("progress") or {}
+        flags.append(
+            "CASE WHEN e.progress IS NOT NULL AND abs(e.progress - p.progress) > %s "
+            "AND abs(e.progress - p.progress) > %s * abs(p.progress) THEN 1 ELSE 0 END"
+        )
+        params.extend([float(tol.get("abs", 0)), float(tol.get("rel", 0))])
+        flag_names.append("progress")
+    for name in ("started_at", "finished_at"):
+        if name not in columns:
+            continue
+        window = int((tolerances.get(name) or {}).get("seconds", 0))
+        flags.append(
+            f"CASE WHEN (e.{name} IS NULL) <> (p.{name} IS NULL) OR abs(e.{name} - p.{name}) > %s THEN 1 ELSE 0 END"
+        )
+        params.append(window)
+        flag_names.append(name)
+    return flags, flag_names, params
+
+
+def _joined_sql(flags: list[str], flag_names: list[str]) -> str:
+    """The FULL OUTER JOIN of a file's staged rows (%s) with a snapshot (%s), differing rows only.
+
+    One pass over each side: the window count finds duplicate keys in the same scan as the join. On
+    PostgreSQL the window sorts by the key's bytes (COLLATE "C"): the key is an identifier, not text for
+    people, and a locale-aware sort of a million keys took twice as long.
+    """
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+    flag_select = "".join(f", {f} AS f_{n}" for f, n in zip(flags, flag_names, strict=True))
+    any_flag = " OR ".join(f"f_{n} = 1" for n in flag_names) or "0 = 1"
+    # Fixed column expressions only; every value is a %s parameter.
+    return f"""
+        WITH e AS (
+            SELECT s.*, COUNT(*) OVER (PARTITION BY s.key{collate}) AS n
+            FROM recon_staged_row s WHERE s.file_id = %s
+        ), p AS (
+            SELECT r.*, COUNT(*) OVER (PARTITION BY r.key{collate}) AS n
+            FROM recon_portal_row r WHERE r.run_id = %s
+        )
+        SELECT * FROM (
+            SELECT e.key AS e_key, p.key AS p_key, e.n AS e_n, p.n AS p_n, e.row_number,
+                   e.external_id AS e_external_id, e.status AS e_status, e.progress AS e_progress,
+                   e.started_at AS e_started_at, e.finished_at AS e_finished_at, p.job_id,
+                   p.external_id AS p_external_id, p.status AS p_status, p.progress AS p_progress,
+                   p.started_at AS p_started_at, p.finished_at AS p_finished_at {flag_select}
+            FROM e FULL OUTER JOIN p ON e.key = p.key
+        ) joined
+        WHERE e_n > 1 OR p_n > 1 OR e_key IS NULL OR p_key IS NULL OR {any_flag}
+    """  # noqa: S608
+
+
+def _side_sql(prefix: str, columns: list[str]) -> str:
+    wanted = [c for c in ("status", "progress", "started_at", "finished_at") if c in columns or prefix == "p"]
+    return "jsonb_build_object(" + ", ".join(f"'{c}', {prefix}_{c}" for c in wanted) + ")"
+
+
+def found_sql(run, config: dict, *, columns: list[str]) -> tuple[str, list]:
+    """PostgreSQL: every break of the run as rows (fingerprint, kind, key, job_id, external_id, details jsonb).
+
+    The same breaks `compare()` builds in Python on SQLite, with the same fingerprints (sha256 in SQL), so
+    a break first seen by either path is found again by the other. Nothing per row reaches Python.
+    """
+    flags, flag_names, flag_params = _flags(config, columns)
+    single = "COALESCE(e_n, 0) <= 1 AND COALESCE(p_n, 0) <= 1"
+    fields = " || ".join(
+        f"CASE WHEN f_{n} = 1 THEN jsonb_build_object('{n}', jsonb_build_object('erp', e_{n}, 'portal', p_{n})) "
+        "ELSE '{}'::jsonb END"
+        for n in flag_names
+        if n != "status"
+    )
+    field_any = " OR ".join(f"f_{n} = 1" for n in flag_names if n != "status")
+    parts = [
+        f"""SELECT 'MISSING_IN_PORTAL' AS kind, e_key AS key, e_key AS fp_key, NULL::bigint AS job_id,
+                   COALESCE(e_external_id, '') AS external_id,
+                   jsonb_build_object('row', row_number, 'erp', {_side_sql("e", columns)}) AS details
+            FROM joined WHERE p_key IS NULL AND {single}""",
+        f"""SELECT 'MISSING_IN_ERP', p_key, p_key, job_id, COALESCE(p_external_id, ''),
+                   jsonb_build_object('portal', {_side_sql("p", columns)})
+            FROM joined WHERE e_key IS NULL AND {single}""",
+        """SELECT 'DUPLICATE_KEY', e_key, 'erp|' || e_key, NULL::bigint, '',
+                  jsonb_build_object('side', 'erp', 'rows', jsonb_agg(DISTINCT row_number ORDER BY row_number))
+           FROM joined WHERE e_n > 1 GROUP BY e_key""",
+        """SELECT 'DUPLICATE_KEY', p_key, 'portal|' || p_key, NULL::bigint, '',
+                  jsonb_build_object('side', 'portal', 'jobs', jsonb_agg(DISTINCT job_id ORDER BY job_id))
+           FROM joined WHERE p_n > 1 GROUP BY p_key""",
+    ]
+    if "status" in flag_names:
+        parts.append(
+            f"""SELECT 'STATUS_MISMATCH', e_key, e_key, job_id, COALESCE(p_external_id, ''),
+                       jsonb_build_object('row', row_number, 'erp', e_status, 'portal', p_status)
+                FROM joined WHERE e_key IS NOT NULL AND p_key IS NOT NULL AND {single} AND f_status = 1"""
+        )
+    if field_any:
+        parts.append(
+            f"""SELECT 'FIELD_MISMATCH', e_key, e_key, job_id, COALESCE(p_external_id, ''),
+                       jsonb_build_object('row', row_number, 'fields', {fields})
+                FROM joined WHERE e_key IS NOT NULL AND p_key IS NOT NULL AND {single} AND ({field_any})"""
+        )
+    union = "\n UNION ALL \n".join(parts)
+    joined = _joined_sql(flags, flag_names)
+    # Fixed expressions only; the profile id, file, snapshot and tolerances are %s parameters.
+    sql = f"""
+        WITH joined AS MATERIALIZED ({joined}),
+        found AS (SELECT * FROM ({union}) parts)
+        SELECT left(encode(sha256(convert_to(%s || '|' || kind || '|' || fp_key, 'UTF8')), 'hex'), 40)
+                   AS fingerprint, kind, key, job_id, external_id, details
+        FROM found
+    """  # noqa: S608
+    snapshot_id = run.snapshot_of_id or run.pk
+    # The flags appear in the SELECT of `joined`: their parameters come after the file and snapshot ids.
+    return sql, [run.file_id, snapshot_id, *flag_params, str(run.profile_id)]
+
+
 def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
     """Every difference between the run's file and its portal snapshot, as break dicts (not yet written)."""
+    if connection.vendor == "postgresql":
+        sql, params = found_sql(run, config, columns=columns)
+        with connection.cursor() as cursor:
+            set_work_mem(cursor)
+            cursor.execute(sql, params)
+            names = [c[0] for c in cursor.description]
+            return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     file_id = run.file_id
     snapshot_id = run.snapshot_of_id or run.pk
-    tolerances = config.get("tolerances") or {}
     breaks = []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and settings.RECON_WORK_MEM and not connection.get_autocommit():
-            # The window counts sort each side by key; with the default 4 MB the sort spills to disk.
-            cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.RECON_WORK_MEM])
-        params: list = []
-        status_sql = _status_case(config, params)
-        flags = [f"CASE WHEN e.key IS NOT NULL AND p.key IS NOT NULL AND ({status_sql}) <> p.status THEN 1 ELSE 0 END"]
-        flag_names = ["status"]
-        if "status" not in columns:
-            flags, flag_names, params = [], [], []
-        if "progress" in columns:
-            tol = tolerances.get("progress") or {}
-            flags.append(
-                "CASE WHEN e.progress IS NOT NULL AND abs(e.progress - p.progress) > %s "
-                "AND abs(e.progress - p.progress) > %s * abs(p.progress) THEN 1 ELSE 0 END"
-            )
-            params.extend([float(tol.get("abs", 0)), float(tol.get("rel", 0))])
-            flag_names.append("progress")
-        for name in ("started_at", "finished_at"):
-            if name not in columns:
-                continue
-            window = int((tolerances.get(name) or {}).get("seconds", 0))
-            flags.append(
-                f"CASE WHEN (e.{name} IS NULL) <> (p.{name} IS NULL) OR abs(e.{name} - p.{name}) > %s THEN 1 ELSE 0 END"
-            )
-            params.append(window)
-            flag_names.append(name)
-        flag_select = "".join(f", {f} AS f_{n}" for f, n in zip(flags, flag_names, strict=True))
-        any_flag = " OR ".join(f"f_{n} = 1" for n in flag_names) or "0 = 1"
-        # One pass over each side: the window count finds duplicate keys in the same scan as the join.
-        # Fixed column expressions only; every value is a %s parameter.
-        sql = f"""
-            WITH e AS (
-                SELECT s.*, COUNT(*) OVER (PARTITION BY s.key) AS n FROM recon_staged_row s WHERE s.file_id = %s
-            ), p AS (
-                SELECT r.*, COUNT(*) OVER (PARTITION BY r.key) AS n FROM recon_portal_row r WHERE r.run_id = %s
-            )
-            SELECT * FROM (
-                SELECT e.key AS e_key, p.key AS p_key, e.n AS e_n, p.n AS p_n, e.row_number,
-                       e.external_id AS e_external_id, e.status AS e_status, e.progress AS e_progress,
-                       e.started_at AS e_started_at, e.finished_at AS e_finished_at, p.job_id,
-                       p.external_id AS p_external_id, p.status AS p_status, p.progress AS p_progress,
-                       p.started_at AS p_started_at, p.finished_at AS p_finished_at {flag_select}
-                FROM e FULL OUTER JOIN p ON e.key = p.key
-            ) joined
-            WHERE e_n > 1 OR p_n > 1 OR e_key IS NULL OR p_key IS NULL OR {any_flag}
-        """  # noqa: S608
-        cursor.execute(sql, [file_id, snapshot_id, *params])
+        flags, flag_names, params = _flags(config, columns)
+        cursor.execute(_joined_sql(flags, flag_names), [file_id, snapshot_id, *params])
         names = [c[0] for c in cursor.description]
         erp_dups: dict[str, set] = {}
         portal_dups: dict[str, set] = {}
@@ -195,6 +280,12 @@ def compare(run, config: dict, *, columns: list[str]) -> list[dict]:
         item["fingerprint"] = fingerprint(run.profile_id, item["kind"], key)
         item.setdefault("external_id", "")
     return breaks
+
+
+def set_work_mem(cursor) -> None:
+    """The window counts sort each side by key; with the default 4 MB the sort spills to disk."""
+    if connection.vendor == "postgresql" and settings.RECON_WORK_MEM and not connection.get_autocommit():
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.RECON_WORK_MEM])
 
 
 def _side(row, prefix, columns):

@@ -266,14 +266,21 @@ def run(
         )
         if snapshot_of is None:
             matching.snapshot_portal(recon_run, config.data)
-        found = matching.compare(recon_run, config.data, columns=file.columns)
         counts = {kind: 0 for kind in BreakKind.values}
-        for item in found:
-            counts[item["kind"]] += 1
-        cleared = _write_breaks(recon_run, found) if write_breaks else 0
+        if connection.vendor == "postgresql":
+            found_counts, digest, cleared = _compare_and_write_in_database(
+                recon_run, config.data, file.columns, write_breaks=write_breaks
+            )
+            counts.update(found_counts)
+        else:
+            found = matching.compare(recon_run, config.data, columns=file.columns)
+            for item in found:
+                counts[item["kind"]] += 1
+            cleared = _write_breaks(recon_run, found) if write_breaks else 0
+            digest = matching.result_digest(found)
         recon_run.counts = counts
         recon_run.cleared_count = cleared
-        recon_run.result_sha256 = matching.result_digest(found)
+        recon_run.result_sha256 = digest
         recon_run.status = RunStatus.DONE
         recon_run.finished_at = timezone.now()
         recon_run.duration_ms = int((time.monotonic() - started) * 1000)
@@ -299,6 +306,95 @@ def rerun(previous: ReconRun, *, actor=None, config: ReconConfig | None = None, 
     snapshot = previous.snapshot_of or previous
     return run(
         previous.file, actor=actor, config=config or previous.config, snapshot_of=snapshot, write_breaks=write_breaks
+    )
+
+
+def _compare_and_write_in_database(recon_run: ReconRun, config: dict, columns, *, write_breaks: bool):
+    """PostgreSQL: compare, count, digest and upsert the breaks in one statement; then auto-clear in one UPDATE.
+
+    The breaks never come to Python: `matching.found_sql` yields them as rows, an INSERT ... ON CONFLICT
+    (profile, fingerprint) DO UPDATE writes new ones and refreshes (and, if closed, reopens) the ones seen
+    before. Returns (counts per kind, result digest, auto-cleared count).
+    """
+    found, params = matching.found_sql(recon_run, config, columns=columns)
+    now = timezone.now()
+    closed = [BreakState.RESOLVED, BreakState.CLEARED]
+    upsert = ""
+    upsert_params: list = []
+    if write_breaks:
+        # Fixed column names only; every value is a %s parameter.
+        upsert = """, written AS (
+            INSERT INTO recon_breaks AS b (tenant_id, profile_id, fingerprint, kind, key, job_id, external_id, details,
+                                           state, reason, first_seen_at, last_seen_at, first_run_id, last_run_id,
+                                           updated_at)
+            SELECT %s, %s, fingerprint, kind, left(key, 300), job_id, left(external_id, 64), details,
+                   %s, '', %s, %s, %s, %s, %s
+            FROM found
+            ON CONFLICT (profile_id, fingerprint) DO UPDATE SET
+                details = EXCLUDED.details,
+                job_id = EXCLUDED.job_id,
+                last_seen_at = EXCLUDED.last_seen_at,
+                last_run_id = EXCLUDED.last_run_id,
+                state = CASE WHEN b.state IN (%s, %s) THEN %s ELSE b.state END,
+                reason = CASE WHEN b.state IN (%s, %s) THEN %s ELSE b.reason END,
+                closed_at = CASE WHEN b.state IN (%s, %s) THEN NULL ELSE b.closed_at END,
+                suppressed_until = CASE WHEN b.state IN (%s, %s) THEN NULL ELSE b.suppressed_until END,
+                updated_at = CASE WHEN b.state IN (%s, %s) OR b.details <> EXCLUDED.details
+                                  THEN EXCLUDED.updated_at ELSE b.updated_at END
+            RETURNING 1
+        )"""
+        reopened = _("Seen again in run #%(run)s.") % {"run": recon_run.pk}
+        upsert_params = [
+            recon_run.tenant_id,
+            recon_run.profile_id,
+            BreakState.OPEN,
+            now,
+            now,
+            recon_run.pk,
+            recon_run.pk,
+            now,
+            *closed,
+            BreakState.OPEN,
+            *closed,
+            reopened,
+            *closed,
+            *closed,
+            *closed,
+        ]
+    written = "(SELECT count(*) FROM written)" if write_breaks else "0"
+    # `found` is read three times: MATERIALIZED computes the join once. The digest is over the sorted
+    # lines "fingerprint|kind|details", so a re-run with the same inputs and config gives the same one.
+    sql = f"""
+        WITH found AS MATERIALIZED ({found})
+        {upsert}
+        SELECT (SELECT COALESCE(jsonb_object_agg(kind, n), '{{}}'::jsonb)
+                FROM (SELECT kind, count(*) AS n FROM found GROUP BY kind) per_kind),
+               (SELECT encode(sha256(convert_to(COALESCE(string_agg(line, E'\\n' ORDER BY line COLLATE "C"), ''),
+                                                'UTF8')), 'hex')
+                FROM (SELECT fingerprint || '|' || kind || '|' || details::text AS line FROM found) lines),
+               {written}
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        matching.set_work_mem(cursor)
+        cursor.execute(sql, [*params, *upsert_params])
+        counts, digest, _written = cursor.fetchone()
+    cleared = 0
+    if write_breaks:
+        cleared = _clear_the_gone(recon_run, now)
+    return (json.loads(counts) if isinstance(counts, str) else counts), digest, cleared
+
+
+def _clear_the_gone(recon_run: ReconRun, now) -> int:
+    """Every break found in this run now names it; an open or suppressed one that does not is gone."""
+    return (
+        Break.objects.filter(profile_id=recon_run.profile_id, state__in=[BreakState.OPEN, BreakState.SUPPRESSED])
+        .exclude(last_run=recon_run)
+        .update(
+            state=BreakState.CLEARED,
+            reason=_("The difference is gone in run #%(run)s.") % {"run": recon_run.pk},
+            closed_at=now,
+            suppressed_until=None,
+        )
     )
 
 
@@ -349,17 +445,7 @@ def _write_breaks(recon_run: ReconRun, found: list[dict]) -> int:
             closed_at=None,
             suppressed_until=None,
         )
-    # Every break found in this run now names it; an open or suppressed one that does not is gone.
-    return (
-        Break.objects.filter(profile_id=recon_run.profile_id, state__in=[BreakState.OPEN, BreakState.SUPPRESSED])
-        .exclude(last_run=recon_run)
-        .update(
-            state=BreakState.CLEARED,
-            reason=_("The difference is gone in run #%(run)s.") % {"run": recon_run.pk},
-            closed_at=now,
-            suppressed_until=None,
-        )
-    )
+    return _clear_the_gone(recon_run, now)
 
 
 _BREAK_COLUMNS = (
