@@ -540,6 +540,16 @@ else:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(MEDIA_ROOT / "exports"), "base_url": None},
     }
+# Where an admin upload's bytes wait for the worker that loads them (deleted once loaded); web and worker
+# must share it (one host, or a shared volume).
+STORAGES["recon_uploads"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {
+        "location": env.str("RECON_UPLOAD_DIR", default=str(MEDIA_ROOT / "recon-uploads")),
+        "base_url": None,
+        "file_permissions_mode": 0o600,
+    },
+}
 # Seconds to wait for an alert webhook to answer.
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.int("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5)
 # Sender of alert e-mails (and Django's other mail); the backend is Django's (EMAIL_BACKEND and EMAIL_* below).

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -135,8 +135,13 @@ class ReconFileForm(forms.ModelForm):
         return cleaned
 
 
+_WORKING = ("queued", "loading", "matching")
+
+
 @admin.register(ReconFile)
 class ReconFileAdmin(TenantScopedAdmin):
+    # While a worker loads or runs the file, its page refreshes itself (a <meta refresh>: no script).
+    change_form_template = "admin/recon/reconfile/change_form.html"
     list_display = ("name", "tenant", "status", "row_count", "error_count", "formula_count", "source", "created_at")
     list_filter = ("status", "source", "file_format")
     list_select_related = ("tenant", "profile")
@@ -181,38 +186,62 @@ class ReconFileAdmin(TenantScopedAdmin):
         return False  # the registry is what refuses a file twice
 
     def save_model(self, request, obj, form, change):
+        # The request only stores the file and registers it; a worker loads and reconciles it
+        # (tasks.load_uploaded_file) while the file's page shows the progress.
         data = form.cleaned_data
-        entry = services.register_file(
-            data["upload"].file,
-            name=data["upload"].name,
+        entry = services.queue_upload(
+            data["upload"],
             profile=data["profile"],
-            source=FileSource.ADMIN,
             actor=request.user,
             force=data["force"],
             encoding=data["encoding"],
             delimiter=data["delimiter"],
+            run_after=data["run_now"] and request.user.has_perm("recon.run_recon"),
         )
         obj.pk, obj.created_at = entry.pk, entry.created_at
-        if entry.status == FileStatus.REJECTED:
-            messages.error(
-                request,
-                _("The file was rejected with %(count)s errors; nothing was loaded.") % {"count": entry.error_count},
-            )
-        elif data["run_now"] and request.user.has_perm("recon.run_recon"):
-            recon_run = services.run(entry, actor=request.user)
-            messages.info(request, _("Run #%(run)s: %(counts)s") % {"run": recon_run.pk, "counts": recon_run.counts})
+
+    def response_add(self, request, obj, post_url_continue=None):
+        messages.info(request, _("The file is stored; it is being loaded in the background."))
+        return HttpResponseRedirect(reverse("admin:recon_reconfile_change", args=[obj.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        state = services.progress_of(object_id) if str(object_id).isdigit() else None
+        extra_context = {**(extra_context or {}), "recon_working": bool(state and state["phase"] in _WORKING)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def log_addition(self, request, obj, message):
         pass  # services.register_file records recon.file_loaded / recon.file_rejected
 
     @admin.display(description=_("progress"))
     def load_progress(self, obj):
-        if obj.status != FileStatus.LOADING:
-            return "-"
-        rows = services.load_progress(obj.pk) or 0
-        return format_html(
-            '<progress aria-label="{}"></progress> {}', _("loading"), _("%(rows)s rows so far") % {"rows": rows}
-        )
+        state = services.progress_of(obj.pk)
+        if state is None:
+            return "-" if obj.status != FileStatus.LOADING else _("waiting for a worker")
+        text = {
+            "queued": _("waiting for a worker"),
+            "loading": _("%(rows)s rows loaded so far") % {"rows": state["rows"]},
+            "matching": _("%(rows)s rows loaded; reconciling") % {"rows": state["rows"]},
+            "done": _("done"),
+            "failed": _("failed"),
+        }.get(state["phase"], state["phase"])
+        link = ""
+        if state.get("run"):
+            link = format_html(
+                ' <a href="{}">{}</a>',
+                reverse("admin:recon_reconrun_change", args=[state["run"]]),
+                _("Run #%(run)s") % {"run": state["run"]},
+            )
+        if state["percent"] is None:
+            bar = format_html('<progress aria-label="{}"></progress>', _("progress"))
+        else:
+            bar = format_html(
+                '<progress aria-label="{}" max="100" value="{}">{}%</progress> {}%',
+                _("progress"),
+                state["percent"],
+                state["percent"],
+                state["percent"],
+            )
+        return format_html("{} {}{}", bar, text, link)
 
     @admin.display(description=_("errors (first 100)"))
     def error_list(self, obj):

@@ -145,26 +145,43 @@ def _progress_key(file_id):
 
 def load_progress(file_id) -> int | None:
     """Rows loaded so far of a file still loading (for the admin), or None."""
-    return cache.get(_progress_key(file_id))
+    state = progress_of(file_id)
+    return state["rows"] if state else None
 
 
-def register_file(
-    stream, *, name, profile, source, actor=None, force=False, encoding="", delimiter="", config=None, on_progress=None
-) -> ReconFile:
-    """Register the file by sha256 and stage its rows; a rejected file keeps its errors and stages nothing.
+def progress_of(file_id) -> dict | None:
+    """Where a file's background load and run are: {"phase", "rows", "percent", "run"}, or None when idle.
 
-    Raises DuplicateFile (unless `force`) when these bytes were registered before.
+    phase: "queued" (stored, waiting for a worker), "loading" (rows staged so far; percent of the file's
+    bytes read), "matching" (the run is comparing and writing breaks), "done" or "failed" (for a while).
+    """
+    state = cache.get(_progress_key(file_id))
+    if isinstance(state, int):  # written by an older worker during a deploy
+        return {"phase": "loading", "rows": state, "percent": None, "run": None}
+    return state
+
+
+def _set_progress(file_id, phase, *, rows=0, percent=None, run=None, timeout=3600):
+    cache.set(
+        _progress_key(file_id), {"phase": phase, "rows": rows, "percent": percent, "run": run}, timeout
+    )
+
+
+def register(stream, *, name, profile, source, actor=None, force=False) -> ReconFile:
+    """Put the file in the registry by its sha256 (status `loading`); nothing is read but its bytes' hash.
+
+    Raises DuplicateFile (unless `force`) when these bytes were registered before, NoTenant for the
+    default profile.
     """
     if profile.tenant_id is None:
         raise NoTenant
-    config = config or current_config(profile)
     sha256, size = loading.sha256_of(stream)
     first = ReconFile.objects.filter(sha256=sha256, duplicate_of__isnull=True).first()
     if first is not None and not force:
         raise DuplicateFile(first)
     try:
         with transaction.atomic():
-            entry = ReconFile.objects.create(
+            return ReconFile.objects.create(
                 tenant_id=profile.tenant_id,
                 profile=profile,
                 name=name[:255],
@@ -179,8 +196,29 @@ def register_file(
         # A concurrent upload of the same bytes registered first.
         raise DuplicateFile(ReconFile.objects.get(sha256=sha256, duplicate_of__isnull=True)) from None
 
+
+def register_file(
+    stream, *, name, profile, source, actor=None, force=False, encoding="", delimiter="", config=None, on_progress=None
+) -> ReconFile:
+    """Register the file by sha256 and stage its rows; a rejected file keeps its errors and stages nothing.
+
+    Raises DuplicateFile (unless `force`) when these bytes were registered before.
+    """
+    entry = register(stream, name=name, profile=profile, source=source, actor=actor, force=force)
+    return load_file(
+        entry, stream, actor=actor, encoding=encoding, delimiter=delimiter, config=config, on_progress=on_progress
+    )
+
+
+def load_file(entry: ReconFile, stream, *, actor=None, encoding="", delimiter="", config=None, on_progress=None):
+    """Validate and stage a registered file's rows in one transaction; the entry ends `loaded` or `rejected`."""
+    config = config or current_config(entry.profile)
+    stream.seek(0)
+
     def progress(rows):
-        cache.set(_progress_key(entry.pk), rows, 3600)
+        # The share of the file's bytes read so far: the row count is not known before the end.
+        percent = min(99, int(stream.tell() * 100 / entry.size)) if entry.size else None
+        _set_progress(entry.pk, "loading", rows=rows, percent=percent)
         if on_progress:
             on_progress(rows)
 
@@ -190,7 +228,7 @@ def register_file(
             outcome = loading.load(
                 stream,
                 file_id=entry.pk,
-                name=name,
+                name=entry.name,
                 config=config.data,
                 encoding=encoding,
                 delimiter=delimiter,
@@ -222,13 +260,79 @@ def register_file(
             entry,
             {
                 "name": entry.name,
-                "sha256": sha256,
+                "sha256": entry.sha256,
                 "rows": entry.row_count,
                 "errors": entry.error_count,
-                "forced_duplicate_of": first.pk if first else None,
-                "source": source,
+                "forced_duplicate_of": entry.duplicate_of_id,
+                "source": entry.source,
             },
         )
+    return entry
+
+
+# ------------------------------------------------------------------ background uploads (the admin)
+
+
+def _upload_storage():
+    from django.core.files.storage import storages
+
+    return storages["recon_uploads"]
+
+
+def queue_upload(upload, *, profile, actor, force=False, encoding="", delimiter="", run_after=False) -> ReconFile:
+    """Register an uploaded file, keep its bytes in the `recon_uploads` storage and load it on a worker.
+
+    Returns at once with the registry entry (`loading`); `tasks.load_uploaded_file` stages it, runs it
+    when asked, reports progress (`progress_of`) and deletes the kept bytes. Raises DuplicateFile/NoTenant.
+    """
+    entry = register(upload, name=upload.name, profile=profile, source=FileSource.ADMIN, actor=actor, force=force)
+    upload.seek(0)
+    stored = _upload_storage().save(f"{entry.pk}-{entry.sha256}.upload", upload)
+    _set_progress(entry.pk, "queued")
+    from .tasks import load_uploaded_file
+
+    options = {"encoding": encoding, "delimiter": delimiter, "run": bool(run_after)}
+    actor_id = getattr(actor, "pk", None)
+    transaction.on_commit(lambda: load_uploaded_file.delay(entry.pk, stored, actor_id, options))
+    return entry
+
+
+def load_uploaded(file_id: int, stored: str, actor_id, options: dict) -> ReconFile | None:
+    """The worker's half of `queue_upload`: load the kept bytes, run if asked, forget the bytes.
+
+    Safe to run twice (acks_late redelivery): a file no longer `loading` is left as it is.
+    """
+    from django.contrib.auth import get_user_model
+
+    entry = ReconFile.objects.select_related("profile").filter(pk=file_id).first()
+    storage = _upload_storage()
+    if entry is None or entry.status != FileStatus.LOADING:
+        if storage.exists(stored):
+            storage.delete(stored)
+        return entry
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        with storage.open(stored, "rb") as stream:
+            entry = load_file(
+                entry, stream, actor=actor, encoding=options.get("encoding", ""), delimiter=options.get("delimiter", "")
+            )
+        recon_run = None
+        if entry.status == FileStatus.LOADED and options.get("run") and actor and actor.has_perm("recon.run_recon"):
+            _set_progress(entry.pk, "matching", rows=entry.row_count, percent=99)
+            recon_run = run(entry, actor=actor)
+        _set_progress(entry.pk, "done", rows=entry.row_count, percent=100, run=recon_run and recon_run.pk, timeout=600)
+    except Exception:
+        _set_progress(entry.pk, "failed", timeout=600)
+        if ReconFile.objects.filter(pk=entry.pk, status=FileStatus.LOADING).exists():
+            ReconFile.objects.filter(pk=entry.pk).update(
+                status=FileStatus.REJECTED,
+                error_count=1,
+                errors=[{"row": 0, "column": "-", "header": "", "message": _("The worker could not load the file.")}],
+            )
+        raise
+    finally:
+        if storage.exists(stored):
+            storage.delete(stored)
     return entry
 
 

@@ -1,4 +1,6 @@
-"""Beat's recon work: poll the drop folders, reopen breaks whose suppression expired. Both safe to run twice."""
+"""Recon's background work: an admin upload's load and run; beat's drop-folder poll and suppression sweep.
+
+All safe to run twice (acks_late redelivery)."""
 
 from celery import shared_task
 
@@ -14,3 +16,10 @@ def poll_drop_folders():
 @shared_task(acks_late=True)
 def expire_suppressions():
     return services.expire_suppressions()
+
+
+@shared_task(acks_late=True)
+def load_uploaded_file(file_id, stored, actor_id, options):
+    """Stage (and if asked, reconcile) a file the admin stored; progress in `services.progress_of`."""
+    entry = services.load_uploaded(file_id, stored, actor_id, options)
+    return {"file": file_id, "status": entry.status if entry else None}

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from apps.audit.models import AuditLog
 from apps.recon import services
-from apps.recon.models import Break, BreakState, ReconConfig, ReconFile
+from apps.recon.models import Break, BreakState, ReconConfig, ReconFile, ReconRun
 from tests.conftest import make_user, verified_client
 
 from .conftest import csv_bytes, load
@@ -47,20 +47,58 @@ def test_the_admin_adds_a_version_and_shows_its_diff(client, profile_a, role_use
     assert "BİTTİ" in page and "+" in page
 
 
-def test_the_admin_upload_points_at_the_first_file_then_loads_when_forced(client, profile_a, jobs_a, role_users):
+def test_the_admin_upload_points_at_the_first_file_then_loads_when_forced(
+    client, profile_a, jobs_a, role_users, django_capture_on_commit_callbacks
+):
     verified_client(client, role_users["operator"])
     data = csv_bytes(*ROWS)
     form = {"profile": profile_a.pk, "encoding": "", "delimiter": "", "run_now": "on"}
-    first = client.post("/admin/recon/reconfile/add/", {**form, "upload": SimpleUploadedFile("e.csv", data)})
-    assert first.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/admin/recon/reconfile/add/", {**form, "upload": SimpleUploadedFile("e.csv", data)})
     entry = ReconFile.objects.get()
+    assert first.status_code == 302 and first["Location"] == f"/admin/recon/reconfile/{entry.pk}/change/"
     again = client.post("/admin/recon/reconfile/add/", {**form, "upload": SimpleUploadedFile("e.csv", data)})
     assert again.status_code == 200 and f"/admin/recon/reconfile/{entry.pk}/change/" in again.content.decode()
-    forced = client.post(
-        "/admin/recon/reconfile/add/", {**form, "force": "on", "upload": SimpleUploadedFile("e.csv", data)}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        forced = client.post(
+            "/admin/recon/reconfile/add/", {**form, "force": "on", "upload": SimpleUploadedFile("e.csv", data)}
+        )
     assert forced.status_code == 302 and ReconFile.objects.count() == 2
     assert client.get(f"/admin/recon/reconfile/{entry.pk}/change/").status_code == 200
+    assert set(ReconFile.objects.values_list("status", flat=True)) == {"loaded"}
+    assert ReconRun.objects.filter(file__in=ReconFile.objects.all()).count() == 2
+
+
+def test_the_admin_upload_returns_before_loading_and_its_page_shows_the_progress(
+    client, profile_a, jobs_a, role_users, django_capture_on_commit_callbacks, settings, tmp_path
+):
+    """The request stores the bytes and answers at once; the worker's progress shows on the file's page."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recon_uploads": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
+    }
+    verified_client(client, role_users["operator"])
+    form = {"profile": profile_a.pk, "encoding": "", "delimiter": "", "run_now": "on"}
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post("/admin/recon/reconfile/add/", {**form, "upload": SimpleUploadedFile("e.csv", csv_bytes(*ROWS))})
+    entry = ReconFile.objects.get()
+    assert response.status_code == 302 and entry.status == "loading" and entry.row_count == 0
+    assert len(list(tmp_path.iterdir())) == 1  # the bytes wait for the worker
+    page = client.get(f"/admin/recon/reconfile/{entry.pk}/change/").content.decode()
+    assert '<meta http-equiv="refresh" content="2">' in page and "<progress" in page
+    services._set_progress(entry.pk, "loading", rows=10000, percent=40)
+    page = client.get(f"/admin/recon/reconfile/{entry.pk}/change/").content.decode()
+    assert 'max="100" value="40"' in page and "10000" in page
+    assert len(queued) == 1
+    queued[0]()  # the worker (eager Celery in the tests)
+    entry.refresh_from_db()
+    recon_run = ReconRun.objects.get(file=entry)
+    assert entry.status == "loaded" and entry.row_count == 1 and recon_run.counts["FIELD_MISMATCH"] == 1
+    assert list(tmp_path.iterdir()) == []  # staged now; the kept bytes are gone
+    page = client.get(f"/admin/recon/reconfile/{entry.pk}/change/").content.decode()
+    assert "refresh" not in page and f"/admin/recon/reconrun/{recon_run.pk}/change/" in page
+    queued[0]()  # a redelivered task leaves the loaded file alone
+    assert ReconRun.objects.filter(file=entry).count() == 1
 
 
 def test_admin_break_actions_take_the_reason_typed_above(client, profile_a, jobs_a, role_users):

@@ -32,6 +32,33 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--rows", type=int, default=100_000)
 
+    @staticmethod
+    def _time_phases() -> dict[str, list[float]]:
+        """Wrap each phase's function with a timer (for this process only); returns name -> durations."""
+        from apps.recon import loading, matching
+
+        phases: dict[str, list[float]] = {}
+        targets = [
+            ("sha256 of the file", loading, "sha256_of"),
+            ("parse + validate + COPY into staging", loading, "load"),
+            ("portal snapshot (INSERT ... SELECT)", matching, "snapshot_portal"),
+            ("compare + breaks upserted (one statement)", services, "_compare_and_write_in_database"),
+            ("auto-clear (one UPDATE)", services, "_clear_the_gone"),
+            ("audit entry of the run", services, "record"),
+        ]
+        for name, module, attr in targets:
+            original = getattr(module, attr)
+
+            def timed(*args, _original=original, _name=name, **kwargs):
+                t = time.monotonic()
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    phases.setdefault(_name, []).append(time.monotonic() - t)
+
+            setattr(module, attr, timed)
+        return phases
+
     def handle(self, *args, rows, **options):
         if connection.vendor != "postgresql":
             raise CommandError("bench_recon measures PostgreSQL; set DATABASE_URL")
@@ -75,6 +102,7 @@ class Command(BaseCommand):
                     writer.writerow([f"X{i}", "queued", 0, ""])  # MISSING_IN_PORTAL
         size = path.stat().st_size
         rss_before = _rss_mb()
+        phases = self._time_phases()
 
         t0 = time.monotonic()
         with path.open("rb") as stream:
@@ -147,6 +175,8 @@ class Command(BaseCommand):
             ("compare() alone (the run's join, rows into Python)", f"{(c1 - c0) * 1000:.0f} ms ({len(found)} breaks)"),
             ("peak RSS before / after", f"{rss_before:.0f} MB / {rss_after:.0f} MB"),
         ]
+        for name, spent in phases.items():
+            rows_out.append((f"phase, both runs summed: {name}", " + ".join(f"{t * 1000:.0f}" for t in spent) + " ms"))
         for label, value in rows_out:
             self.stdout.write(f"| {label} | {value} |")
         self.stdout.write(f"second run cleared {second.cleared_count}, counts {second.counts}")
