@@ -157,6 +157,17 @@ def _text(value) -> str:
     return str(value).strip()
 
 
+def _text64(value) -> str:
+    text = value.strip() if value.__class__ is str else _text(value)
+    if len(text) > 64:
+        raise ValueError(text)
+    return text
+
+
+# Where each field goes in a staged row (see _STAGED_COLUMNS).
+_SLOTS = {name: _STAGED_COLUMNS.index(name) for name in FIELDS}
+
+
 def _epoch(value, tz) -> int | None:
     if value is None or value == "":
         return None
@@ -293,32 +304,36 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
     prefer_external = key_config.get("prefer", "external_id") == "external_id"
     composite = list(key_config.get("composite") or ["machine", "model_type", "planned_start"])
     # Exports repeat their timestamps (shift starts, planned slots): parse each distinct text once.
-    epoch = functools.lru_cache(maxsize=65536)(lambda text: _epoch(text, tz))
+    epoch_of_text = functools.lru_cache(maxsize=65536)(lambda text: _epoch(text, tz))
+
+    def to_epoch(value):
+        return epoch_of_text(value) if value.__class__ is str else _epoch(value, tz)
+
+    converters = {2: to_epoch, 1: _number, 0: _text64}
     writer = None
     positions = None
     plan = []
+    has_status = False
+    composite_slots = [(_SLOTS[p], p in TIME_FIELDS) for p in composite]
     try:
         for number, values, formulas in rows:
             if positions is None:
                 positions = _header_fields(values, config, outcome)
                 if outcome.error_count:
                     break
-                plan = [
-                    (
-                        name_,
-                        index,
-                        column_letter(index),
-                        2 if name_ in TIME_FIELDS else 1 if name_ in _NUMBER_FIELDS else 0,
-                    )
-                    for name_, index in positions.items()
-                ]
+                plan = []
+                for name_, index in positions.items():
+                    kind = 2 if name_ in TIME_FIELDS else 1 if name_ in _NUMBER_FIELDS else 0
+                    plan.append((_SLOTS[name_], index, column_letter(index), name_, kind, converters[kind]))
+                has_status = "status" in positions
                 writer = _Writer()
                 continue
             if not any(values):
                 continue  # blank lines (trailing CRLFs, empty sheet rows) are no rows
             width = len(values)
-            parsed = {}
-            for name_, index, letter, kind in plan:
+            # file, row, key, external_id, machine, model_type, planned_start, status, progress, started, finished
+            out = [file_id, number, None, "", "", "", None, "", None, None, None]
+            for slot, index, letter, name_, kind, convert in plan:
                 value = values[index] if index < width else None
                 if formulas is not None and index < width and formulas[index]:
                     outcome.formula_count += 1
@@ -330,15 +345,7 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
                         )
                         continue
                 try:
-                    if kind == 2:
-                        parsed[name_] = epoch(value) if value.__class__ is str else _epoch(value, tz)
-                    elif kind == 1:
-                        parsed[name_] = _number(value)
-                    else:
-                        text = _text(value)
-                        if len(text) > 64:
-                            raise ValueError(text)
-                        parsed[name_] = text
+                    out[slot] = convert(value)
                 except (ValueError, TypeError, OverflowError):
                     outcome.error(
                         number,
@@ -346,33 +353,18 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
                         name_,
                         _("%(value)s is not a valid %(field)s.") % {"value": _text(value)[:80], "field": name_},
                     )
-            if parsed.get("status") == "":
+            if has_status and out[7] == "":
                 outcome.error(number, column_letter(positions["status"]), "status", _("The status is empty."))
-            external_id = parsed.get("external_id")
+            external_id = out[3]
             if prefer_external and external_id:
-                key = "e|" + external_id
-            elif all(parsed.get(part) not in (None, "") for part in composite):
-                key = "c|" + "|".join(str(parsed[p] // 60) if p in TIME_FIELDS else str(parsed[p]) for p in composite)
+                out[2] = "e|" + external_id
+            elif all(out[slot] not in (None, "") for slot, _time in composite_slots):
+                out[2] = "c|" + "|".join(str(out[slot] // 60) if is_time else str(out[slot]) for slot, is_time in composite_slots)
             else:
-                key = None
                 outcome.error(number, "-", "key", _("The row has no key: no ERP id and an incomplete composite key."))
             outcome.rows += 1
             if outcome.error_count == 0:
-                writer.write(
-                    (
-                        file_id,
-                        number,
-                        key,
-                        external_id or "",
-                        parsed.get("machine", ""),
-                        parsed.get("model_type", ""),
-                        parsed.get("planned_start"),
-                        parsed.get("status", ""),
-                        parsed.get("progress"),
-                        parsed.get("started_at"),
-                        parsed.get("finished_at"),
-                    )
-                )
+                writer.write(out)
             if on_progress and outcome.rows % PROGRESS_EVERY == 0:
                 on_progress(outcome.rows)
     except FileRejected:

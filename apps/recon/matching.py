@@ -130,7 +130,7 @@ def _joined_sql(flags: list[str], flag_names: list[str]) -> str:
                    e.started_at AS e_started_at, e.finished_at AS e_finished_at, p.job_id,
                    p.external_id AS p_external_id, p.status AS p_status, p.progress AS p_progress,
                    p.started_at AS p_started_at, p.finished_at AS p_finished_at {flag_select}
-            FROM e FULL OUTER JOIN p ON e.key = p.key
+            FROM e FULL OUTER JOIN p ON e.key{collate} = p.key{collate}
         ) joined
         WHERE e_n > 1 OR p_n > 1 OR e_key IS NULL OR p_key IS NULL OR {any_flag}
     """  # noqa: S608
