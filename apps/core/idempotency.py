@@ -27,6 +27,7 @@ would miss the third-party views. The middleware stores the answer when the resp
 
 import base64
 import hashlib
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -87,7 +88,40 @@ def owner_of(user) -> str | None:
 
 
 def fingerprint_of(request, owner: str) -> str:
-    return _sha256(request.method, request.get_full_path(), owner, request.body)
+    # A multipart body was hashed while it was spooled (spool_and_hash): its digest stands for its bytes.
+    body = getattr(request, "_idempotency_body_sha256", None)
+    if body is None:
+        body = request.body
+    return _sha256(request.method, request.get_full_path(), owner, body)
+
+
+_SPOOL_CHUNK = 64 * 1024
+
+
+def is_multipart(request) -> bool:
+    return request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/")
+
+
+def spool_and_hash(request) -> None:
+    """Read a multipart body in chunks, hashing it and spooling it to a temporary file, then let the
+    request read it from there: a keyed upload of any size is fingerprinted without being held in memory
+    (`request.body` would hold it whole, and refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE).
+
+    The spool stays in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, then moves to FILE_UPLOAD_TEMP_DIR; it
+    is closed with the request. Django's multipart parser (and DRF's) read `request._stream`.
+    """
+    digest = hashlib.sha256(b"multipart-sha256:")
+    spool = tempfile.SpooledTemporaryFile(
+        max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR
+    )
+    for chunk in iter(lambda: request._stream.read(_SPOOL_CHUNK), b""):
+        digest.update(chunk)
+        spool.write(chunk)
+    spool.seek(0)
+    request._stream = spool
+    request._read_started = False
+    request._idempotency_body_sha256 = digest.hexdigest()
+    request._idempotency_spool = spool
 
 
 @lru_cache(maxsize=4)
@@ -324,10 +358,20 @@ class IdempotencyMiddleware:
 
     def __call__(self, request):
         request._idempotency_active = True
+        spooled = False
         if request.method in METHODS and HEADER in request.headers:
-            # Read (and cache) the body now: the fingerprint needs it after DRF may have parsed the stream.
-            request.body  # noqa: B018
-        response = self.get_response(request)
+            if is_multipart(request):
+                # An upload: hash it in chunks on its way to a temporary file, never whole in memory.
+                spool_and_hash(request)
+                spooled = True
+            else:
+                # Read (and cache) the body now: the fingerprint needs it after DRF may have parsed the stream.
+                request.body  # noqa: B018
+        try:
+            response = self.get_response(request)
+        finally:
+            if spooled:
+                request._idempotency_spool.close()
         record = getattr(request, "_idempotency_claim", None)
         if record is not None:
             complete(record, response)

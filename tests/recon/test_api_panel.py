@@ -156,3 +156,48 @@ def test_a_drop_folder_outside_erp_drop_dirs_is_refused(tmp_path, settings, prof
     settings.ERP_DROP_DIRS = [str(tmp_path / "allowed")]
     with pytest.raises(Exception, match="ERP_DROP_DIRS"):
         services.save_config(profile_a, {"drop_dirs": ["/etc"]}, author=None, reason="x")
+
+
+def _large_export(rows: int, pad: int) -> bytes:
+    """A valid export of `rows` rows, each made large by spaces in its model type (stripped when read)."""
+    lines = [f"ERP-{i},M1,{' ' * pad}MT1,,running,40,2026-11-30T08:00:00Z," for i in range(1, rows + 1)]
+    return csv_bytes(*lines)
+
+
+def test_a_keyed_50_mb_upload_is_hashed_in_chunks_and_replayed(profile_a, jobs_a, role_users, settings):
+    """The Idempotency-Key middleware hashes a multipart body on its way to a temporary file: a 50 MB upload
+    (20 times DATA_UPLOAD_MAX_MEMORY_SIZE) works with a key, the same body again is the stored answer, and
+    a different body with that key is the 422 it always was."""
+    import tracemalloc
+
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+    client = verified_client(APIClient(), role_users["operator"])
+    data = _large_export(500, 100_000)
+    assert len(data) > 50_000_000
+    body = encode_multipart(BOUNDARY, {"file": SimpleUploadedFile("big.csv", data), "profile": profile_a.pk})
+    del data
+
+    def post(payload, key):
+        return client.generic(
+            "POST", "/api/v1/recon/files", payload, content_type=MULTIPART_CONTENT, HTTP_IDEMPOTENCY_KEY=key
+        )
+
+    tracemalloc.start()
+    try:
+        first = post(body, "big-upload")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first.status_code == 201, first.content[:500]
+    assert first.json()["file"]["rows"] == 500 and first.json()["run"]["counts"]["MISSING_IN_PORTAL"] == 497
+    # The test client's own copy of the body is 50 MB; reading it whole (request.body) would add 50 more.
+    assert peak < len(body) * 1.5, peak
+    again = post(body, "big-upload")
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.content == first.content and ReconFile.objects.count() == 1
+    other = body.replace(b"ERP-500,", b"ERP-501,")
+    assert other != body
+    refused = post(other, "big-upload")
+    assert refused.status_code == 422 and refused.json()["type"].endswith("idempotency-key-reused")
+    assert ReconFile.objects.count() == 1
