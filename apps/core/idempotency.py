@@ -111,7 +111,7 @@ def spool_and_hash(request) -> None:
     is closed with the request. Django's multipart parser (and DRF's) read `request._stream`.
     """
     digest = hashlib.sha256(b"multipart-sha256:")
-    spool = tempfile.SpooledTemporaryFile(
+    spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by the middleware after the response)
         max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR
     )
     for chunk in iter(lambda: request._stream.read(_SPOOL_CHUNK), b""):

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.admin_scoping import TenantScopedAdmin
 
 from . import exports, loading, selectors, services
-from .models import Break, BreakComment, FileSource, FileStatus, ReconConfig, ReconFile, ReconRun
+from .models import Break, BreakComment, FileStatus, ReconConfig, ReconFile, ReconRun
 
 
 class ReconConfigForm(forms.ModelForm):

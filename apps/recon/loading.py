@@ -359,7 +359,9 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
             if prefer_external and external_id:
                 out[2] = "e|" + external_id
             elif all(out[slot] not in (None, "") for slot, _time in composite_slots):
-                out[2] = "c|" + "|".join(str(out[slot] // 60) if is_time else str(out[slot]) for slot, is_time in composite_slots)
+                out[2] = "c|" + "|".join(
+                    str(out[slot] // 60) if is_time else str(out[slot]) for slot, is_time in composite_slots
+                )
             else:
                 outcome.error(number, "-", "key", _("The row has no key: no ERP id and an incomplete composite key."))
             outcome.rows += 1

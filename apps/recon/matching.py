@@ -160,10 +160,10 @@ def found_sql(run, config: dict, *, columns: list[str]) -> tuple[str, list]:
         f"""SELECT 'MISSING_IN_PORTAL' AS kind, e_key AS key, e_key AS fp_key, NULL::bigint AS job_id,
                    COALESCE(e_external_id, '') AS external_id,
                    jsonb_build_object('row', row_number, 'erp', {_side_sql("e", columns)}) AS details
-            FROM joined WHERE p_key IS NULL AND {single}""",
+            FROM joined WHERE p_key IS NULL AND {single}""",  # noqa: S608 (fixed expressions)
         f"""SELECT 'MISSING_IN_ERP', p_key, p_key, job_id, COALESCE(p_external_id, ''),
                    jsonb_build_object('portal', {_side_sql("p", columns)})
-            FROM joined WHERE e_key IS NULL AND {single}""",
+            FROM joined WHERE e_key IS NULL AND {single}""",  # noqa: S608
         """SELECT 'DUPLICATE_KEY', e_key, 'erp|' || e_key, NULL::bigint, '',
                   jsonb_build_object('side', 'erp', 'rows', jsonb_agg(DISTINCT row_number ORDER BY row_number))
            FROM joined WHERE e_n > 1 GROUP BY e_key""",
@@ -175,13 +175,13 @@ def found_sql(run, config: dict, *, columns: list[str]) -> tuple[str, list]:
         parts.append(
             f"""SELECT 'STATUS_MISMATCH', e_key, e_key, job_id, COALESCE(p_external_id, ''),
                        jsonb_build_object('row', row_number, 'erp', e_status, 'portal', p_status)
-                FROM joined WHERE e_key IS NOT NULL AND p_key IS NOT NULL AND {single} AND f_status = 1"""
+                FROM joined WHERE e_key IS NOT NULL AND p_key IS NOT NULL AND {single} AND f_status = 1"""  # noqa: S608
         )
     if field_any:
         parts.append(
             f"""SELECT 'FIELD_MISMATCH', e_key, e_key, job_id, COALESCE(p_external_id, ''),
                        jsonb_build_object('row', row_number, 'fields', {fields})
-                FROM joined WHERE e_key IS NOT NULL AND p_key IS NOT NULL AND {single} AND ({field_any})"""
+                FROM joined WHERE e_key IS NOT NULL AND p_key IS NOT NULL AND {single} AND ({field_any})"""  # noqa: S608
         )
     union = "\n UNION ALL \n".join(parts)
     joined = _joined_sql(flags, flag_names)

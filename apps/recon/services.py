@@ -162,9 +162,7 @@ def progress_of(file_id) -> dict | None:
 
 
 def _set_progress(file_id, phase, *, rows=0, percent=None, run=None, timeout=3600):
-    cache.set(
-        _progress_key(file_id), {"phase": phase, "rows": rows, "percent": percent, "run": run}, timeout
-    )
+    cache.set(_progress_key(file_id), {"phase": phase, "rows": rows, "percent": percent, "run": run}, timeout)
 
 
 def register(stream, *, name, profile, source, actor=None, force=False) -> ReconFile:

@@ -80,7 +80,9 @@ def test_the_admin_upload_returns_before_loading_and_its_page_shows_the_progress
     verified_client(client, role_users["operator"])
     form = {"profile": profile_a.pk, "encoding": "", "delimiter": "", "run_now": "on"}
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        response = client.post("/admin/recon/reconfile/add/", {**form, "upload": SimpleUploadedFile("e.csv", csv_bytes(*ROWS))})
+        response = client.post(
+            "/admin/recon/reconfile/add/", {**form, "upload": SimpleUploadedFile("e.csv", csv_bytes(*ROWS))}
+        )
     entry = ReconFile.objects.get()
     assert response.status_code == 302 and entry.status == "loading" and entry.row_count == 0
     assert len(list(tmp_path.iterdir())) == 1  # the bytes wait for the worker
