@@ -34,6 +34,14 @@ def ceremony_config(request, **urls) -> dict:
             "csrfToken": csrf.get_token(request), **urls}  # fmt: skip
 
 
+def passkey_button_context(request, user, *, begin: str, complete: str) -> dict:
+    """Template context for the "verify with a passkey" button; none when `user` has no passkey."""
+    if user is None or not passkeys.has_passkey(user):
+        return {"has_passkey": False}
+    config = ceremony_config(request, beginAuthenticationUrl=begin, completeAuthenticationUrl=complete)
+    return {"has_passkey": True, "webauthn_config": config}
+
+
 def _json_body(request) -> dict:
     try:
         data = json.loads(request.body or b"{}")
@@ -144,6 +152,15 @@ class PasskeysView(AdminStepView):
         )
 
     def post(self, request):
+        if "cancel" in request.POST:
+            request.session.pop(PENDING_NAME_KEY, None)
+            return HttpResponseRedirect(reverse("admin:mfa_passkeys"))
+        if "remove" not in request.POST:
+            form = PasskeyNameForm(request.POST)
+            if not form.is_valid():
+                return self.get(request, form=form)
+            # Kept across the step-up, which comes back to this page with the register button.
+            request.session[PENDING_NAME_KEY] = form.cleaned_data["name"].strip()
         if not mfa_session.stepped_up_recently(request):
             return self._step_up_first(request)
         if "remove" in request.POST:
@@ -156,13 +173,6 @@ class PasskeysView(AdminStepView):
             passkeys.remove(device, actor=request.user)
             messages.success(request, _("The passkey “%(name)s” was removed.") % {"name": device.name})
             return HttpResponseRedirect(reverse("admin:mfa_passkeys"))
-        if "cancel" in request.POST:
-            request.session.pop(PENDING_NAME_KEY, None)
-            return HttpResponseRedirect(reverse("admin:mfa_passkeys"))
-        form = PasskeyNameForm(request.POST)
-        if not form.is_valid():
-            return self.get(request, form=form)
-        request.session[PENDING_NAME_KEY] = form.cleaned_data["name"].strip()
         return HttpResponseRedirect(reverse("admin:mfa_passkeys"))
 
 
