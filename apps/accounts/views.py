@@ -269,7 +269,7 @@ class BackupCodesView(AdminStepView):
 
 
 class StepUpView(AdminStepView):
-    """A fresh TOTP code (or passkey) before a sensitive change (roles, removing a device); backup codes do not count."""
+    """A fresh TOTP code or passkey before a sensitive change (roles, removing a device); not a backup code."""
 
     template_name = "admin/mfa/step_up.html"
 
