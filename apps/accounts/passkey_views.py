@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpResponseRedirect, JsonResponse
 from django.middleware import csrf
 from django.shortcuts import get_object_or_404
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from apps.security import lockout
 
@@ -170,8 +172,14 @@ class PasskeysView(AdminStepView):
             # The removal ends every other session and API token of the owner (apps.security.signals); this one
             # stays, since it has just given a fresh second factor.
             device._security_keep_session_key = request.session.session_key
+            signed_in_with_it = request.session.get(DEVICE_ID_SESSION_KEY) == device.persistent_id
             passkeys.remove(device, actor=request.user)
             messages.success(request, _("The passkey “%(name)s” was removed.") % {"name": device.name})
+            if signed_in_with_it:
+                # This session's second factor no longer exists (django-otp would stop counting it as verified).
+                logout(request)
+                messages.info(request, _("You had signed in with that passkey: sign in again."))
+                return HttpResponseRedirect(reverse("admin:login"))
             return HttpResponseRedirect(reverse("admin:mfa_passkeys"))
         return HttpResponseRedirect(reverse("admin:mfa_passkeys"))
 
