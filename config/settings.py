@@ -298,7 +298,12 @@ OTP_ENCRYPTION_KEY = env.str("OTP_ENCRYPTION_KEY", default="")
 # browser shows (never an IP address: `make run` users open http://localhost:8000/admin/ to use one).
 # Changing the id orphans every registered passkey. Allowed origins are the exact scheme://host:port the
 # browser reports; only https, or http on localhost, is accepted by the library's checks.
-OTP_WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default="localhost")
+# Default: the first host name in DJANGO_ALLOWED_HOSTS (no IP address, no wildcard), so `localhost` in development.
+_RP_ID_DEFAULT = next(
+    (h.lstrip(".") for h in ALLOWED_HOSTS if h != "*" and not re.fullmatch(r"[\d.]+|\[.*\]", h.lstrip("."))),
+    "localhost",
+)
+OTP_WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default=_RP_ID_DEFAULT)
 OTP_WEBAUTHN_RP_NAME = env.str("WEBAUTHN_RP_NAME", default="Tezgah")
 OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
     "WEBAUTHN_ALLOWED_ORIGINS",
