@@ -111,6 +111,8 @@ INSTALLED_APPS = [
     "django_otp",
     "apps.core.vendor_apps.TotpConfig",
     "apps.core.vendor_apps.StaticConfig",
+    # issue 14: passkeys / security keys (WebAuthn) as a second factor beside TOTP (apps/accounts/passkeys.py).
+    "django_otp_webauthn",
     "guardian",
     "rest_framework",
     "apps.core.vendor_apps.KnoxConfig",
@@ -291,6 +293,24 @@ MFA_PENDING_TTL_SECONDS = env.int("MFA_PENDING_TTL_SECONDS", default=300)
 # Key ring for TOTP secrets (encrypted) and backup codes (keyed hashes) in the database: comma-separated
 # urlsafe-base64 32-byte keys, the first one current (apps/accounts/otp_secrets.py). Required unless DEBUG.
 OTP_ENCRYPTION_KEY = env.str("OTP_ENCRYPTION_KEY", default="")
+
+# issue 14: passkeys (django-otp-webauthn). A passkey is bound to the relying party id, the host name the
+# browser shows (never an IP address: `make run` users open http://localhost:8000/admin/ to use one).
+# Changing the id orphans every registered passkey. Allowed origins are the exact scheme://host:port the
+# browser reports; only https, or http on localhost, is accepted by the library's checks.
+# Default: the first host name in DJANGO_ALLOWED_HOSTS (no IP address, no wildcard), so `localhost` in development.
+_RP_ID_DEFAULT = next(
+    (h.lstrip(".") for h in ALLOWED_HOSTS if h != "*" and not re.fullmatch(r"[\d.]+|\[.*\]", h.lstrip("."))),
+    "localhost",
+)
+OTP_WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default=_RP_ID_DEFAULT)
+OTP_WEBAUTHN_RP_NAME = env.str("WEBAUTHN_RP_NAME", default="Tezgah")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
+    "WEBAUTHN_ALLOWED_ORIGINS",
+    default=["http://localhost:8000"] if OTP_WEBAUTHN_RP_ID == "localhost" else [f"https://{OTP_WEBAUTHN_RP_ID}"],
+)
+# Passkeys are a second factor here, after the password; never a way in on their own.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 
 # guardian: tenant scoping uses direct foreign-key object permission tables.
 GUARDIAN_RAISE_403 = True

@@ -98,6 +98,18 @@ def confirmed_device(user) -> TOTPDevice:
     return device or TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
 
 
+def make_passkey(user, *, name="test key", confirmed=True):
+    """A stored passkey row (random credential id, placeholder COSE key): for lists, counts and removal. A real
+    ceremony needs a browser authenticator (tests/accounts/test_passkeys_browser.py)."""
+    import os
+
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    return WebAuthnCredential.objects.create(
+        user=user, name=name, confirmed=confirmed, credential_id=os.urandom(32), public_key=b"\xa0"
+    )
+
+
 def verified_client(client, user):
     """Sign `client` in as `user` with a confirmed TOTP device, as if both factors had been given."""
     device = confirmed_device(user)

@@ -14,6 +14,8 @@ from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.admin import WebAuthnCredentialAdmin
+from django_otp_webauthn.models import WebAuthnCredential
 from guardian.admin import GuardedModelAdminMixin
 
 from apps.audit.admin_mixins import AuditedAdminMixin
@@ -282,3 +284,10 @@ class StepUpDeviceMixin:
 for _model, _admin_class in ((TOTPDevice, TOTPDeviceAdmin), (StaticDevice, StaticDeviceAdmin)):
     admin.site.unregister(_model)
     admin.site.register(_model, type(_admin_class.__name__, (AuditedAdminMixin, StepUpDeviceMixin, _admin_class), {}))
+
+# issue 14: django-otp-webauthn ships its admin class without registering it; its passkeys are second factors
+# like the others, so the same step-up and owner scoping apply (registering happens on the passkeys page).
+admin.site.register(
+    WebAuthnCredential,
+    type("WebAuthnCredentialAdmin", (AuditedAdminMixin, StepUpDeviceMixin, WebAuthnCredentialAdmin), {}),
+)

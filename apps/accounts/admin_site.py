@@ -61,7 +61,13 @@ class TezgahAdminSite(admin.AdminSite):
         return AdminLoginView.as_view(admin_site=self)(request)
 
     def get_urls(self):
+        from django.views.i18n import JavaScriptCatalog
+
+        from . import passkey_views as pk
         from . import views
+
+        # The library script's strings (gettext in the browser): its catalog, and ours in locale/*/djangojs.po.
+        passkey_catalog = JavaScriptCatalog.as_view(packages=["django_otp_webauthn"])
 
         mfa = [
             path("mfa/verify/", views.MfaVerifyView.as_view(admin_site=self), name="mfa_verify"),
@@ -72,5 +78,34 @@ class TezgahAdminSite(admin.AdminSite):
                 name="mfa_backup_codes",
             ),
             path("mfa/step-up/", self.admin_view(views.StepUpView.as_view(admin_site=self)), name="mfa_step_up"),
+            # issue 14: passkeys (WebAuthn). Sign-in's begin/complete are login steps, like mfa_verify.
+            path("mfa/passkey/begin/", pk.PasskeySignInView.as_view(admin_site=self), name="mfa_passkey_begin"),
+            path(
+                "mfa/passkey/complete/",
+                pk.PasskeySignInView.as_view(admin_site=self, stage="complete"),
+                name="mfa_passkey_complete",
+            ),
+            path(
+                "mfa/step-up/passkey/begin/",
+                self.admin_view(pk.PasskeyStepUpView.as_view(admin_site=self)),
+                name="mfa_step_up_passkey_begin",
+            ),
+            path(
+                "mfa/step-up/passkey/complete/",
+                self.admin_view(pk.PasskeyStepUpView.as_view(admin_site=self, stage="complete")),
+                name="mfa_step_up_passkey_complete",
+            ),
+            path("mfa/passkeys/", self.admin_view(pk.PasskeysView.as_view(admin_site=self)), name="mfa_passkeys"),
+            path(
+                "mfa/passkeys/register/begin/",
+                self.admin_view(pk.PasskeyRegisterView.as_view()),
+                name="mfa_passkey_register_begin",
+            ),
+            path(
+                "mfa/passkeys/register/complete/",
+                self.admin_view(pk.PasskeyRegisterView.as_view(stage="complete")),
+                name="mfa_passkey_register_complete",
+            ),
+            path("mfa/passkey/jsi18n/", passkey_catalog, name="mfa_passkey_jsi18n"),
         ]
         return mfa + super().get_urls()

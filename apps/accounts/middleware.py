@@ -9,7 +9,15 @@ from urllib.parse import urlencode
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-_OPEN_NAMES = ("login", "logout", "mfa_verify", "mfa_enrol")
+_OPEN_NAMES = (
+    "login",
+    "logout",
+    "mfa_verify",
+    "mfa_enrol",
+    "mfa_passkey_begin",
+    "mfa_passkey_complete",
+    "mfa_passkey_jsi18n",
+)
 # APIs mounted under /admin/ check MFA themselves (VerifiedSessionOrToken) and answer problem+json.
 _API_PATHS = ("/admin/erp/replay",)
 

@@ -103,6 +103,13 @@ class MfaVerifyView(AdminStepView):
             return HttpResponseRedirect(reverse("admin:mfa_enrol"))
         return super().dispatch(request, *args, **kwargs)
 
+    def render(self, request, **context):
+        # issue 14: a passkey button beside the code form when the user has one (passkey_views does the rest).
+        from .passkey_views import passkey_button_context
+
+        urls = {"begin": reverse("admin:mfa_passkey_begin"), "complete": reverse("admin:mfa_passkey_complete")}
+        return super().render(request, **passkey_button_context(request, self.user, **urls), **context)
+
     def get(self, request):
         return self.render(request, form=TokenForm(), pending_user=self.user)
 
@@ -262,9 +269,18 @@ class BackupCodesView(AdminStepView):
 
 
 class StepUpView(AdminStepView):
-    """A fresh TOTP code before a sensitive change (roles, removing a device); backup codes do not count."""
+    """A fresh TOTP code or passkey before a sensitive change (roles, removing a device); not a backup code."""
 
     template_name = "admin/mfa/step_up.html"
+
+    def render(self, request, **context):
+        from .passkey_views import passkey_button_context
+
+        urls = {
+            "begin": reverse("admin:mfa_step_up_passkey_begin"),
+            "complete": reverse("admin:mfa_step_up_passkey_complete"),
+        }
+        return super().render(request, **passkey_button_context(request, request.user, **urls), **context)
 
     def get(self, request):
         return self.render(request, form=TokenForm(), next=request.GET.get("next", ""))

@@ -43,13 +43,24 @@ def _aware(day: dt.date) -> dt.datetime:
 
 
 def mfa_coverage(period) -> dict:
-    """Active staff users and whether each has a confirmed TOTP device (ids only: no names leave the portal)."""
+    """Active staff users and whether each has a confirmed second factor, a TOTP device or a passkey, and which
+    (ids only: no names leave the portal). Backup codes alone do not count: they only back up one of those."""
     from django.contrib.auth import get_user_model
     from django_otp.plugins.otp_totp.models import TOTPDevice
+    from django_otp_webauthn.models import WebAuthnCredential
 
     users = list(get_user_model().objects.filter(is_active=True, is_staff=True).values("pk", "is_superuser"))
-    enrolled = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
-    rows = [{"user_id": u["pk"], "superuser": u["is_superuser"], "mfa": u["pk"] in enrolled} for u in users]
+    totp = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
+    passkey = set(WebAuthnCredential.objects.filter(confirmed=True).values_list("user_id", flat=True))
+    rows = [
+        {
+            "user_id": u["pk"],
+            "superuser": u["is_superuser"],
+            "mfa": u["pk"] in totp or u["pk"] in passkey,
+            "methods": [m for m, holders in (("totp", totp), ("passkey", passkey)) if u["pk"] in holders],
+        }
+        for u in users
+    ]
     covered = sum(r["mfa"] for r in rows)
     share = round(100 * covered / len(rows), 1) if rows else 100.0
     return {

@@ -29,6 +29,13 @@ CACHE_SECONDS = 30
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Views that write nothing of the business's even though they take a POST (the language switch).
 _ALWAYS_OPEN = frozenset({"django.views.i18n.set_language"})
+# issue 14: the passkey halves of signing in and of step-up are login steps too (POSTs of JSON).
+PASSKEY_STEPS = (
+    "mfa_passkey_begin",
+    "mfa_passkey_complete",
+    "mfa_step_up_passkey_begin",
+    "mfa_step_up_passkey_complete",
+)
 # Emergency operation names the code knows; INCIDENT_LOCK_EMERGENCY_OPS picks which are allowed.
 OP_LIFT_LOCK = "incident_lock"
 OP_REVOKE_TOKEN = "auth.token_revoke"
@@ -139,7 +146,7 @@ class IncidentLockMiddleware:
 
     def _admin_open_paths(self):
         if self._open_admin_paths is None:
-            names = ("login", "logout", "mfa_verify", "mfa_enrol", "mfa_step_up")
+            names = ("login", "logout", "mfa_verify", "mfa_enrol", "mfa_step_up", *PASSKEY_STEPS)
             self._open_admin_paths = {reverse(f"admin:{name}") for name in names}
         return self._open_admin_paths
 

@@ -32,6 +32,15 @@ FIELDS: dict[str, dict[str, Category]] = {
         "created_at": O, "last_used_at": O
     },
     "otp_static.StaticToken": {"id": O, "device": O, "token": S},
+    # issue 14: passkeys (django-otp-webauthn). The credential id and public key are key material (S): with the
+    # id an attacker can aim at one authenticator; the user handle is a per-person random id sent to it (P).
+    "django_otp_webauthn.WebAuthnCredential": {
+        "id": O, "user": P, "name": O, "confirmed": O, "created_at": O, "last_used_at": O, "credential_type": O,
+        "credential_id": S, "public_key": S, "transports": O, "sign_count": O, "backup_eligible": O,
+        "backup_state": O, "aaguid": O, "credential_id_sha256": S, "discoverable": O
+    },
+    "django_otp_webauthn.WebAuthnAttestation": {"id": O, "fmt": O, "data": S, "client_data_json": S, "credential": O},
+    "django_otp_webauthn.WebAuthnUserHandle": {"handle_hex": P, "user": P},
     "guardian.UserObjectPermission": {"id": O, "permission": O, "content_type": O, "object_pk": O, "user": P},
     "guardian.GroupObjectPermission": {"id": O, "permission": O, "content_type": O, "object_pk": O, "group": O},
     "knox.AuthToken": {"digest": S, "token_key": S, "user": P, "created": O, "expiry": O},

@@ -84,7 +84,14 @@ class RateLimitMiddleware:
     """DRF throttles for the Django views that take credentials or files: the admin sign-in steps (per
     client IP) and admin imports (per user). API views use `throttle_classes` as usual. 429 + Retry-After."""
 
-    _LOGIN_STEPS = ("login", "mfa_verify", "mfa_enrol", "mfa_step_up")
+    _LOGIN_STEPS = (
+        "login",
+        "mfa_verify",
+        "mfa_enrol",
+        "mfa_step_up",
+        "mfa_passkey_complete",
+        "mfa_step_up_passkey_complete",
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -34,6 +34,8 @@ class EventType(models.TextChoices):
     BREAK_GLASS_REQUESTED = "break_glass_requested", _("Break-glass requested")
     BREAK_GLASS_APPROVED = "break_glass_approved", _("Break-glass approved")
     BREAK_GLASS_USED = "break_glass_used", _("Break-glass used")
+    MFA_DEVICE_ADDED = "mfa_device_added", _("MFA device added")
+    MFA_DEVICE_REMOVED = "mfa_device_removed", _("MFA device removed")
 
 
 class SecurityEvent(models.Model):

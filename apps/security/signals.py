@@ -6,6 +6,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, pre_save
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from . import lockout, sessions
 
@@ -34,7 +35,9 @@ def _device_removed(sender, instance, **kwargs):
     if instance.confirmed and instance.user_id:
         user = get_user_model().objects.filter(pk=instance.user_id).first()
         if user is not None:
-            sessions.end_for_user(user, reason="mfa_device_removed")
+            # The owner removing their own device from a freshly stepped-up session keeps that session.
+            keep = getattr(instance, "_security_keep_session_key", None)
+            sessions.end_for_user(user, reason="mfa_device_removed", keep_session_key=keep)
 
 
 def connect() -> None:
@@ -47,5 +50,6 @@ def connect() -> None:
     pre_save.connect(_password_changed, sender=user_model, dispatch_uid="security.password_pre")
     post_save.connect(_after_user_save, sender=user_model, dispatch_uid="security.password_post")
     m2m_changed.connect(_roles_changed, sender=user_model.groups.through, dispatch_uid="security.roles")
-    for model in (TOTPDevice, StaticDevice):
+    # A passkey (django-otp-webauthn's WebAuthnCredential) is a django-otp device like the others.
+    for model in (TOTPDevice, StaticDevice, WebAuthnCredential):
         post_delete.connect(_device_removed, sender=model, dispatch_uid=f"security.device_removed.{model.__name__}")

@@ -33,12 +33,21 @@ from apps.accounts import services
 from apps.accounts.models import Tenant, User
 from apps.security.models import IPListEntry, Lockout, SecurityEvent, UserSession
 from tests import factories
-from tests.conftest import confirmed_device, make_user, verified_client
+from tests.conftest import confirmed_device, make_passkey, make_user, verified_client
 
 pytestmark = pytest.mark.django_db
 
 # The steps a person takes before being verified; they must answer without TOTP, and leak nothing.
-PUBLIC_NAMES = {"login", "logout", "mfa_verify", "mfa_enrol"}
+PUBLIC_NAMES = {
+    "login",
+    "logout",
+    "mfa_verify",
+    "mfa_enrol",
+    # issue 14: the passkey half of step 2 (JSON; it needs the password step's pending user) and its strings.
+    "mfa_passkey_begin",
+    "mfa_passkey_complete",
+    "mfa_passkey_jsi18n",
+}
 
 # Third-party admin pages the walk must reach; if any goes missing the walk is broken, not the admin safe.
 THIRD_PARTY_NAMES = {
@@ -53,6 +62,7 @@ THIRD_PARTY_NAMES = {
         for v in ("changelist", "add", "change", "delete")
     ),
     *(f"knox_authtoken_{v}" for v in ("changelist", "add", "change", "delete")),
+    *(f"django_otp_webauthn_webauthncredential_{v}" for v in ("changelist", "change", "delete", "history")),
     *(
         f"{prefix}_{v}"
         for prefix in (*(f"catalog_{m}" for m in ("machine", "post", "material", "template", "modeltype")), "jobs_job")
@@ -69,6 +79,11 @@ OWN_NAMES = {
     "view_on_site",
     "mfa_backup_codes",
     "mfa_step_up",
+    "mfa_passkeys",
+    "mfa_passkey_register_begin",
+    "mfa_passkey_register_complete",
+    "mfa_step_up_passkey_begin",
+    "mfa_step_up_passkey_complete",
     "accounts_user_change",
     "auth_user_password_change",
     "jobs_job_change",
@@ -119,6 +134,8 @@ def samples(tenant_a):
         Lockout.objects.create(username="target", ip_address="192.0.2.1", until=timezone.now()),
         IPListEntry.objects.create(network="192.0.2.0/24", list_type="blacklist"),
         *_governance_rows(owner),
+        # issue 14: a passkey (django-otp-webauthn's admin, behind the same MFA and step-up).
+        make_passkey(owner),
     ]
     return {type(row): row for row in rows}
 
@@ -331,6 +348,9 @@ MUST_SERVE = {
     "jobs_job_changelist",
     "jobs_job_change",
     "billing_license_changelist",
+    "mfa_passkeys",
+    "django_otp_webauthn_webauthncredential_changelist",
+    "django_otp_webauthn_webauthncredential_change",
 }
 
 
