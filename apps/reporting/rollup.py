@@ -120,8 +120,9 @@ def rebuild(connection=None):
     connection = connection or default_connection
     with transaction.atomic(using=connection.alias):
         _run(rebuild_sql(connection.vendor), connection)
-    if connection.vendor == "postgresql":
-        _run([f"ANALYZE {COUNTS}", f"ANALYZE {DURATIONS}"], connection)
+    # Fresh statistics after a bulk load: without them SQLite walks the tenant index for the percentiles'
+    # one-minute reads instead of the (duration_ms, tenant_id) index (0.2 s instead of 0.4 ms at 100k jobs).
+    _run([f"ANALYZE {table}" for table in ("jobs_job", COUNTS, DURATIONS)], connection)
 
 
 @contextmanager
