@@ -535,6 +535,9 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_D
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 # ---------------------------------------------------------------- REPORTING
+# Summary, key figures, breakdowns and trend from the trigger-kept rollups (docs/reporting.md); false: scan
+# jobs_job as before (same numbers, slower; bench_reporting's "before" runs).
+REPORTING_ROLLUP = env.bool("REPORTING_ROLLUP", default=True)
 # Seconds a signed export download link stays valid.
 EXPORT_SIGNED_URL_TTL = env.int("EXPORT_SIGNED_URL_TTL", default=900)
 # Where export files go: the "exports" storage. Default: the filesystem under DJANGO_MEDIA_ROOT/exports;

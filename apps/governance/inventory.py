@@ -156,6 +156,15 @@ FIELDS: dict[str, dict[str, Category]] = {
         "id": O, "rule": O, "channel": O, "dedup_key": O, "kind": O, "severity": O, "status": O, "value": O,
         "created_at": O, "last_sent_at": O, "send_count": O, "last_error": O
     },
+    # Derived data (issue 16): counts of jobs_job rows kept by triggers, no person and no free text; they have no
+    # retention class of their own, since a job that leaves jobs_job leaves them through the delete trigger.
+    "reporting.JobRollup": {
+        "id": O, "day": O, "tenant_id": O, "status": O, "model_type_id": O, "machine_id": O, "post_id": O, "jobs": O,
+        "with_duration": O
+    },
+    "reporting.JobDurationRollup": {
+        "id": O, "day": O, "tenant_id": O, "status": O, "duration_minute": O, "jobs": O
+    },
     "governance.RetentionPolicy": {
         "id": O, "data_class": O, "retention_days": O, "archive_before_delete": O, "description": O, "updated_at": O
     },

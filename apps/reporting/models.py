@@ -197,3 +197,56 @@ class AlertNotice(models.Model):
 
     def __str__(self):
         return self.dedup_key
+
+
+class JobRollup(models.Model):
+    """Derived: how many jobs (and how many with a duration) per Istanbul day, tenant, status, model type,
+    machine and post. Kept exact by triggers on jobs_job (apps/reporting/rollup.py); never edited by hand."""
+
+    day = models.DateField(_("day (Istanbul)"))
+    # Plain ids, no foreign keys: the rows are derived from jobs_job, whose own keys protect the catalog.
+    tenant_id = models.BigIntegerField(_("tenant id"))
+    status = models.CharField(_("status"), max_length=16)
+    model_type_id = models.BigIntegerField(_("model type id"))
+    machine_id = models.BigIntegerField(_("machine id"))
+    post_id = models.BigIntegerField(_("post id"))
+    jobs = models.BigIntegerField(_("jobs"), default=0)
+    with_duration = models.BigIntegerField(_("jobs with a duration"), default=0)
+
+    class Meta:
+        verbose_name = _("job rollup")
+        verbose_name_plural = _("job rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "tenant_id", "status", "model_type_id", "machine_id", "post_id"],
+                name="reporting_jobrollup_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant_id", "day"], name="reporting_jobrollup_tenant_day")]
+
+    def __str__(self):
+        return f"{self.day} {self.status}: {self.jobs}"
+
+
+class JobDurationRollup(models.Model):
+    """Derived: how many jobs per Istanbul day, tenant, status and whole minute of duration (duration_ms //
+    60000); the percentiles find their minute here and read only that minute's jobs (selectors)."""
+
+    day = models.DateField(_("day (Istanbul)"))
+    tenant_id = models.BigIntegerField(_("tenant id"))
+    status = models.CharField(_("status"), max_length=16)
+    duration_minute = models.BigIntegerField(_("duration minute"))
+    jobs = models.BigIntegerField(_("jobs"), default=0)
+
+    class Meta:
+        verbose_name = _("job duration rollup")
+        verbose_name_plural = _("job duration rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "tenant_id", "status", "duration_minute"], name="reporting_jobdurationrollup_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant_id", "day"], name="reporting_jobdur_tenant_day")]
+
+    def __str__(self):
+        return f"{self.day} {self.status} {self.duration_minute} min: {self.jobs}"

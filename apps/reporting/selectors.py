@@ -10,9 +10,10 @@ import datetime as dt
 import zoneinfo
 from collections import defaultdict
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, BigIntegerField, Case, Count, IntegerField, Max, Q, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import Aggregate, BigIntegerField, Case, Count, IntegerField, Max, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate
 
 from apps.accounts.models import Tenant
 from apps.accounts.selectors import sees_all_tenants, tenants_for
@@ -72,6 +73,92 @@ def report_jobs(user, filters: dict):
     return apply_filters(jobs, filters).order_by()
 
 
+# Filters the duration rollup (day, tenant, status, minute) can answer; the others read jobs_job for durations.
+DURATION_ROLLUP_FILTERS = {"date_from", "date_to", "status", "tenant"}
+MINUTE_MS = 60_000
+
+
+def use_rollup() -> bool:
+    """Read the rollups (the default) or scan jobs_job as before (REPORTING_ROLLUP=false, bench_reporting's
+    "before" runs); both give the same numbers (tests/reporting/test_rollup.py)."""
+    return settings.REPORTING_ROLLUP
+
+
+def _tenant_ids(user):
+    return None if sees_all_tenants(user) else list(tenants_for(user).values_list("pk", flat=True))
+
+
+def rollup_rows(model, user, filters: dict):
+    """The rollup rows (JobRollup or JobDurationRollup) of the jobs report_jobs(user, filters) selects.
+
+    Filters a model lacks (the duration rollup has no catalog columns) must be checked by the caller.
+    """
+    qs = model.objects.filter(jobs__gt=0)
+    tenant_ids = _tenant_ids(user)
+    if tenant_ids is not None:
+        qs = qs.filter(tenant_id__in=tenant_ids)
+    if filters.get("date_from"):
+        qs = qs.filter(day__gte=filters["date_from"])
+    if filters.get("date_to"):
+        qs = qs.filter(day__lte=filters["date_to"])
+    if filters.get("status"):
+        qs = qs.filter(status__in=filters["status"])
+    if filters.get("tenant"):
+        qs = qs.filter(
+            tenant_id__in=list(Tenant.objects.filter(slug=filters["tenant"]).values_list("pk", flat=True)[:1])
+        )
+    for name, catalog in (("model_type", ModelType), ("machine", Machine), ("post", Post)):
+        if filters.get(name):
+            qs = qs.filter(
+                **{f"{name}_id__in": list(catalog.objects.filter(code=filters[name]).values_list("pk", flat=True))}
+            )
+    return qs.order_by()
+
+
+def _counts_grain(user, filters, dims):
+    from .models import JobRollup
+
+    return list(
+        rollup_rows(JobRollup, user, filters).values(*dims).annotate(n=Sum("jobs"), with_duration=Sum("with_duration"))
+    )
+
+
+def _minute_counts(user, filters) -> list[tuple[int, int]] | None:
+    """[(minute, jobs)] ascending from the duration rollup, or None when a filter needs the catalog columns."""
+    from .models import JobDurationRollup
+
+    if set(k for k, v in filters.items() if v) - DURATION_ROLLUP_FILTERS:
+        return None
+    rows = rollup_rows(JobDurationRollup, user, filters).values("duration_minute").annotate(n=Sum("jobs"))
+    return sorted((r["duration_minute"], r["n"]) for r in rows)
+
+
+def rollup_percentiles(user, filters: dict, n: int) -> dict | None:
+    """Exact nearest-rank P50/P95 (ms): the rollup says which minute holds each rank and how many shorter
+    durations there are; only that minute's jobs are then read from jobs_job. None: the rollup cannot say."""
+    keys = [f"p{p}" for p in PERCENTILES]
+    if n == 0:
+        return dict.fromkeys(keys)
+    minutes = _minute_counts(user, filters)
+    if minutes is None:
+        return None
+    result, below = {}, 0
+    ranks = iter(zip(keys, (nearest_rank(p, n) for p in PERCENTILES), strict=True))
+    key, rank = next(ranks)
+    for minute, count in minutes:
+        while key is not None and rank <= below + count:
+            in_minute = (
+                report_jobs(user, filters)
+                .filter(duration_ms__gte=minute * MINUTE_MS, duration_ms__lt=(minute + 1) * MINUTE_MS)
+                .order_by("duration_ms")
+                .values_list("duration_ms", flat=True)
+            )
+            result[key] = in_minute[rank - below - 1]
+            key, rank = next(ranks, (None, None))
+        below += count
+    return result
+
+
 def nearest_rank(p: int, n: int) -> int:
     """1-based rank of the p-th percentile among n values (exact integer ceil(p*n/100))."""
     return max(1, -(-p * n // 100))
@@ -128,12 +215,16 @@ def report_summary(user, filters: dict, *, with_stacks: bool = False) -> dict:
     post code), from the same grouped rows with no further scan.
     """
     qs = report_jobs(user, filters)
+    rollup = use_rollup()
     # One scan grouped at the finest grain the breakdowns need (post implies machine); rolled up here.
-    grain = list(
-        qs.values("status", "model_type_id", "machine_id", "post_id").annotate(
-            n=Count("id"), with_duration=Count("duration_ms")
+    if rollup:
+        grain = _counts_grain(user, filters, ("status", "model_type_id", "machine_id", "post_id"))
+    else:
+        grain = list(
+            qs.values("status", "model_type_id", "machine_id", "post_id").annotate(
+                n=Count("id"), with_duration=Count("duration_ms")
+            )
         )
-    )
     totals = {"count": 0, "success": 0, "failed": 0}
     n_durations = 0
     by = {dim: defaultdict(lambda: {"count": 0, "success": 0, "failed": 0}) for dim in ("status", "mt", "m", "p")}
@@ -170,7 +261,7 @@ def report_summary(user, filters: dict, *, with_stacks: bool = False) -> dict:
         "totals": totals,
         "rates": _rates(totals["success"], totals["failed"]),
         "latency_ms": {
-            **duration_percentiles(qs, n_durations, only_tenant_filter=not (set(filters) - {"tenant"})),
+            **_percentiles(user, filters, qs, n_durations, rollup),
             "n": n_durations,
             "definition": "nearest-rank",
         },
@@ -192,26 +283,45 @@ def report_summary(user, filters: dict, *, with_stacks: bool = False) -> dict:
 def report_kpis(user, filters: dict) -> dict:
     """The panel's key figures alone: totals, rates and P50/P95, from one ungrouped count plus the percentiles."""
     qs = report_jobs(user, filters)
-    counts = qs.aggregate(
-        count=Count("id"),
-        success=Count("id", filter=Q(status=JobStatus.SUCCEEDED)),
-        failed=Count("id", filter=Q(status=JobStatus.FAILED)),
-        n=Count("duration_ms"),
-    )
+    rollup = use_rollup()
+    if rollup:
+        from .models import JobRollup
+
+        counts = rollup_rows(JobRollup, user, filters).aggregate(
+            count=Coalesce(Sum("jobs"), 0),
+            success=Coalesce(Sum("jobs", filter=Q(status=JobStatus.SUCCEEDED)), 0),
+            failed=Coalesce(Sum("jobs", filter=Q(status=JobStatus.FAILED)), 0),
+            n=Coalesce(Sum("with_duration"), 0),
+        )
+    else:
+        counts = qs.aggregate(
+            count=Count("id"),
+            success=Count("id", filter=Q(status=JobStatus.SUCCEEDED)),
+            failed=Count("id", filter=Q(status=JobStatus.FAILED)),
+            n=Count("duration_ms"),
+        )
     n = counts.pop("n")
     return {
         "totals": counts,
         "rates": _rates(counts["success"], counts["failed"]),
-        "latency_ms": {
-            **duration_percentiles(qs, n, only_tenant_filter=not (set(filters) - {"tenant"})),
-            "n": n,
-        },
+        "latency_ms": {**_percentiles(user, filters, qs, n, rollup), "n": n},
     }
+
+
+def _percentiles(user, filters, qs, n, rollup) -> dict:
+    if rollup:
+        found = rollup_percentiles(user, filters, n)
+        if found is not None:
+            return found
+    return duration_percentiles(qs, n, only_tenant_filter=not (set(filters) - {"tenant"}))
 
 
 def report_breakdowns(user, filters: dict) -> dict:
     """The panel's status donut and stacked bars (status per machine and per post code), from one grouped scan."""
-    grain = list(report_jobs(user, filters).values("status", "machine_id", "post_id").annotate(n=Count("id")))
+    if use_rollup():
+        grain = _counts_grain(user, filters, ("status", "machine_id", "post_id"))
+    else:
+        grain = list(report_jobs(user, filters).values("status", "machine_id", "post_id").annotate(n=Count("id")))
     by_status = defaultdict(int)
     for g in grain:
         by_status[g["status"]] += g["n"]
@@ -241,6 +351,10 @@ def _status_stack(grain, key, labels) -> dict:
 def trend_and_histogram(user, filters: dict) -> tuple[list, list]:
     """The dashboard's jobs per Istanbul day (with successes and failures, oldest first) and jobs per
     duration bucket (LATENCY_BUCKETS_MS), from one scan grouped by (day, bucket): ~90 x 7 groups."""
+    if use_rollup():
+        rolled = _rollup_trend_and_histogram(user, filters)
+        if rolled is not None:
+            return rolled
     rows = (
         report_jobs(user, filters)
         .annotate(day=TruncDate("created_at", tzinfo=REPORT_TZ), bucket=_duration_bucket())
@@ -261,6 +375,36 @@ def trend_and_histogram(user, filters: dict) -> tuple[list, list]:
         # Jobs without a duration land in the last bucket but add nothing to `with_duration`.
         per_bucket[r["bucket"]] += r["with_duration"]
     trend = [{"day": d.isoformat(), **days[d]} for d in sorted(days)]
+    histogram = [{"bucket": i, "count": per_bucket[i]} for i in range(len(LATENCY_BUCKETS_MS) + 1)]
+    return trend, histogram
+
+
+def _rollup_trend_and_histogram(user, filters: dict):
+    """trend_and_histogram from the rollups: days from the counts rollup, buckets from the duration rollup
+    (every LATENCY_BUCKETS_MS bound is a whole minute, so a minute lies in one bucket). None: a catalog
+    filter, which the duration rollup cannot answer."""
+    from .models import JobRollup
+
+    minutes = _minute_counts(user, filters)
+    if minutes is None:
+        return None
+    rows = (
+        rollup_rows(JobRollup, user, filters)
+        .values("day")
+        .annotate(
+            count=Sum("jobs"),
+            success=Coalesce(Sum("jobs", filter=Q(status=JobStatus.SUCCEEDED)), 0),
+            failed=Coalesce(Sum("jobs", filter=Q(status=JobStatus.FAILED)), 0),
+        )
+    )
+    trend = [
+        {"day": r["day"].isoformat(), "count": r["count"], "success": r["success"], "failed": r["failed"]}
+        for r in sorted(rows, key=lambda r: r["day"])
+    ]
+    per_bucket = defaultdict(int)
+    bounds = [b // MINUTE_MS for b in LATENCY_BUCKETS_MS]
+    for minute, count in minutes:
+        per_bucket[next((i for i, b in enumerate(bounds) if minute < b), len(bounds))] += count
     histogram = [{"bucket": i, "count": per_bucket[i]} for i in range(len(LATENCY_BUCKETS_MS) + 1)]
     return trend, histogram
 

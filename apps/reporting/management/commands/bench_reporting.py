@@ -1,5 +1,7 @@
 """The reporting benchmarks of docs/benchmarks.md, reproducible: summary, detail pages, a 1M-row CSV export,
-each beside a hand-written SQL equivalent run through psql in the same run (PostgreSQL only)."""
+each beside a hand-written SQL equivalent run through psql in the same run (PostgreSQL only); and with
+--rollup, the summary, the overview page and its three data fragments before (REPORTING_ROLLUP off: the raw
+scan) and after (the rollups), in the same run, on PostgreSQL or SQLite."""
 
 import json
 import os
@@ -14,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -42,10 +44,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--export-filters", default="{}", help='Report filters of the exports as JSON, e.g. {"status": ["failed"]}'
         )
+        parser.add_argument(
+            "--rollup",
+            action="store_true",
+            help="Only the rollup comparison: summary, overview and its fragments, raw scan vs rollups (any database)",
+        )
         parser.add_argument("--export-child", help=argparse_hidden())
         parser.add_argument("--python-writers", action="store_true", help=argparse_hidden())
 
     def handle(self, *args, user, runs, skip_export, export_child, only_export, export_formats, **options):
+        if options["rollup"]:
+            return self._rollup_comparison(user, runs)
         if connection.vendor != "postgresql":
             raise CommandError("The reporting benchmarks need PostgreSQL (set DATABASE_URL).")
         if export_child:
@@ -85,6 +94,41 @@ class Command(BaseCommand):
             results.update(self._export(analyst, tenant_ids))
         self.stdout.write(json.dumps(results, indent=2))
 
+    def _rollup_comparison(self, username, runs):
+        analyst = get_user_model().objects.filter(username=username).first()
+        if analyst is None:
+            raise CommandError(f"No user {username!r}: run `manage.py seed_demo` first.")
+        client = self._signed_in(analyst)
+        cases = {
+            "summary_no_filter": ("/reports/summary", {}),
+            "summary_two_filters": ("/reports/summary", TWO_FILTERS),
+            "panel_page": ("/panel/", {}),
+            "panel_kpis": ("/panel/data/kpis", {}),
+            "panel_breakdowns": ("/panel/data/breakdowns", {}),
+            "panel_trend": ("/panel/data/trend", {}),
+            "panel_kpis_two_filters": ("/panel/data/kpis", TWO_FILTERS),
+            "panel_breakdowns_two_filters": ("/panel/data/breakdowns", TWO_FILTERS),
+            "panel_trend_two_filters": ("/panel/data/trend", TWO_FILTERS),
+        }
+        results = {"vendor": connection.vendor, "jobs": self._count(), "runs": runs, "load": os.getloadavg()[0]}
+        for label, rollup in (("before", False), ("after", True)):
+            with override_settings(REPORTING_ROLLUP=rollup):
+                timed = {
+                    name: self._p50(lambda u=url, p=params: client.get(u, p), runs)
+                    for name, (url, params) in cases.items()
+                }
+                # What a browser waits for: the page and its three fragments (fetched one after another here).
+                timed["overview_total"] = round(
+                    sum(timed[k] for k in ("panel_page", "panel_kpis", "panel_breakdowns", "panel_trend")), 1
+                )
+                timed["overview_total_two_filters"] = round(
+                    timed["panel_page"] + sum(timed[f"panel_{k}_two_filters"] for k in ("kpis", "breakdowns", "trend")),
+                    1,
+                )
+            results[label] = timed
+        results["load_after"] = os.getloadavg()[0]
+        self.stdout.write(json.dumps(results, indent=2))
+
     # ------------------------------------------------------------ helpers
     def _signed_in(self, user):
         device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
@@ -105,7 +149,7 @@ class Command(BaseCommand):
     def _p50(self, call, runs):
         response = call()  # warm-up (and a check that the request works)
         if response.status_code != 200:
-            raise CommandError(f"{response.status_code}: {response.content[:300]!r}")
+            raise CommandError(f"{response.status_code} {response.get('Location')}: {response.content[:300]!r}")
         timings = []
         for _ in range(runs):
             started = time.perf_counter()

@@ -1,0 +1,142 @@
+"""The report rollups: job counts per (Istanbul day, tenant, status, model type, machine, post) and duration
+counts per (Istanbul day, tenant, status, whole minute), kept exact by database triggers on jobs_job.
+
+Why triggers and not the write paths' Python: jobs change through change_status, update_job_references,
+create_job, the admin, imports, connectors and plain queryset .update() calls; a trigger sees every one of
+them (and deletes) in the writing transaction, so a committed job is in the rollup exactly once, whoever
+wrote it. Bulk loads (seed_demo's COPY) pause the triggers and rebuild the rollups in one grouped pass.
+
+The minute of a duration is duration_ms // 60000; -1 stands for "no duration" in the counts table only.
+"""
+
+from contextlib import contextmanager
+
+from django.db import connection as default_connection
+from django.db import transaction
+
+REPORT_TZ_NAME = "Europe/Istanbul"
+COUNTS = "reporting_jobrollup"
+DURATIONS = "reporting_jobdurationrollup"
+COUNT_KEY = ("day", "tenant_id", "status", "model_type_id", "machine_id", "post_id")
+DURATION_KEY = ("day", "tenant_id", "status", "duration_minute")
+TRIGGERS = ("reporting_rollup_ins", "reporting_rollup_upd", "reporting_rollup_del")
+# A job moves between rollup rows only when one of these changes (progress, event_seq ... do not count).
+WATCHED = ("created_at", "tenant_id", "status", "model_type_id", "machine_id", "post_id", "duration_ms")
+
+
+def _day(vendor, ref):
+    if vendor == "postgresql":
+        return f"(({ref}.created_at AT TIME ZONE '{REPORT_TZ_NAME}')::date)"
+    # Django registers this function on every SQLite connection; TruncDate(tzinfo=...) uses it too.
+    return f"django_datetime_cast_date({ref}.created_at, '{REPORT_TZ_NAME}', 'UTC')"
+
+
+def _change_sql(vendor, ref, sign):
+    """Statements adding `sign` (1 or -1) to the rollup rows of the job row `ref` (NEW or OLD)."""
+    day = _day(vendor, ref)
+    with_duration = f"CASE WHEN {ref}.duration_ms IS NULL THEN 0 ELSE {sign} END"
+    counts = (
+        f"INSERT INTO {COUNTS} ({', '.join(COUNT_KEY)}, jobs, with_duration) VALUES ({day}, {ref}.tenant_id, "  # noqa: S608
+        f"{ref}.status, {ref}.model_type_id, {ref}.machine_id, {ref}.post_id, {sign}, {with_duration}) "
+        f"ON CONFLICT ({', '.join(COUNT_KEY)}) DO UPDATE SET jobs = {COUNTS}.jobs + excluded.jobs, "
+        f"with_duration = {COUNTS}.with_duration + excluded.with_duration"
+    )
+    durations = (
+        f"INSERT INTO {DURATIONS} ({', '.join(DURATION_KEY)}, jobs) SELECT {day}, {ref}.tenant_id, {ref}.status, "
+        f"{ref}.duration_ms / 60000, {sign} WHERE {ref}.duration_ms IS NOT NULL "
+        f"ON CONFLICT ({', '.join(DURATION_KEY)}) DO UPDATE SET jobs = {DURATIONS}.jobs + excluded.jobs"
+    )
+    return [counts, durations]
+
+
+def _changed(vendor):
+    op = "IS DISTINCT FROM" if vendor == "postgresql" else "IS NOT"
+    return " OR ".join(f"OLD.{c} {op} NEW.{c}" for c in WATCHED)
+
+
+def create_triggers_sql(vendor) -> list[str]:
+    if vendor == "postgresql":
+        body = (
+            "BEGIN\n"
+            "IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
+            + ";\n".join(_change_sql(vendor, "OLD", -1))
+            + ";\nEND IF;\nIF TG_OP IN ('UPDATE', 'INSERT') THEN\n"
+            + ";\n".join(_change_sql(vendor, "NEW", 1))
+            + ";\nEND IF;\nRETURN NULL;\nEND"
+        )
+        columns = ", ".join(WATCHED)
+        return [
+            f"CREATE OR REPLACE FUNCTION reporting_rollup_apply() RETURNS trigger LANGUAGE plpgsql AS $$ {body} $$",
+            "CREATE TRIGGER reporting_rollup_ins AFTER INSERT ON jobs_job "
+            "FOR EACH ROW EXECUTE FUNCTION reporting_rollup_apply()",
+            f"CREATE TRIGGER reporting_rollup_upd AFTER UPDATE OF {columns} ON jobs_job FOR EACH ROW "
+            f"WHEN ({_changed(vendor)}) EXECUTE FUNCTION reporting_rollup_apply()",
+            "CREATE TRIGGER reporting_rollup_del AFTER DELETE ON jobs_job "
+            "FOR EACH ROW EXECUTE FUNCTION reporting_rollup_apply()",
+        ]
+    # SQLite: one trigger per event; an upsert with SELECT needs `WHERE` before ON CONFLICT (it has one).
+    new, old = _change_sql(vendor, "NEW", 1), _change_sql(vendor, "OLD", -1)
+    return [
+        f"CREATE TRIGGER reporting_rollup_ins AFTER INSERT ON jobs_job BEGIN {'; '.join(new)}; END",
+        f"CREATE TRIGGER reporting_rollup_upd AFTER UPDATE ON jobs_job WHEN {_changed(vendor)} "
+        f"BEGIN {'; '.join(old + new)}; END",
+        f"CREATE TRIGGER reporting_rollup_del AFTER DELETE ON jobs_job BEGIN {'; '.join(old)}; END",
+    ]
+
+
+def drop_triggers_sql(vendor) -> list[str]:
+    drops = [f"DROP TRIGGER IF EXISTS {name}" + (" ON jobs_job" if vendor == "postgresql" else "") for name in TRIGGERS]
+    return drops + (["DROP FUNCTION IF EXISTS reporting_rollup_apply()"] if vendor == "postgresql" else [])
+
+
+def rebuild_sql(vendor) -> list[str]:
+    """Refill both rollups from jobs_job in one grouped pass each (after a bulk load, or to repair)."""
+    day = _day(vendor, "jobs_job")
+    counts_select = (
+        f"SELECT {day}, tenant_id, status, model_type_id, machine_id, post_id, count(*), count(duration_ms) "  # noqa: S608
+        f"FROM jobs_job GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+    durations_select = (
+        f"SELECT {day}, tenant_id, status, duration_ms / 60000, count(*) FROM jobs_job "  # noqa: S608
+        "WHERE duration_ms IS NOT NULL GROUP BY 1, 2, 3, 4"
+    )
+    return [
+        f"DELETE FROM {COUNTS}",  # noqa: S608
+        f"DELETE FROM {DURATIONS}",  # noqa: S608
+        f"INSERT INTO {COUNTS} ({', '.join(COUNT_KEY)}, jobs, with_duration) {counts_select}",
+        f"INSERT INTO {DURATIONS} ({', '.join(DURATION_KEY)}, jobs) {durations_select}",
+    ]
+
+
+def _run(statements, connection=None):
+    connection = connection or default_connection
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def rebuild(connection=None):
+    """Empty and refill both rollups in one transaction: readers see the old rows or the new, never none."""
+    connection = connection or default_connection
+    with transaction.atomic(using=connection.alias):
+        _run(rebuild_sql(connection.vendor), connection)
+    # Fresh statistics after a bulk load: without them SQLite walks the tenant index for the percentiles'
+    # one-minute reads instead of the (duration_ms, tenant_id) index (0.2 s instead of 0.4 ms at 100k jobs).
+    _run([f"ANALYZE {table}" for table in ("jobs_job", COUNTS, DURATIONS)], connection)
+
+
+@contextmanager
+def paused(connection=None):
+    """Bulk-load jobs without per-row trigger work, then rebuild the rollups (even if the load fails).
+
+    Only for loads while nothing else writes jobs (seed_demo's rule): a job written by somebody else during
+    the pause is still counted, by the rebuild, but only once the load ends.
+    """
+    connection = connection or default_connection
+    _run(drop_triggers_sql(connection.vendor), connection)
+    try:
+        yield
+    finally:
+        with transaction.atomic(using=connection.alias):
+            _run(create_triggers_sql(connection.vendor), connection)
+            rebuild(connection)
