@@ -170,6 +170,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.security.middleware.RateLimitMiddleware",
+    # issue 14: the device cookie after a full sign-in (the lockout counts that browser's failures apart).
+    "apps.security.middleware.DeviceCookieMiddleware",
     # issue 5: the lock answers before an Idempotency-Key is claimed, so a locked request stores nothing.
     "apps.core.incident_lock.IncidentLockMiddleware",
     "apps.core.idempotency.IdempotencyMiddleware",
@@ -633,7 +635,8 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = MAX_LOGIN_ATTEMPTS
 # Stated, not axes' lazy default (the custom User signs in by username), so the settings compare equal across processes.
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# (username, device) for a browser with its valid device cookie, else (username, address): lockout.py.
+AXES_LOCKOUT_PARAMETERS = "apps.security.lockout.lockout_parameters"
 AXES_HANDLER = "apps.security.lockout.TezgahAxesHandler"
 AXES_COOLOFF_TIME = "apps.security.lockout.cool_off"
 AXES_CLIENT_IP_CALLABLE = "apps.security.lockout.axes_client_ip"
@@ -644,6 +647,11 @@ AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "token", "confirm_code"]
+# Device cookie (OWASP "device cookies"): a signed, HttpOnly cookie given after a full sign-in; the failures of a
+# browser that carries a valid one for the username count against (username, device), not the shared address.
+DEVICE_COOKIE_NAME = env.str("DEVICE_COOKIE_NAME", default="tezgah_device")
+DEVICE_COOKIE_DAYS = env.int("DEVICE_COOKIE_DAYS", default=180)
+DEVICE_COOKIE_SECURE = env.bool("DEVICE_COOKIE_SECURE", default=not DEBUG)
 # IP lists (apps/security/iplists.py): "blacklist" (block entries apply) or "whitelist" (only allowed addresses
 # pass, on a scope that has allow entries); each process re-reads them at least this often (changes apply at once).
 IP_FILTER_MODE = env.str("IP_FILTER_MODE", default="blacklist")

@@ -166,3 +166,20 @@ class IPFilterMiddleware:
                 detail=_("Requests from your network address are not accepted."),
             )
         return HttpResponseForbidden(render_to_string("security/ip_blocked.html", request=request))
+
+
+class DeviceCookieMiddleware:
+    """issue 14: gives the browser its device cookie in the answer to the request that finished signing in
+    (password and second factor: `lockout.note_signed_in` marks it), so that its later failures count against
+    (username, device) rather than the address it shares with others."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        from . import lockout
+
+        if lockout.device_cookie_pending(request):
+            lockout.set_device_cookie(request, response)
+        return response
