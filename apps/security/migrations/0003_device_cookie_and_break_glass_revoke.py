@@ -6,31 +6,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('security', '0002_security_capabilities'),
+        ("security", "0002_security_capabilities"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='breakglass',
-            name='revoked_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='revoked at'),
+            model_name="breakglass",
+            name="revoked_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="revoked at"),
         ),
         migrations.AddField(
-            model_name='breakglass',
-            name='revoked_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='revoked by'),
+            model_name="breakglass",
+            name="revoked_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="revoked by",
+            ),
         ),
         migrations.AddField(
-            model_name='lockout',
-            name='device',
-            field=models.CharField(blank=True, default='', max_length=64, verbose_name='device'),
+            model_name="lockout",
+            name="device",
+            field=models.CharField(blank=True, default="", max_length=64, verbose_name="device"),
         ),
         migrations.AlterField(
-            model_name='securityevent',
-            name='event_type',
-            field=models.CharField(choices=[('sign_in_failed', 'Sign-in failed'), ('account_locked', 'Account locked'), ('account_unlocked', 'Account unlocked'), ('locked_out_refused', 'Locked-out attempt refused'), ('ip_auto_blocked', 'Address blocked automatically'), ('ip_list_changed', 'Address list changed'), ('ip_refused', 'Address refused'), ('session_terminated', 'Session ended'), ('break_glass_requested', 'Break-glass requested'), ('break_glass_approved', 'Break-glass approved'), ('break_glass_used', 'Break-glass used'), ('break_glass_revoked', 'Break-glass revoked')], max_length=40, verbose_name='event type'),
+            model_name="securityevent",
+            name="event_type",
+            field=models.CharField(
+                choices=[
+                    ("sign_in_failed", "Sign-in failed"),
+                    ("account_locked", "Account locked"),
+                    ("account_unlocked", "Account unlocked"),
+                    ("locked_out_refused", "Locked-out attempt refused"),
+                    ("ip_auto_blocked", "Address blocked automatically"),
+                    ("ip_list_changed", "Address list changed"),
+                    ("ip_refused", "Address refused"),
+                    ("session_terminated", "Session ended"),
+                    ("break_glass_requested", "Break-glass requested"),
+                    ("break_glass_approved", "Break-glass approved"),
+                    ("break_glass_used", "Break-glass used"),
+                    ("break_glass_revoked", "Break-glass revoked"),
+                ],
+                max_length=40,
+                verbose_name="event type",
+            ),
         ),
     ]
