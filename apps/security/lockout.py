@@ -28,12 +28,12 @@ from axes.models import AccessAttempt, AccessBase
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.core import signing
-from django.utils.crypto import constant_time_compare, salted_hmac
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import formats, timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from apps.core.client_ip import client_ip

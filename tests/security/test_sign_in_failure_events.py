@@ -114,7 +114,7 @@ def test_a_failed_step_up_is_a_medium_event_with_its_own_audit_name(client, staf
     verified_client(client, staff)
     before = counted("medium")
     answer = post(client, "mfa_step_up", {"token": wrong(confirmed_device(staff)), "next": "/admin/"}, "req-up")
-    event, entry = only_failure("step_up", answer, severity="medium", action="auth.step_up_failed")
+    event, _entry = only_failure("step_up", answer, severity="medium", action="auth.step_up_failed")
     assert event.actor == staff
     assert counted("medium") == before + 1
 
