@@ -132,6 +132,8 @@ class BreakGlassRequestForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "user" not in self.fields:
+            return  # the read-only page of an existing request
         self.fields["user"].queryset = get_user_model().objects.filter(is_active=True, is_staff=True)
         self.fields["minutes"].help_text = _("At most %(max)d minutes from the approval.") % {
             "max": settings.BREAK_GLASS_MAX_MINUTES
@@ -158,7 +160,10 @@ class BreakGlassAdmin(admin.ModelAdmin):
     list_display = ("user", "status_label", "requested_by", "approved_by", "minutes", "requested_at", "expires_at")
     list_filter = ("approved_at",)
     search_fields = ("user__username", "reason")
-    readonly_fields = ("requested_by", "requested_at", "approved_by", "approved_at", "expires_at")
+    readonly_fields = (
+        "status_label", "requested_by", "requested_at", "approved_by", "approved_at", "expires_at", "revoked_by",
+        "revoked_at",
+    )  # fmt: skip
     actions = ["approve_requests", "revoke_grants"]
 
     def get_queryset(self, request):

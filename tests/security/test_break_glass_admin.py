@@ -52,7 +52,9 @@ def test_a_request_in_the_admin_and_the_second_superusers_approval(superuser, se
     assert (grant.user, grant.requested_by, grant.minutes, grant.approved_at) == (staff, superuser, 30, None)
     assert SecurityEvent.objects.filter(event_type="break_glass_requested", actor=superuser).exists()
     listing = root.get(reverse(LIST)).content.decode()
-    assert "vardiya" in listing and "root" in listing
+    assert "vardiya" in listing and "root" in listing and "onay bekliyor" in listing
+    page = root.get(reverse("admin:security_breakglass_change", args=[grant.pk]))
+    assert page.status_code == 200 and "VPN down" in page.content.decode(), "a read-only page"
 
     # The requester cannot approve their own request: a message, nothing approved.
     notes = act(root, "approve_requests", grant)
