@@ -193,3 +193,18 @@ def test_a_device_lockout_escalates_on_its_own_pair(alice, frozen):
     frozen.shift(timedelta(minutes=16))
     fail(browser, "alice", 5, ip=ELSEWHERE)
     assert Lockout.objects.filter(device=locks[True].device).latest("locked_at").level == 1
+
+
+def test_wrong_codes_from_a_browser_with_its_cookie_count_against_the_device(alice, frozen):
+    browser = Client()
+    full_sign_in(browser, alice)
+    sign_out(browser, frozen)
+    device = confirmed_device(alice)
+    near = {totp_code(device, offset_steps=s) for s in range(-3, 4)}
+    wrong = next(c for c in ("000000", "111111", "123456") if c not in near)
+    assert password(browser, "alice").status_code == 302
+    browser.post(reverse("admin:mfa_verify"), {"token": wrong}, REMOTE_ADDR=NAT)
+    attempt = AccessAttempt.objects.get(username="alice")
+    assert attempt.user_agent.startswith(lockout.DEVICE_MARK) and attempt.failures_since_start == 1
+    # The address's count for alice is untouched: a browser without the cookie still has all five tries.
+    assert not AccessAttempt.objects.filter(username="alice", user_agent=lockout.ADDRESS_CLIENT).exists()
