@@ -49,15 +49,20 @@ class TokenCreateApi(KnoxLoginView):
         services.note_token_issued(request.user, instance)
         return super().get_post_response(request, token, instance)
 
-    @transaction.atomic  # the token and its audit entry together
     def post(self, request, format=None):
-        # knox answers a full token quota with its own {"error": ...} body; every API error is a problem.
-        # issue 14: a pair locked out by the sign-in steps gets no token either.
+        # issue 14: a pair locked out by the sign-in steps gets no token either; the refusal is a failed
+        # sign-in step (a security event), written before and outside the token's transaction.
         from apps.security import lockout
 
         if lockout.is_locked(request._request, request.user.get_username()):
+            services.note_sign_in_failure("token", user=request.user)
             seconds = lockout.retry_after_seconds(request._request, {"username": request.user.get_username()})
             raise lockout.locked_out_problem(seconds)
+        return self._issue(request, format)
+
+    @transaction.atomic  # the token and its audit entry together
+    def _issue(self, request, format):
+        # knox answers a full token quota with its own {"error": ...} body; every API error is a problem.
         limit = self.get_token_limit_per_user()
         if limit is not None:
             live = request.user.auth_token_set.filter(Q(expiry__gt=timezone.now()) | Q(expiry__isnull=True))

@@ -272,16 +272,53 @@ def note_sign_in_event(action: str, *, user=None, **details) -> None:
     """Audit one step of signing in or out (auth.login, auth.login_failed, auth.mfa_enrolled, ...).
 
     `user` is who the step is about (the claimed user of a failed code, say); details hold no secrets.
+    A failed step (auth.login_failed, auth.step_up_failed) goes through `note_sign_in_failure`.
     """
-    if action == "auth.login_failed":
-        from .metrics import SIGN_IN_FAILURES
-
-        SIGN_IN_FAILURES.labels(str(details.get("step") or "unknown")[:32]).inc()
-    actor = user if user is not None else ("anonymous", "")
-    if user is not None and not user.is_authenticated:
-        actor = ("user", str(user.pk))
+    if action in FAILURE_ACTIONS:
+        note_sign_in_failure(details.pop("step", None) or FAILURE_ACTIONS[action], user=user, action=action, **details)
+        return
     with transaction.atomic():
-        audit.record(actor, action, user, details)
+        audit.record(_sign_in_actor(user), action, user, details)
+
+
+def _sign_in_actor(user):
+    if user is None:
+        return ("anonymous", "")
+    return user if user.is_authenticated else ("user", str(user.pk))
+
+
+# The audit action of each failed step (its name from issue 5) and the step it stands for by default.
+FAILURE_ACTIONS = {"auth.login_failed": "unknown", "auth.step_up_failed": "step_up"}
+# A signed-in user failing step-up or being refused a token is more suspicious than a mistyped password.
+_FAILURE_SEVERITY = {"step_up": "medium", "token": "medium"}
+
+
+def note_sign_in_failure(step: str, *, user=None, username: str = "", action: str = "auth.login_failed", **details):
+    """One failed sign-in step (password, code, backup code, owner code, enrolment, step-up, token refusal):
+    one security event `sign_in_failed` (severity, client IP, request id, step; counted in
+    tezgah_security_events_total) whose audit entry is `action` (auth.login_failed by default), so each
+    failure is one audit entry. `username` is the name as typed when no user matched; it is stored like
+    every event's username (the audit encrypts it under the subject's key) and never shown to the caller."""
+    from apps.security.events import record_event
+    from apps.security.models import EventType
+
+    from .metrics import SIGN_IN_FAILURES
+
+    step = str(step or "unknown")[:32]
+    SIGN_IN_FAILURES.labels(step).inc()
+    name = user.get_username() if user is not None else username
+    with transaction.atomic():
+        record_event(
+            EventType.SIGN_IN_FAILED,
+            _FAILURE_SEVERITY.get(step, "low"),
+            actor=user if user is not None and user.is_authenticated else None,
+            username=(name or "")[:150],
+            audit_action=action,
+            audit_actor=_sign_in_actor(user),
+            target=user,
+            step=step,
+            **details,
+        )
 
 
 def note_permission_change(actor, tenant, *, kind, holder_id, before, after) -> None:

@@ -197,6 +197,7 @@ class MfaEnrolView(AdminStepView):
                 services.note_sign_in_event("auth.login", user=self.user, method="enrolment")
                 request.session[mfa_session.BACKUP_CODES_KEY] = codes
                 return HttpResponseRedirect(f"{reverse('admin:mfa_backup_codes')}?{urlencode({'next': next_url})}")
+            services.note_sign_in_event("auth.login_failed", user=self.user, step="enrolment")
             if lockout.note_failure(request, self.user.get_username(), step="enrolment"):
                 mfa_session.forget_password_step(request)
             form.add_error("token", _("That code is not valid. Check your device's clock and try again."))

@@ -5,6 +5,8 @@ resolved by the trusted-proxy rule (apps/core/client_ip.py) instead. Rates are r
 changed DEFAULT_THROTTLE_RATES (tests, settings overrides) applies at once.
 """
 
+import hashlib
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -40,12 +42,28 @@ def _client_ip(request) -> str:
 
 
 class LoginRateThrottle(_LiveRateThrottle):
-    """Admin sign-in steps (password, TOTP, enrolment, step-up) per client IP."""
+    """Admin sign-in steps (password, TOTP, enrolment, step-up) per client IP: the ceiling of one address,
+    sized for everybody behind the biggest NAT signing in at once (THROTTLE_LOGIN_RATE)."""
 
     scope = "login"
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": _client_ip(request)}
+
+
+class LoginAccountRateThrottle(_LiveRateThrottle):
+    """Admin sign-in steps per (client IP, account): `request.throttle_account` names the account (set by
+    the caller: the username typed, or the user the password step passed). One hammered account spends its
+    own budget (THROTTLE_LOGIN_USER_RATE), not the address's that its neighbours share."""
+
+    scope = "login_user"
+
+    def get_cache_key(self, request, view):
+        account = getattr(request, "throttle_account", None)
+        if not account:
+            return None
+        digest = hashlib.sha256(account.encode()).hexdigest()[:24]  # no usernames in cache keys
+        return self.cache_format % {"scope": self.scope, "ident": f"{_client_ip(request)}:{digest}"}
 
 
 class UploadRateThrottle(_LiveRateThrottle):

@@ -196,8 +196,8 @@ FIELDS: dict[str, dict[str, Category]] = {
         "request_id": O, "details": P,
     },
     "security.Lockout": {
-        "id": O, "username": P, "ip_address": P, "locked_at": O, "until": O, "level": O, "lifted_at": O,
-        "lifted_by": P,
+        "id": O, "username": P, "ip_address": P, "device": P, "locked_at": O, "until": O, "level": O,
+        "lifted_at": O, "lifted_by": P,
     },
     "security.IPListEntry": {
         "id": O, "network": P, "list_type": O, "scope": O, "reason": P, "expires_at": O, "added_by": P,
@@ -209,7 +209,7 @@ FIELDS: dict[str, dict[str, Category]] = {
     },
     "security.BreakGlass": {
         "id": O, "user": P, "reason": P, "minutes": O, "requested_by": P, "requested_at": O, "approved_by": P,
-        "approved_at": O, "expires_at": O,
+        "approved_at": O, "expires_at": O, "revoked_by": P, "revoked_at": O,
     },
     "siem.SiemRecord": {
         "id": O, "event_id": A, "source": O, "source_ref": A, "event": O, "level": O, "ts": O, "envelope": A,

@@ -15,7 +15,13 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,9 +45,16 @@ def _visible_usernames(user):
 
 # ---------------------------------------------------------------- lockouts
 class LockoutSerializer(serializers.ModelSerializer):
+    # What the lockout is keyed by: the browser's device cookie, or the address (ip_address is always set).
+    client = serializers.SerializerMethodField()
+
     class Meta:
         model = Lockout
-        fields = ["username", "ip_address", "locked_at", "until", "level"]
+        fields = ["username", "ip_address", "client", "locked_at", "until", "level"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["device", "address"]))
+    def get_client(self, obj) -> str:
+        return "device" if obj.device else "address"
 
 
 class LockedAccountsApi(APIView):

@@ -48,6 +48,8 @@ def approve(grant: BreakGlass, *, approver) -> BreakGlass:
         raise PermissionDenied(_("A second administrator must approve break-glass access."))
     with transaction.atomic():
         grant = BreakGlass.objects.select_for_update().get(pk=grant.pk)
+        if grant.revoked_at is not None:
+            raise ValidationError(_("This request was revoked."))
         if grant.approved_at is not None:
             raise ValidationError(_("This request was already approved."))
         now = timezone.now()
@@ -66,8 +68,41 @@ def approve(grant: BreakGlass, *, approver) -> BreakGlass:
     return grant
 
 
+def revoke(grant: BreakGlass, *, actor) -> BreakGlass:
+    """End a request or a live grant now (any holder of the capability, the requester too): it never works
+    again. An expired or already revoked one is refused."""
+    if not actor.has_perm(CAPABILITY):
+        raise PermissionDenied(_("You may not revoke break-glass access."))
+    with transaction.atomic():
+        grant = BreakGlass.objects.select_for_update().get(pk=grant.pk)
+        now = timezone.now()
+        if grant.status(now) not in ("pending", "active"):
+            raise ValidationError(_("This break-glass access has already ended."))
+        was = grant.status(now)
+        grant.revoked_by = actor
+        grant.revoked_at = now
+        if grant.expires_at is not None:
+            grant.expires_at = now
+        grant.save(update_fields=["revoked_by", "revoked_at", "expires_at"])
+        record_event(
+            EventType.BREAK_GLASS_REVOKED,
+            Severity.HIGH,
+            actor=actor,
+            username=grant.user.get_username(),
+            grant=grant.pk,
+            was=was,
+        )
+    return grant
+
+
+def live_grants(now=None):
+    return BreakGlass.objects.filter(
+        approved_at__isnull=False, revoked_at__isnull=True, expires_at__gt=now or timezone.now()
+    )
+
+
 def active_grant(user, now=None):
-    return BreakGlass.objects.filter(user=user, approved_at__isnull=False, expires_at__gt=now or timezone.now()).first()
+    return live_grants(now).filter(user=user).first()
 
 
 def bypass_active(request) -> bool:
@@ -77,10 +112,7 @@ def bypass_active(request) -> bool:
     if user is None or not user.is_authenticated:
         # Signing in: the sign-in steps open while any grant is live; whoever signs in is then refused on
         # their next page unless the grant is theirs.
-        return (
-            _is_sign_in_step(request.path)
-            and BreakGlass.objects.filter(approved_at__isnull=False, expires_at__gt=timezone.now()).exists()
-        )
+        return _is_sign_in_step(request.path) and live_grants().exists()
     grant = active_grant(user)
     if grant is None:
         return False

@@ -82,7 +82,8 @@ class AdminIPAllowlistMiddleware:
 
 class RateLimitMiddleware:
     """DRF throttles for the Django views that take credentials or files: the admin sign-in steps (per
-    client IP) and admin imports (per user). API views use `throttle_classes` as usual. 429 + Retry-After."""
+    (client IP, account) and a higher ceiling per client IP) and admin imports (per user). API views use
+    `throttle_classes` as usual. 429 + Retry-After."""
 
     _LOGIN_STEPS = (
         "login",
@@ -100,26 +101,31 @@ class RateLimitMiddleware:
     def __call__(self, request):
         return self.get_response(request)
 
-    def _throttle_for(self, request):
-        from apps.core.throttling import LoginRateThrottle, UploadRateThrottle
+    def _throttles_for(self, request):
+        from apps.core.throttling import LoginAccountRateThrottle, LoginRateThrottle, UploadRateThrottle
 
         if self._login_paths is None:
             self._login_paths = {reverse(f"admin:{name}") for name in self._LOGIN_STEPS}
         if request.path in self._login_paths:
-            return LoginRateThrottle()
+            request.throttle_account = _sign_in_account(request)
+            # The account's own budget first: a refused try at one account does not spend the address's.
+            return [LoginAccountRateThrottle(), LoginRateThrottle()]
         match = request.resolver_match
         # django-import-export's upload step is the "<app>_<model>_import" view.
         if match is not None and (match.url_name or "").endswith("_import") and request.FILES:
-            return UploadRateThrottle()
-        return None
+            return [UploadRateThrottle()]
+        return []
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.method != "POST":
             return None
-        throttle = self._throttle_for(request)
-        if throttle is None or throttle.allow_request(request, None):
-            return None
-        if throttle.scope == "login":
+        for throttle in self._throttles_for(request):
+            if not throttle.allow_request(request, None):
+                return self._refuse(request, throttle)
+        return None
+
+    def _refuse(self, request, throttle):
+        if throttle.scope in ("login", "login_user"):
             services.record_sign_in_throttled(request, step=request.resolver_match.url_name or request.path)
         from math import ceil
 
@@ -129,6 +135,21 @@ class RateLimitMiddleware:
         response = HttpResponse(_("Too many attempts; wait and try again."), status=429, content_type="text/plain")
         response["Retry-After"] = str(max(1, ceil(throttle.wait() or 1)))
         return response
+
+
+def _sign_in_account(request) -> str:
+    """The account a sign-in step is about: the username typed at the password step, the user who passed
+    the password step at the code and enrolment steps, the signed-in user at step-up ("" if none)."""
+    name = (request.POST.get("username") or "").strip()[:150]
+    if name:
+        return f"name:{name}"
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    from apps.accounts.mfa_session import PENDING_KEY
+
+    pending = request.session.get(PENDING_KEY) if hasattr(request, "session") else None
+    return f"user:{pending['uid']}" if pending and pending.get("uid") else ""
 
 
 class IPFilterMiddleware:
@@ -173,3 +194,20 @@ class IPFilterMiddleware:
                 detail=_("Requests from your network address are not accepted."),
             )
         return HttpResponseForbidden(render_to_string("security/ip_blocked.html", request=request))
+
+
+class DeviceCookieMiddleware:
+    """issue 14: gives the browser its device cookie in the answer to the request that finished signing in
+    (password and second factor: `lockout.note_signed_in` marks it), so that its later failures count against
+    (username, device) rather than the address it shares with others."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        from . import lockout
+
+        if lockout.device_cookie_pending(request):
+            lockout.set_device_cookie(request, response)
+        return response

@@ -34,6 +34,7 @@ class EventType(models.TextChoices):
     BREAK_GLASS_REQUESTED = "break_glass_requested", _("Break-glass requested")
     BREAK_GLASS_APPROVED = "break_glass_approved", _("Break-glass approved")
     BREAK_GLASS_USED = "break_glass_used", _("Break-glass used")
+    BREAK_GLASS_REVOKED = "break_glass_revoked", _("Break-glass revoked")
     MFA_DEVICE_ADDED = "mfa_device_added", _("MFA device added")
     MFA_DEVICE_REMOVED = "mfa_device_removed", _("MFA device removed")
 
@@ -64,11 +65,14 @@ class SecurityEvent(models.Model):
 
 
 class Lockout(models.Model):
-    """One lockout of a (username, client IP) pair: axes counts the failures, this row says how long it lasts
-    (LOCKOUT_DURATION_MINUTES doubled for every earlier lockout of the pair in 24 hours) and who lifted it."""
+    """One lockout of a (username, client) pair: axes counts the failures, this row says how long it lasts
+    (LOCKOUT_DURATION_MINUTES doubled for every earlier lockout of the pair in 24 hours) and who lifted it.
+    The client is `device` (a digest of the browser's device cookie) when set, else the address; the address
+    is always recorded (the automatic block counts lockouts per address)."""
 
     username = models.CharField(_("username"), max_length=150)
     ip_address = models.CharField(_("client IP"), max_length=45)
+    device = models.CharField(_("device"), max_length=64, blank=True, default="")
     locked_at = models.DateTimeField(_("locked at"), default=timezone.now)
     until = models.DateTimeField(_("locked until"))
     level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
@@ -205,6 +209,15 @@ class BreakGlass(models.Model):
     )
     approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-requested_at"]
@@ -219,3 +232,11 @@ class BreakGlass(models.Model):
 
     def __str__(self):
         return f"break-glass {self.user_id} ({self.minutes} min)"
+
+    def status(self, now=None) -> str:
+        """pending, active, expired or revoked (the admin's list)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.approved_at is None:
+            return "pending"
+        return "active" if self.expires_at > (now or timezone.now()) else "expired"

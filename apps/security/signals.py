@@ -46,6 +46,7 @@ def connect() -> None:
     user_model = get_user_model()
     user_locked_out.connect(lockout.on_user_locked_out, dispatch_uid="security.lockout")
     user_logged_in.connect(sessions.on_logged_in, dispatch_uid="security.session_in")
+    user_logged_in.connect(lockout.note_signed_in, dispatch_uid="security.device_cookie")
     user_logged_out.connect(sessions.on_logged_out, dispatch_uid="security.session_out")
     pre_save.connect(_password_changed, sender=user_model, dispatch_uid="security.password_pre")
     post_save.connect(_after_user_save, sender=user_model, dispatch_uid="security.password_post")

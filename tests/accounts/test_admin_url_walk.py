@@ -31,7 +31,7 @@ from knox.models import AuthToken
 
 from apps.accounts import services
 from apps.accounts.models import Tenant, User
-from apps.security.models import IPListEntry, Lockout, SecurityEvent, UserSession
+from apps.security.models import BreakGlass, IPListEntry, Lockout, SecurityEvent, UserSession
 from tests import factories
 from tests.conftest import confirmed_device, make_passkey, make_user, verified_client
 
@@ -128,11 +128,12 @@ def samples(tenant_a):
         factories.TemplateFactory(tenant=tenant_a),
         factories.LicenseFactory(tenant=tenant_a),
         factories.InvoiceFactory(tenant=tenant_a),
-        # issue 14: sessions, security events, lockouts, address lists.
+        # issue 14: sessions, security events, lockouts, address lists, break-glass.
         UserSession.objects.create(user=owner, session_key="walk-session"),
         SecurityEvent.objects.create(event_type="ip_refused", severity="medium", client_ip="192.0.2.1"),
         Lockout.objects.create(username="target", ip_address="192.0.2.1", until=timezone.now()),
         IPListEntry.objects.create(network="192.0.2.0/24", list_type="blacklist"),
+        BreakGlass.objects.create(user=owner, reason="walk", minutes=5, requested_by=owner),
         *_governance_rows(owner),
         # issue 14: a passkey (django-otp-webauthn's admin, behind the same MFA and step-up).
         make_passkey(owner),

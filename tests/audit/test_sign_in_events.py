@@ -26,7 +26,14 @@ def test_a_wrong_password_is_recorded_with_ip_and_request_id(client):
         HTTP_X_REQUEST_ID="req-login-0001",
     )
     entry = AuditLog.objects.get(action="auth.login_failed")
-    assert entry.payload == {"step": "password", "username": "nobody"}
+    # issue 14: the failure is a security event too; its one audit entry carries severity, address and request id.
+    assert entry.payload == {
+        "step": "password",
+        "username": "nobody",
+        "severity": "low",
+        "client_ip": "203.0.113.9",
+        "request_id": "req-login-0001",
+    }
     assert (entry.client_ip, entry.request_id, entry.actor_type) == ("203.0.113.9", "req-login-0001", "anonymous")
 
 
@@ -43,7 +50,8 @@ def test_a_totp_sign_in_a_logout_and_a_wrong_code_are_recorded(client, staff):
     wrong = f"{(int(totp_code(device)) + 1) % 1000000:06d}"
     client.post(reverse("admin:mfa_verify"), {"token": wrong})
     failed = AuditLog.objects.get(action="auth.login_failed")
-    assert failed.payload == {"step": "code"} and failed.object_id == str(staff.pk)
+    assert failed.payload["step"] == "code" and failed.object_id == str(staff.pk)
+    assert failed.payload["severity"] == "low" and failed.payload["event"]
 
 
 @pytest.mark.django_db

@@ -21,7 +21,7 @@ def rates(settings):
 
 
 def test_admin_sign_in_is_throttled_per_client_ip(client, rates):
-    rates(login="3/min")
+    rates(login="3/min", login_user="100/min")
     login = reverse("admin:login")
     for _ in range(3):
         assert client.post(login, {"username": "x", "password": "y"}, REMOTE_ADDR="198.51.100.1").status_code == 200
@@ -31,6 +31,20 @@ def test_admin_sign_in_is_throttled_per_client_ip(client, rates):
     # Another address has its own budget; reading the form is never throttled.
     assert client.post(login, {"username": "x", "password": "y"}, REMOTE_ADDR="198.51.100.2").status_code == 200
     assert client.get(login, REMOTE_ADDR="198.51.100.1").status_code == 200
+
+
+def test_one_hammered_account_spends_its_own_budget_not_its_neighbours(client, rates):
+    rates(login="6/min", login_user="2/min")
+    login = reverse("admin:login")
+
+    def attempt(name, ip="198.51.100.1"):
+        return client.post(login, {"username": name, "password": "y"}, REMOTE_ADDR=ip).status_code
+
+    assert [attempt("hedef") for _ in range(5)] == [200, 200, 429, 429, 429]
+    # The three refused tries spent nothing of the address's ceiling: four other people still get through.
+    assert [attempt(f"komsu{i}") for i in range(4)] == [200] * 4
+    assert attempt("komsu9") == 429, "then the address's ceiling (6/min) holds, whatever the names"
+    assert attempt("hedef", ip="198.51.100.2") == 200, "the account from another address has its own budget"
 
 
 def test_the_totp_step_is_throttled_too(client, rates):
