@@ -71,9 +71,6 @@ _BODY_V1 = (
     '"payload_sha256":%s,"request_id":%s,"seq":%d,"tenant_id":%s,"ts":%s,"version":1}'
 )
 
-# The same with seq and tenant_id already as their JSON text (the database verifier's rows are text).
-BODY_V1_TEXT = _BODY_V1.replace('"seq":%d', '"seq":%s')
-
 
 def record_bytes(entry: dict) -> bytes:
     """canonical_json(record_body(entry)): formatted directly when the fields have their usual types."""

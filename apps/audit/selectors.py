@@ -3,7 +3,6 @@
 import csv
 import io
 import json
-import re
 import uuid
 
 from django.db import connection, transaction
@@ -119,109 +118,78 @@ def _chain_entries_postgresql(from_seq, to_seq, chunk_size):
                     yield entry
 
 
-# The columns of verification_rows, as text (COPY's text format: no NULLs, so only escaped text has a
-# backslash). The record body is assembled from them in Python (verification.Rows): PostgreSQL only reads
-# columns and formats the timestamp, and compares `payload` with its stored canonical copy.
-_VERIFY_COLUMNS = (
-    "seq", "id", """to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""", "actor_type", "actor_id",
-    "action", "object_type", "object_id", "COALESCE(tenant_id::text, 'null')", "request_id", "client_ip",
-    "version", "COALESCE(payload_canonical, payload::text)",
-    # p: no canonical copy (written before audit.0008), the payload's JSON text instead; c: the canonical copy,
-    # and `payload` still says the same (jsonb's own text form on both sides); x: it says something else.
-    "CASE WHEN payload_canonical IS NULL THEN 'p' WHEN payload::text = payload_canonical::jsonb::text THEN 'c' "
-    "ELSE 'x' END",
-    "payload_sha256", "record_sha256", "prev_hash", "chain_hash",
-)  # fmt: skip
-# Field order of verification_rows' rows (verification.Rows reads them by these positions).
+# The version-1 record body (hashing._BODY_V1) assembled by PostgreSQL from the columns: to_json() escapes
+# text exactly as json's encoder does for these fields, so these are the bytes hashing.record_bytes makes.
+# The hash is still computed (and compared) in Python; a body that does not hash to record_sha256 sends
+# the chunk through the Python path, which decides (verification.verify_entries).
+_SQL_BODY = (
+    """'{"action":' || to_json(action)::text || ',"actor_id":' || to_json(actor_id)::text"""
+    """ || ',"actor_type":' || to_json(actor_type)::text || ',"client_ip":' || to_json(client_ip)::text"""
+    """ || ',"object_id":' || to_json(object_id)::text || ',"object_type":' || to_json(object_type)::text"""
+    """ || ',"payload_sha256":' || to_json(payload_sha256)::text || ',"request_id":' || to_json(request_id)::text"""
+    """ || ',"seq":' || seq::text || ',"tenant_id":' || COALESCE(tenant_id::text, 'null')"""
+    """ || ',"ts":"' || to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    """ || '","version":' || version::text || '}'"""
+)
+# Field order of verification_rows' tuples (verification.RowChunk reads them by these positions).
 ROW_FIELDS = (
-    "seq", "id", "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "tenant_id", "request_id",
-    "client_ip", "version", "payload_text", "payload_kind", "payload_sha256", "record_sha256", "prev_hash",
-    "chain_hash",
+    "seq", "id", "body", "payload_canonical", "payload_text", "payload_matches", "payload_sha256", "record_sha256",
+    "prev_hash", "chain_hash",
 )  # fmt: skip
-
-_COPY_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))", re.S)
-
-
-_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
-
-
-def _copy_unescape(field: str) -> str:
-    """One field of COPY's text format as its text (only fields with a backslash need it)."""
-
-    def one(match):
-        octal, hexa, char = match.groups()
-        if octal:
-            return chr(int(octal, 8))
-        if hexa:
-            return chr(int(hexa, 16))
-        return _COPY_ESCAPES.get(char, char)
-
-    return _COPY_ESCAPE.sub(one, field)
-
-
-def _copy_rows(blob: bytes) -> list[list[str]]:
-    text = blob.decode()
-    rows = [line.split("\t") for line in text.split("\n")[:-1]]
-    if "\\" in text:  # escaped text (a backslash, tab, newline... in some field): rare, decoded field by field
-        rows = [[_copy_unescape(f) for f in row] if any("\\" in f for f in row) else row for row in rows]
-    return rows
 
 
 def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
-    """Sealed entries in seq order for the database verifier, as lists of rows (lists of ROW_FIELDS, text).
+    """Sealed entries in seq order for the database verifier, as lists of ROW_FIELDS tuples (PostgreSQL only).
 
-    PostgreSQL only. One `COPY (SELECT ...) TO STDOUT` of plain columns: no per-row SQL functions beyond the
-    timestamp's format and the payload comparison. A thread reads the COPY stream while the caller hashes
-    the chunk before (PostgreSQL produces rows on the other core; psycopg releases the GIL while it waits).
+    Per entry: the record body as PostgreSQL assembles it, the stored canonical payload (or, for entries
+    written before it was stored, the payload's JSON text to canonicalise), whether the payload column still
+    holds what the canonical payload says (compared by PostgreSQL, as jsonb text), and the three hashes.
+    A thread fetches the next chunk while the caller hashes this one: PostgreSQL assembles the rows on the
+    other core, and psycopg releases the GIL while it waits for them.
     """
+    import contextlib
     import queue
     import threading
 
     where, params = _sealed_range(from_seq, to_seq)
     sql = (
-        f"COPY (SELECT {', '.join(_VERIFY_COLUMNS)} FROM {AuditLog._meta.db_table} "  # noqa: S608 - our columns
-        f"WHERE {' AND '.join(where)} ORDER BY seq) TO STDOUT"
+        f"SELECT seq, id, {_SQL_BODY}, payload_canonical, "  # noqa: S608 - our columns; the bounds are parameters
+        "CASE WHEN payload_canonical IS NULL THEN payload::text END, "
+        "payload_canonical IS NULL OR payload::text = payload_canonical::jsonb::text, "
+        f"payload_sha256, record_sha256, prev_hash, chain_hash FROM {AuditLog._meta.db_table} "
+        f"WHERE {' AND '.join(where)} ORDER BY seq"
     )
-    chunks, stop, done = queue.Queue(maxsize=3), threading.Event(), object()
+    chunks, stop, done = queue.Queue(maxsize=2), threading.Event(), object()
 
-    def read(cursor):
+    def fetch(cursor):
         try:
-            with cursor.copy(sql, params) as copy:
-                blocks = []
-                for block in copy:  # one row each
-                    if stop.is_set():
-                        continue  # the caller stopped (a finding): drain the stream, so the connection stays usable
-                    blocks.append(block)
-                    if len(blocks) >= chunk_size:
-                        chunks.put(b"".join(blocks))
-                        blocks = []
-                if blocks and not stop.is_set():
-                    chunks.put(b"".join(blocks))
+            while not stop.is_set() and (rows := cursor.fetchmany(chunk_size)):
+                chunks.put(rows)
             chunks.put(done)
         except BaseException as exc:  # handed to the consumer, which raises it
             chunks.put(exc)
 
     with transaction.atomic(using=connection.alias, savepoint=False):
         connection.ensure_connection()
-        with connection.connection.cursor() as cursor:
-            worker = threading.Thread(target=read, args=(cursor,), daemon=True)
+        with connection.connection.cursor(name=f"audit_verify_{uuid.uuid4().hex}") as cursor:
+            cursor.itersize = chunk_size
+            cursor.execute(sql, params)
+            worker = threading.Thread(target=fetch, args=(cursor,), daemon=True)
             worker.start()
             try:
                 while (item := chunks.get()) is not done:
                     if isinstance(item, BaseException):
                         raise item
-                    yield _copy_rows(item)
+                    yield item
             except GeneratorExit:
                 # The caller stopped early (a finding): not an error, so the atomic block must not see one
                 # (it would mark the caller's transaction for rollback).
                 pass
             finally:
                 stop.set()
-                while worker.is_alive():  # let a put that waits on a full queue finish
-                    try:
+                while worker.is_alive():  # let a fetch that waits on a full queue finish
+                    with contextlib.suppress(queue.Empty):
                         chunks.get(timeout=0.1)
-                    except queue.Empty:
-                        pass
                 worker.join()
 
 

@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import json
 import json.scanner
-from json.encoder import encode_basestring
 from dataclasses import dataclass
 
 from . import hashing
@@ -174,10 +173,9 @@ def payload_loader():
 
 
 class Rows:
-    """A chunk of database rows as selectors.verification_rows gives them (selectors.ROW_FIELDS, all text): the
-    record body is formatted here from the columns, the canonical payload stored with most entries is hashed
-    as it is. `load` gives the same entries as dicts (selectors.chain_entries) for the walk that names a
-    problem."""
+    """A chunk of database rows as selectors.verification_rows gives them (selectors.ROW_FIELDS): the record
+    body already assembled, the canonical payload stored with most entries. `load` gives the same entries as
+    dicts (selectors.chain_entries) for the walk that names a problem."""
 
     _loads = staticmethod(payload_loader())
 
@@ -188,54 +186,44 @@ class Rows:
         return len(self.rows)
 
     def seq(self, i):
-        return int(self.rows[i][0])
+        return self.rows[i][0]
 
     def entry_id(self, i):
-        return int(self.rows[i][1])
+        return self.rows[i][1]
 
     def chain_hash(self, i):
-        return self.rows[i][17]
+        return self.rows[i][9]
 
     def record_hashes(self, start, stop):
-        return [r[15] for r in self.rows[start:stop]]
-
-    def bodies(self) -> list[str]:
-        """Each row's version-1 record body (hashing.record_bytes' text; the caller checks version is 1)."""
-        enc, body = encode_basestring, hashing.BODY_V1_TEXT
-        return [
-            body % (enc(r[5]), enc(r[4]), enc(r[3]), enc(r[10]), enc(r[7]), enc(r[6]), enc(r[14]), enc(r[9]), r[0],
-                    r[8], enc(r[2]))
-            for r in self.rows
-        ]  # fmt: skip
+        return [r[7] for r in self.rows[start:stop]]
 
     def intact(self, expected_seq, prev_hash):
-        """The checks of _chunk_intact over the rows' text: sha256 and comparisons, no JSON for most entries."""
+        """The checks of _chunk_intact over the prepared bytes: sha256 and comparisons, no JSON for most entries."""
         sha256, rows = hashlib.sha256, self.rows
-        if [r[0] for r in rows] != [str(n) for n in range(expected_seq, expected_seq + len(rows))]:
+        if [r[0] for r in rows] != list(range(expected_seq, expected_seq + len(rows))):
             return False
-        if any(r[11] != "1" or r[13] == "x" for r in rows):  # another version, or payload says something else
+        if not all(r[5] for r in rows):  # the payload column no longer says what its canonical bytes say
             return False
         canonical, loads = hashing.canonical_json_fast, self._loads
         payloads = [
-            sha256(r[12].encode() if r[13] == "c" else canonical(loads(r[12]))).hexdigest() for r in rows
+            sha256(r[3].encode() if r[3] is not None else canonical(loads(r[4]))).hexdigest() for r in rows
         ]  # fmt: skip
-        if payloads != [r[14] for r in rows]:
+        if payloads != [r[6] for r in rows]:
             return False
-        if [sha256(b.encode()).hexdigest() for b in self.bodies()] != [r[15] for r in rows]:
+        if [sha256(r[2].encode()).hexdigest() for r in rows] != [r[7] for r in rows]:
             return False
-        chains = [r[17] for r in rows]
-        if [r[16] for r in rows] != [prev_hash, *chains[:-1]]:
+        chains = [r[9] for r in rows]
+        if [r[8] for r in rows] != [prev_hash, *chains[:-1]]:
             return False
-        return [sha256((r[16] + r[15]).encode("ascii")).hexdigest() for r in rows] == chains
+        return [sha256((r[8] + r[7]).encode("ascii")).hexdigest() for r in rows] == chains
 
     def dicts(self):
-        entries = list(self.load(self.seq(0), self.seq(len(self.rows) - 1)))
-        by_seq = {int(r[0]): r for r in self.rows}
+        entries = list(self.load(self.rows[0][0], self.rows[-1][0]))
+        by_seq = {r[0]: r for r in self.rows}
         for entry in entries:
             row = by_seq.get(entry["seq"])
             if row is not None:
-                entry["payload_canonical"] = row[12] if row[13] != "p" else None
-                entry["payload_matches"] = row[13] != "x"
+                entry["payload_canonical"], entry["payload_matches"] = row[3], row[5]
         return entries
 
 

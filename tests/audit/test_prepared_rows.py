@@ -1,5 +1,5 @@
-"""The database verifier's prepared rows (selectors.verification_rows): COPY's text of the columns, the
-record body formatted from it in Python, and the canonical payload stored with each entry since audit.0008, mixed with entries written
+"""The database verifier's prepared rows (selectors.verification_rows): the record body assembled by
+PostgreSQL and the canonical payload stored with each entry since audit.0008, mixed with entries written
 before it (payload_canonical null), verify exactly like the entry dicts, and every tampering is found."""
 
 import pytest
@@ -8,7 +8,7 @@ from django.db import connection
 from apps.audit import hashing, selectors, services
 from apps.audit.db_verification import verify_database
 from apps.audit.models import AuditLog
-from apps.audit.verification import Rows, verify_entries
+from apps.audit.verification import verify_entries
 from tests.audit.tampering import tamper
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared rows are PostgreSQL only")
@@ -41,15 +41,12 @@ def test_old_and_new_entries_mixed_verify_and_the_sql_body_is_the_python_body():
     _mixed_chain()
     stored = list(AuditLog.objects.order_by("seq").values_list("payload_canonical", flat=True))
     assert stored[:3] == [None] * 3 and all(stored[3:])
-    chunks = [Rows(chunk, None) for chunk in selectors.verification_rows()]
-    rows = [r for chunk in chunks for r in chunk.rows]
-    bodies = [body for chunk in chunks for body in chunk.bodies()]
+    rows = [r for chunk in selectors.verification_rows() for r in chunk]
     entries = list(selectors.chain_entries())
-    for row, body, entry in zip(rows, bodies, entries, strict=True):
-        assert body.encode() == hashing.record_bytes(entry)  # the body formatted from COPY's text, byte for byte
-        assert row[13] == ("p" if entry["seq"] <= 3 else "c")
-        expected = hashing.canonical_json(entry["payload"]) if row[13] == "c" else None
-        assert expected is None or row[12].encode() == expected
+    for row, entry in zip(rows, entries, strict=True):
+        assert row[2].encode() == hashing.record_bytes(entry)  # the SQL-assembled body, byte for byte
+        if row[3] is not None:
+            assert row[3].encode() == hashing.canonical_json(entry["payload"])
     report = _prepared()
     assert report.ok and report.checked == 7 and report.checkpoints_checked == 1
     assert report.head_hash == verify_entries(iter(entries)).head_hash
