@@ -161,16 +161,19 @@ def _header(number, item):
 
 # An entry line exactly as export_lines writes it (json.dumps' default separators, the fields in that order),
 # with text that needs no escapes: read by one match instead of a JSON parse and entry_problem's checks. The
-# payload is the only part left to parse (strictly, by _DECODER). Because no string after the payload can hold
-# a quote, the payload's end is found unambiguously. Any line this does not match is read the general way,
-# which then names the same problem, or accepts the same entry.
+# payload is the only part left to parse (strictly, by _DECODER). No string after the payload can hold a
+# quote, so there is one place only where the payload can end (the lazy match finds it without scanning the
+# line back). Any line this does not match is read the general way, which names the same problem or accepts
+# the same entry.
 _JSON_TEXT = r'"([^"\\\x00-\x1f]*)"'
 _JSON_HEX = r'"([0-9a-f]{64})"'
 _FAST_ENTRY = re.compile(
     r'\{"type": "entry", "id": (0|-?[1-9][0-9]*), "seq": ([1-9][0-9]*), '
     r'"ts": "([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)", '
     + ", ".join(f'"{name}": {_JSON_TEXT}' for name in ("actor_type", "actor_id", "action", "object_type", "object_id"))
-    + r', "payload": (.*), "payload_sha256": ' + _JSON_HEX + r', "tenant_id": (null|0|-?[1-9][0-9]*), '
+    + r', "payload": (.*?), "payload_sha256": '
+    + _JSON_HEX
+    + r', "tenant_id": (null|0|-?[1-9][0-9]*), '
     + f'"request_id": {_JSON_TEXT}, "client_ip": {_JSON_TEXT}, "version": 1, '
     + ", ".join(f'"{name}": {_JSON_HEX}' for name in _HASH_FIELDS)
     + r"\}\n",

@@ -200,25 +200,24 @@ def _append_sealed(count):
         "payload_canonical", "tenant_id", "request_id", "client_ip", "version", "seq", "record_sha256", "prev_hash",
         "chain_hash", "external_timestamp", "sealed_at",
     )  # fmt: skip
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            with raw.copy(f"COPY {AuditLog._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for i in range(count):
-                    seq += 1
-                    canonical = hashing.canonical_json({"i": i}).decode()
-                    fields = {
-                        "seq": seq, "ts": ts, "actor_type": "system", "actor_id": "", "action": "bench.verify",
-                        "object_type": "bench", "object_id": str(i), "payload_sha256": hashing.sha256_hex(
-                            canonical.encode()), "tenant_id": None, "request_id": "", "client_ip": "", "version": 1,
-                    }  # fmt: skip
-                    record = hashing.record_sha256(fields)
-                    chain = hashing.chain_hash(prev, record)
-                    copy.write_row((
-                        now, "system", "", "bench.verify", "bench", str(i), canonical, fields["payload_sha256"],
-                        canonical, None, "", "", 1, seq, record, prev, chain, "", now,
-                    ))  # fmt: skip
-                    prev = chain
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY {AuditLog._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for i in range(count):
+                seq += 1
+                canonical = hashing.canonical_json({"i": i}).decode()
+                fields = {
+                    "seq": seq, "ts": ts, "actor_type": "system", "actor_id": "", "action": "bench.verify",
+                    "object_type": "bench", "object_id": str(i), "payload_sha256": hashing.sha256_hex(
+                        canonical.encode()), "tenant_id": None, "request_id": "", "client_ip": "", "version": 1,
+                }  # fmt: skip
+                record = hashing.record_sha256(fields)
+                chain = hashing.chain_hash(prev, record)
+                copy.write_row((
+                    now, "system", "", "bench.verify", "bench", str(i), canonical, fields["payload_sha256"],
+                    canonical, None, "", "", 1, seq, record, prev, chain, "", now,
+                ))  # fmt: skip
+                prev = chain
 
 
 def hashing_now():
