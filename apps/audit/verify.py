@@ -181,8 +181,10 @@ _FAST_ENTRY = re.compile(
 )
 
 
-def _fast_entry(text):
-    """The entry of a line in export_lines' own layout, already known to pass entry_problem; else None."""
+def _fast_entry(text, *, build=True):
+    """The entry of a line in export_lines' own layout, already known to pass entry_problem; else None.
+
+    `build` False: only whether it is one (the structure pass keeps nothing of an entry line)."""
     match = _FAST_ENTRY.fullmatch(text)
     if match is None:
         return None
@@ -192,6 +194,8 @@ def _fast_entry(text):
         payload = _DECODER.decode(payload)
     except (ValueError, RecursionError):
         return None  # the general reader names it
+    if not build:
+        return _CHECKED
     return {
         "type": "entry", "id": int(entry_id), "seq": int(seq), "ts": ts, "actor_type": actor_type,
         "actor_id": actor_id, "action": action, "object_type": object_type, "object_id": object_id,
@@ -201,7 +205,10 @@ def _fast_entry(text):
     }  # fmt: skip
 
 
-def _lines(path: Path):
+_CHECKED = {"type": "entry"}  # what the structure pass keeps of an entry line read fast
+
+
+def _lines(path: Path, *, build=True):
     """(line number, JSON object, checked) for every line; Malformed for a line that is cut off, blank or not an
     object. `checked`: an entry line whose fields were checked on the way (_fast_entry)."""
     with path.open("rb") as handle:
@@ -213,7 +220,7 @@ def _lines(path: Path):
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise Malformed(f"line {number} is not UTF-8: {exc}") from None
-            if text.startswith('{"type": "entry", ') and (item := _fast_entry(text)) is not None:
+            if text.startswith('{"type": "entry", ') and (item := _fast_entry(text, build=build)) is not None:
                 yield number, item, True
                 continue
             if not text.strip():
@@ -231,11 +238,11 @@ def _lines(path: Path):
             raise Malformed("line 1: the file is empty: no header")
 
 
-def _records(path: Path):
+def _records(path: Path, *, build=True):
     """(line number, type, item) for every line after the header, each checked for its type's fields and its
     place: header, entries and hash lines, checkpoints, end, nothing after."""
     stage, end_at = "entries", None
-    for number, item, checked in _lines(path):
+    for number, item, checked in _lines(path, build=build):
         if number == 1:
             yield number, "header", _header(number, item)
             continue
@@ -265,7 +272,7 @@ def verify_export(path: Path, public_key, trusted=None) -> str | None:
     Reads the file twice (structure and checkpoints, then the chain); never all of it at once.
     """
     header, end, checkpoints, cp_lines, last_line = None, None, [], {}, 1
-    for number, kind, item in _records(path):
+    for number, kind, item in _records(path, build=False):  # entries only counted here, not kept
         last_line = number
         if kind == "header":
             header = item
