@@ -72,9 +72,13 @@ class Command(BaseCommand):
         parser.add_argument("--per-writer", type=int, default=2000)
         parser.add_argument("--verify-entries", type=int, default=0, help="also verify a chain of this many entries")
         parser.add_argument("--offline", action="store_true", help="also export it and run the offline verifier")
+        parser.add_argument(
+            "--fast-seed", action="store_true", help="append the verification chain's entries already sealed, by "
+            "COPY (hashed here as the sealer hashes them; minutes instead of half an hour for 1 000 000)",
+        )  # fmt: skip
 
-    def handle(self, *args, per_writer, verify_entries, offline=False, **options):
-        self.offline = offline
+    def handle(self, *args, per_writer, verify_entries, offline=False, fast_seed=False, **options):
+        self.offline, self.fast_seed = offline, fast_seed
         if connection.vendor != "postgresql":
             raise CommandError("bench_audit needs PostgreSQL (set DATABASE_URL)")
         with connection.cursor() as cursor:
@@ -106,6 +110,10 @@ class Command(BaseCommand):
         while (have := AuditLog.objects.filter(seq__isnull=False).count()) < target:
             chunk = min(100_000, target - have)
             self.stdout.write(f"appending {chunk} entries (have {have}) ...")
+            if self.fast_seed:
+                _append_sealed(chunk)
+                services.make_checkpoint(force=True)
+                continue
             AuditLog.objects.bulk_create(
                 [
                     AuditLog(ts=hashing_now(), actor_type="system", action="bench.verify", payload={"i": i},
@@ -176,6 +184,40 @@ class Command(BaseCommand):
             f"offline verifier: {done.stdout.strip()} exit={done.returncode} {n / offline:,.0f}/s ({offline:.1f} s); "
             f"export_audit wrote the file in {exported:.1f} s"
         )
+
+
+def _append_sealed(count):
+    """`count` bench entries after the chain's head, sealed as services.seal_pending seals them (same fields,
+    same hashes), written by one COPY: the append-only triggers guard UPDATE and DELETE, not INSERT."""
+    from django.utils import timezone
+
+    head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values("seq", "chain_hash").first()
+    seq, prev = (head["seq"], head["chain_hash"]) if head else (0, hashing.GENESIS_HASH)
+    now = timezone.now()
+    ts = hashing.format_ts(now)
+    columns = (
+        "ts", "actor_type", "actor_id", "action", "object_type", "object_id", "payload", "payload_sha256",
+        "payload_canonical", "tenant_id", "request_id", "client_ip", "version", "seq", "record_sha256", "prev_hash",
+        "chain_hash", "external_timestamp", "sealed_at",
+    )  # fmt: skip
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY {AuditLog._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for i in range(count):
+                seq += 1
+                canonical = hashing.canonical_json({"i": i}).decode()
+                fields = {
+                    "seq": seq, "ts": ts, "actor_type": "system", "actor_id": "", "action": "bench.verify",
+                    "object_type": "bench", "object_id": str(i), "payload_sha256": hashing.sha256_hex(
+                        canonical.encode()), "tenant_id": None, "request_id": "", "client_ip": "", "version": 1,
+                }  # fmt: skip
+                record = hashing.record_sha256(fields)
+                chain = hashing.chain_hash(prev, record)
+                copy.write_row((
+                    now, "system", "", "bench.verify", "bench", str(i), canonical, fields["payload_sha256"],
+                    canonical, None, "", "", 1, seq, record, prev, chain, "", now,
+                ))  # fmt: skip
+                prev = chain
 
 
 def hashing_now():
