@@ -157,7 +157,7 @@ def test_welcome_lists_every_procfile_process_and_the_panel(capsys):
     out = capsys.readouterr().out
     for name, _command in procfile.read_procfile(ROOT / "Procfile"):
         assert f"  {name} " in out, f"{name} missing from the welcome text"
-    assert "http://127.0.0.1:18999/panel/" in out and "http://127.0.0.1:18999/admin/" in out
+    assert "http://localhost:18999/panel/" in out and "http://localhost:18999/admin/" in out
 
 
 def test_welcome_follows_the_procfile_it_is_given(tmp_path, capsys):

@@ -24,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--procfile", default=str(settings.BASE_DIR / "Procfile"))
 
     def handle(self, *args, port, procfile, **options):
-        url = f"http://127.0.0.1:{port}"
+        # localhost, not 127.0.0.1: browsers refuse passkeys (WebAuthn) on an IP address (WEBAUTHN_RP_ID).
+        url = f"http://localhost:{port}"
         processes = "\n".join(
             f"  {name:<10} {PROCESS_ROLES.get(name, command)}" for name, command in read_procfile(procfile)
         )
@@ -51,5 +52,7 @@ First sign-in (every staff account needs TOTP; the panel uses the same sign-in):
      or type the key shown under it.
   3. Enter the 6-digit code the app shows; then write down the backup codes shown once.
 Later sign-ins ask for the password, then the current code (or one unused backup code).
+A passkey or security key can then be added as the second factor under "Geçiş anahtarları" in the admin's
+header (open the console at localhost as above: browsers refuse passkeys on 127.0.0.1).
 {root}"""
         )
