@@ -66,9 +66,27 @@ def isolate(environ=os.environ) -> list[str]:
     return removed
 
 
+def separate_xdist_worker(environ=os.environ) -> str | None:
+    """Under pytest-xdist (`make test` runs two workers), give each worker its own var/ folder and Redis
+    database; pytest-django already gives each its own test database (test_<name>_gw0, ...). Without this,
+    one worker's `cache.clear()` or export file would land in the other's test. Returns the worker id."""
+    worker = environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return None
+    number = int(worker.removeprefix("gw"))
+    environ["TEZGAH_VAR_DIR"] = f"var/test-{worker}"
+    redis_url = environ.get("REDIS_URL")
+    if redis_url:
+        base, _, db = redis_url.rpartition("/")
+        # CI's db 15 becomes 15, 14, ... (one per worker, counting down so none reaches a developer's db 0).
+        environ["REDIS_URL"] = f"{base}/{int(db or 0) - number}" if db.isdigit() else redis_url
+    return worker
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     # A wrapper runs before every plain implementation of this hook: pytest-env's (which then sets the
     # suite's defaults) and pytest-django's (which imports the settings).
     isolate()
+    separate_xdist_worker()
     return (yield)

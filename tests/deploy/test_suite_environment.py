@@ -118,3 +118,31 @@ def test_the_suite_itself_runs_without_the_project_variables():
     from django.conf import settings
 
     assert settings.ERP_BASE_URL == ""
+
+
+def test_each_xdist_worker_gets_its_own_var_folder_and_redis_database():
+    environ = {"PYTEST_XDIST_WORKER": "gw1", "REDIS_URL": "redis://127.0.0.1:6379/15"}
+    assert pytest_environment.separate_xdist_worker(environ) == "gw1"
+    assert environ["TEZGAH_VAR_DIR"] == "var/test-gw1"
+    assert environ["REDIS_URL"] == "redis://127.0.0.1:6379/14"
+    first = {"PYTEST_XDIST_WORKER": "gw0", "REDIS_URL": "redis://127.0.0.1:6379/15"}
+    pytest_environment.separate_xdist_worker(first)
+    assert first["REDIS_URL"] == "redis://127.0.0.1:6379/15" and first["TEZGAH_VAR_DIR"] == "var/test-gw0"
+    # Outside xdist nothing changes; without Redis no REDIS_URL appears.
+    single = {"REDIS_URL": "redis://127.0.0.1:6379/15"}
+    assert pytest_environment.separate_xdist_worker(single) is None and single == {
+        "REDIS_URL": "redis://127.0.0.1:6379/15"
+    }
+    no_redis = {"PYTEST_XDIST_WORKER": "gw1"}
+    pytest_environment.separate_xdist_worker(no_redis)
+    assert "REDIS_URL" not in no_redis
+
+
+def test_this_worker_runs_on_its_own_settings():
+    from django.conf import settings
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # under `make test`'s workers; a plain `pytest` run has the shared folder
+        assert Path(settings.VAR_DIR).name == f"test-{worker}"
+    else:
+        assert Path(settings.VAR_DIR).name == "test"
