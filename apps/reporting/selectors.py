@@ -198,7 +198,8 @@ def _breakdown_rows(counter: dict, labels: dict) -> list:
         row = {**labels.get(key, {"code": str(key), "name": str(key)}), "count": c["count"]}
         row.update(success=c["success"], failed=c["failed"], **_rates(c["success"], c["failed"]))
         rows.append(row)
-    return sorted(rows, key=lambda r: (-r["count"], r["code"]))
+    # Ties (the same code in two tenants) by tenant and id, so the raw scan and the rollups list them alike.
+    return sorted(rows, key=lambda r: (-r["count"], r["code"], str(r.get("tenant") or ""), r.get("id") or 0))
 
 
 def _catalog_labels(model, ids) -> dict:
