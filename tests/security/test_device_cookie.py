@@ -2,10 +2,7 @@
 attacker behind the same address locks (username, address); a forged, tampered or somebody else's cookie
 counts by address; a device that fails five times locks (username, device) only."""
 
-import time
-
 import pytest
-import time_machine
 from axes.models import AccessAttempt
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -14,30 +11,10 @@ from apps.security import lockout
 from apps.security.models import IPListEntry, Lockout, SecurityEvent
 from tests.conftest import PASSWORD, confirmed_device, make_user, totp_code
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loose_login_throttle")]
 
 NAT = "198.51.100.7"
 ELSEWHERE = "192.0.2.44"
-
-
-@pytest.fixture(autouse=True)
-def _loose_throttle(settings):
-    # The per-address sign-in throttle is another control (test_rate_limits.py); these tests are about axes.
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-            "login": "10000/min",
-            "login_user": "10000/min",
-        },
-    }
-
-
-@pytest.fixture
-def frozen():
-    now = time.time()
-    with time_machine.travel(now - now % 30 + 15, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 keyed by username and client IP, escalating, and blocking an address after three lockouts."""
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -17,30 +16,10 @@ from apps.audit.models import AuditLog
 from apps.security.models import IPListEntry, Lockout, SecurityEvent
 from tests.conftest import PASSWORD, confirmed_device, make_user, totp_code, verified_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loose_login_throttle")]
 
 ATTACKER = "203.0.113.66"
 NAT = "198.51.100.7"
-
-
-@pytest.fixture(autouse=True)
-def _loose_throttle(settings):
-    # The per-address sign-in throttle (THROTTLE_LOGIN_RATE) is another control; these tests are about axes.
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-            "login": "10000/min",
-            "login_user": "10000/min",
-        },
-    }
-
-
-@pytest.fixture
-def frozen():
-    now = time.time()
-    with time_machine.travel(now - now % 30 + 15, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

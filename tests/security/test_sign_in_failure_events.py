@@ -3,10 +3,8 @@ counted in tezgah_security_events_total, with exactly one audit entry (`auth.log
 `auth.step_up_failed` for step-up) per failure."""
 
 import json
-import time
 
 import pytest
-import time_machine
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -16,28 +14,9 @@ from apps.security import metrics
 from apps.security.models import SecurityEvent
 from tests.conftest import PASSWORD, confirmed_device, make_user, totp_code, verified_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loose_login_throttle")]
 
 IP = "203.0.113.30"
-
-
-@pytest.fixture(autouse=True)
-def _loose_throttle(settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-            "login": "10000/min",
-            "login_user": "10000/min",
-        },
-    }
-
-
-@pytest.fixture
-def frozen():
-    now = time.time()
-    with time_machine.travel(now - now % 30 + 15, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
