@@ -19,14 +19,17 @@ def sync_role_groups(apps, *, using="default") -> dict[str, int]:
         app_config.models_module = had_module
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
+    # One read of every permission instead of a query per capability: twelve migrations call this.
+    permission_ids = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in permission_model.objects.using(using).values_list(
+            "pk", "content_type__app_label", "codename"
+        )
+    }
     counts = {}
     for role, capabilities in ROLE_CAPABILITIES.items():
         group, _ = group_model.objects.using(using).get_or_create(name=role)
-        wanted = []
-        for capability in capabilities:
-            app_label, codename = capability.split(".", 1)
-            found = permission_model.objects.using(using).filter(content_type__app_label=app_label, codename=codename)
-            wanted.extend(found)
+        wanted = [permission_ids[c] for c in capabilities if c in permission_ids]
         group.permissions.set(wanted)
         counts[role] = len(wanted)
     return counts
