@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.http import parse_header_parameters
 from django.utils.translation import gettext_lazy as _
 
 from .models import IdempotencyRecord, IdempotencyState
@@ -88,7 +89,8 @@ def owner_of(user) -> str | None:
 
 
 def fingerprint_of(request, owner: str) -> str:
-    # A multipart body was hashed while it was spooled (spool_and_hash): its digest stands for its bytes.
+    # A multipart body was hashed while it was spooled (spool_and_hash): its digest stands for its bytes, less the
+    # boundary the client chose for this one request.
     body = getattr(request, "_idempotency_body_sha256", None)
     if body is None:
         body = request.body
@@ -102,6 +104,50 @@ def is_multipart(request) -> bool:
     return request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/")
 
 
+def _boundary_of(request) -> bytes:
+    _content_type, params = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))
+    return params.get("boundary", "").encode("latin-1", "replace")
+
+
+class _BoundaryFreeDigest:
+    """sha256 of a multipart body with its boundary replaced by a fixed marker, fed chunk by chunk.
+
+    A client picks a fresh random boundary for every request (requests, curl, browsers), so a retry of the same
+    upload differs only there; hashing the raw bytes made that retry a 422 "key reused" instead of the replay.
+    Hand-written because no library hashes a stream with a substitution; the carry keeps a boundary that straddles
+    two chunks whole.
+    """
+
+    _MARKER = b"--\0tezgah-multipart-boundary\0"
+
+    def __init__(self, boundary: bytes):
+        self._digest = hashlib.sha256(b"multipart-sha256:v2:")
+        self._delimiter = b"--" + boundary if boundary else b""
+        self._carry = b""
+
+    def update(self, chunk: bytes) -> None:
+        if not self._delimiter:
+            self._digest.update(chunk)
+            return
+        data = self._carry + chunk
+        start = 0
+        while (found := data.find(self._delimiter, start)) >= 0:
+            self._digest.update(data[start:found])
+            self._digest.update(self._MARKER)
+            start = found + len(self._delimiter)
+        keep = len(self._delimiter) - 1  # the longest tail that may be the start of a delimiter
+        rest = data[start:]
+        if len(rest) > keep:
+            self._digest.update(rest[: len(rest) - keep])
+            rest = rest[len(rest) - keep :]
+        self._carry = rest
+
+    def hexdigest(self) -> str:
+        self._digest.update(self._carry)
+        self._carry = b""
+        return self._digest.hexdigest()
+
+
 def spool_and_hash(request) -> None:
     """Read a multipart body in chunks, hashing it and spooling it to a temporary file, then let the
     request read it from there: a keyed upload of any size is fingerprinted without being held in memory
@@ -110,7 +156,7 @@ def spool_and_hash(request) -> None:
     The spool stays in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, then moves to FILE_UPLOAD_TEMP_DIR; it
     is closed with the request. Django's multipart parser (and DRF's) read `request._stream`.
     """
-    digest = hashlib.sha256(b"multipart-sha256:")
+    digest = _BoundaryFreeDigest(_boundary_of(request))
     spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by the middleware after the response)
         max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR
     )

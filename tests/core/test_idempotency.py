@@ -11,6 +11,8 @@ import time_machine
 from django.db import connection, transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -298,3 +300,27 @@ def test_two_concurrent_requests_with_one_key_run_once_and_the_other_gets_409(li
 def test_endpoints_added_by_other_apps_are_covered_without_changes_to_them():
     routes = {route for route, _view in _drf_mutating_views()}
     assert "admin/erp/replay" in routes, "the lead's DLQ replay API (a DRF view) is covered automatically"
+
+
+@given(
+    parts=st.lists(st.binary(max_size=40), min_size=1, max_size=6),
+    chunk=st.integers(min_value=1, max_value=64),
+    boundary=st.sampled_from([b"B", b"xyz", b"----WebKitFormBoundary7MA4YWxkTrZu0gW"]),
+)
+def test_the_multipart_digest_is_the_same_for_any_boundary_and_any_chunking(parts, chunk, boundary):
+    def body(b):
+        return b"".join(b"--" + b + b"\r\n" + part + b"\r\n" for part in parts) + b"--" + b + b"--\r\n"
+
+    def digest(data, b, size):
+        hashed = idempotency._BoundaryFreeDigest(b)
+        for start in range(0, len(data), size):
+            hashed.update(data[start : start + size])
+        return hashed.hexdigest()
+
+    whole = digest(body(boundary), boundary, 10**6)
+    assert digest(body(boundary), boundary, chunk) == whole
+    other = b"Q" + boundary + b"Q"
+    if not any(boundary in part or other in part for part in parts):
+        assert digest(body(other), other, chunk) == whole
+    changed = [parts[0] + b"!", *parts[1:]]
+    assert digest(b"".join(b"--" + boundary + b"\r\n" + p + b"\r\n" for p in changed), boundary, chunk) != whole

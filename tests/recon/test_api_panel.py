@@ -201,3 +201,30 @@ def test_a_keyed_50_mb_upload_is_hashed_in_chunks_and_replayed(profile_a, jobs_a
     refused = post(other, "big-upload")
     assert refused.status_code == 422 and refused.json()["type"].endswith("idempotency-key-reused")
     assert ReconFile.objects.count() == 1
+
+
+def test_a_retried_upload_with_a_fresh_multipart_boundary_is_the_stored_answer(profile_a, jobs_a, role_users):
+    """requests, curl and browsers pick a new random boundary for every request: a client retrying the same upload
+    with the same key gets the first answer back, not a 422 for a different body."""
+    from django.test.client import encode_multipart
+
+    client = verified_client(APIClient(), role_users["operator"])
+    fields = {"file": SimpleUploadedFile("export.csv", csv_bytes(*ROWS)), "profile": profile_a.pk}
+
+    def post(boundary, key="retried-upload"):
+        fields["file"].seek(0)
+        return client.generic(
+            "POST",
+            "/api/v1/recon/files",
+            encode_multipart(boundary, fields),
+            content_type=f"multipart/form-data; boundary={boundary}",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+
+    first = post("a1b2c3d4e5f60718293a4b5c6d7e8f90")
+    assert first.status_code == 201, first.content[:500]
+    retried = post("0f9e8d7c6b5a49382716f5e4d3c2b1a0")
+    assert retried.status_code == 201 and retried["Idempotent-Replayed"] == "true"
+    assert retried.content == first.content and ReconFile.objects.count() == 1
+    fields["profile"] = f"{profile_a.pk} "  # a different field value: a different body, whatever the boundary
+    assert post("a1b2c3d4e5f60718293a4b5c6d7e8f90").status_code == 422
