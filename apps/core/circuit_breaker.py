@@ -127,6 +127,23 @@ class CircuitBreaker:
                 _local[key] = 1
                 return True
 
+    def _claim_transition(self, opened: bool) -> bool:
+        """True for exactly one caller per opening and per closing: workers that fail (or recover) at the same
+        moment all see the threshold crossed, and each would otherwise announce the same outage."""
+        marker = f"{self._key}:opened"
+        try:
+            return bool(cache.add(marker, 1, timeout=None) if opened else cache.delete(marker))
+        except Exception as exc:  # the cache is down: one announcement per process, never none
+            _cache_failed(exc)
+            with _local_lock:
+                if not opened:
+                    _local.pop(marker, None)
+                    return True
+                if marker in _local:
+                    return False
+                _local[marker] = 1
+                return True
+
     def state(self) -> BreakerState:
         data = self._get()
         if data["opened_at"] is None:
@@ -156,7 +173,7 @@ class CircuitBreaker:
         was_open = data["opened_at"] is not None
         if was_open or data["failures"]:
             self._set({"failures": 0, "opened_at": None, "retry_at": None})
-        if was_open:
+        if was_open and self._claim_transition(opened=False):
             breaker_closed.send(sender=type(self), name=self.name)
 
     def record_failure(self) -> None:
@@ -169,12 +186,13 @@ class CircuitBreaker:
             data["opened_at"] = data["opened_at"] or now
             data["retry_at"] = now + self.cooldown
         self._set(data)
-        if opening:
+        if opening and self._claim_transition(opened=True):
             breaker_opened.send(sender=type(self), name=self.name, failures=data["failures"])
 
     def reset(self) -> None:
         _local.pop(self._key, None)
+        _local.pop(f"{self._key}:opened", None)
         try:
-            cache.delete(self._key)
+            cache.delete_many([self._key, f"{self._key}:opened"])
         except Exception as exc:
             _cache_failed(exc)
