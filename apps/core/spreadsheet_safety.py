@@ -7,16 +7,21 @@ code, a machine name) never runs as a formula in Excel or LibreOffice (CSV injec
 - CSV has no cell types: a text cell that a spreadsheet would read as a formula (starting with `=`,
   `+`, `-`, `@`, tab or CR) is prefixed with a single quote, OWASP's advice. django-import-export only
   strips a leading "=" (django-import-export#1543), so its formats are wrapped here too.
-- XLSX has cell types: text is always written as a text cell (openpyxl would store any string starting
-  with "=" as a live formula), exactly as it is, with Excel's "quote prefix" style on cells that would
-  read as a formula when edited. Characters XLSX cannot hold become U+FFFD instead of failing the file.
+- XLSX has cell types: text is always written as a text cell (`write_string`, never XlsxWriter's `write`,
+  which turns a string starting with "=" into a live formula), exactly as it is, with Excel's "quote prefix"
+  style on cells that would read as a formula when edited. Characters XLSX cannot hold become U+FFFD instead
+  of failing the file. The workbook is XlsxWriter's constant-memory mode: each row goes to disk when the next
+  one starts, so a million-row export holds one row (openpyxl's write-only mode does too, at a third of the
+  rate: docs/benchmarks.md).
 """
 
 import csv
+import datetime as dt
+import decimal
+import re
 
+import xlsxwriter
 from import_export.formats.base_formats import CSV, XLSX
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,19 +60,65 @@ class FormulaSafeCSVWriter:
             self.writerow(row)
 
 
-def xlsx_cell(sheet, value, *, number_format: str | None = None) -> WriteOnlyCell:
-    """A write-only openpyxl cell that is never a formula: text stays text, numbers and dates keep their type."""
-    if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-    cell = WriteOnlyCell(sheet, value=value)
-    if isinstance(value, str):
-        # openpyxl types every string that starts with "=" as a formula; a cell we write is data.
-        cell.data_type = "s"
-        if reads_as_formula(value):
-            cell.quotePrefix = True
-    if number_format:
-        cell.number_format = number_format
-    return cell
+# The control characters the XML inside an XLSX file cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE).
+_ILLEGAL_XLSX_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+
+
+class FormulaSafeWorkbook:
+    """An XLSX workbook, written in constant memory, whose cells are data and never formulas.
+
+    `out` is a path or a binary file object. Add sheets, append rows to them in order, then `close()`.
+    """
+
+    def __init__(self, out):
+        self._book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_formulas": False})
+        self._formats = {}
+
+    def add_sheet(self, title: str) -> "FormulaSafeSheet":
+        return FormulaSafeSheet(self, self._book.add_worksheet(title[:31]))
+
+    def cell_format(self, number_format: str | None, quote_prefix: bool):
+        key = (number_format, quote_prefix)
+        if key not in self._formats:
+            properties = {"num_format": number_format} if number_format else {}
+            if quote_prefix:
+                properties["quote_prefix"] = True
+            self._formats[key] = self._book.add_format(properties) if properties else None
+        return self._formats[key]
+
+    def close(self) -> None:
+        self._book.close()
+
+
+class FormulaSafeSheet:
+    """One sheet of a FormulaSafeWorkbook: text stays text, numbers and dates keep their type."""
+
+    def __init__(self, workbook: FormulaSafeWorkbook, worksheet):
+        self._workbook = workbook
+        self._sheet = worksheet
+        self._row = 0
+
+    def append(self, values, number_formats=None) -> None:
+        """Write one row; `number_formats[i]` (optional) is cell i's Excel number format."""
+        formats = number_formats or ()
+        for column, value in enumerate(values):
+            number_format = formats[column] if column < len(formats) else None
+            self._write(column, value, number_format)
+        self._row += 1
+
+    def _write(self, column: int, value, number_format: str | None) -> None:
+        sheet, row, cell_format = self._sheet, self._row, self._workbook.cell_format
+        if value is None:
+            return
+        if isinstance(value, bool):
+            sheet.write_boolean(row, column, value, cell_format(number_format, False))
+        elif isinstance(value, (int, float, decimal.Decimal)):
+            sheet.write_number(row, column, value, cell_format(number_format, False))
+        elif isinstance(value, (dt.datetime, dt.date)):
+            sheet.write_datetime(row, column, value, cell_format(number_format, False))
+        else:
+            text = _ILLEGAL_XLSX_CHARACTERS.sub("\ufffd", str(value))
+            sheet.write_string(row, column, text, cell_format(number_format, reads_as_formula(text)))
 
 
 def _neutralised(dataset):
@@ -85,19 +136,17 @@ class SafeCSV(CSV):
 
 
 class SafeXLSX(XLSX):
-    """django-import-export's XLSX written through `xlsx_cell`: text cells, never formulas."""
+    """django-import-export's XLSX written through `FormulaSafeWorkbook`: text cells, never formulas."""
 
     def export_data(self, dataset, **kwargs):
         import io
 
-        from openpyxl import Workbook
-
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet((dataset.title or "Sheet1")[:31])
-        if dataset.headers:
-            sheet.append([xlsx_cell(sheet, str(h)) for h in dataset.headers])
-        for row in dataset:
-            sheet.append([xlsx_cell(sheet, cell) for cell in row])
         out = io.BytesIO()
-        workbook.save(out)
+        workbook = FormulaSafeWorkbook(out)
+        sheet = workbook.add_sheet(dataset.title or "Sheet1")
+        if dataset.headers:
+            sheet.append([str(h) for h in dataset.headers])
+        for row in dataset:
+            sheet.append(row)
+        workbook.close()
         return out.getvalue()

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
-from apps.core.spreadsheet_safety import FormulaSafeCSVWriter, xlsx_cell
+from apps.core.spreadsheet_safety import FormulaSafeCSVWriter, FormulaSafeWorkbook
 from apps.jobs.models import JobStatus
 
 from . import constants
@@ -163,28 +163,26 @@ def _xlsx_format(value):
 
 def write_xlsx(rows, out, meta: dict, progress) -> int:
     """XLSX with typed cells (numbers, dates, text that is never a formula) and the context on a second sheet."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("Jobs"))
-    info = workbook.create_sheet(_("Export info"))
-    sheet.append([xlsx_cell(sheet, str(header)) for _key, header in constants.SPREADSHEET_COLUMNS])
+    workbook = FormulaSafeWorkbook(out)
+    sheet = workbook.add_sheet(str(_("Jobs")))
+    info = workbook.add_sheet(str(_("Export info")))
+    sheet.append([str(header) for _key, header in constants.SPREADSHEET_COLUMNS])
     labels = _status_labels()
     count = 0
     for row in rows:
-        cells = []
+        values = []
         for value in _spreadsheet_row(row, labels):
             if isinstance(value, dt.datetime):
                 # Excel has no time zones: write the Istanbul wall-clock time, which the info sheet names.
                 value = _local(value).replace(tzinfo=None)
-            cells.append(xlsx_cell(sheet, value, number_format=_xlsx_format(value)))
-        sheet.append(cells)
+            values.append(value)
+        sheet.append(values, [_xlsx_format(value) for value in values])
         count += 1
         progress(count)
     for label, value in context_lines(meta):
-        info.append([xlsx_cell(info, str(label)), xlsx_cell(info, str(value))])
-    info.append([xlsx_cell(info, _("Row count")), xlsx_cell(info, count)])
-    workbook.save(out)
+        info.append([str(label), str(value)])
+    info.append([str(_("Row count")), count])
+    workbook.close()
     return count
 
 
