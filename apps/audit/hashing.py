@@ -76,14 +76,39 @@ RECORD_FIELDS_V2 = (
     "request_id", "client_ip",
 )  # fmt: skip
 _INTEGER_FIELDS_V2 = frozenset({"seq", "tenant_id"})
+_TEXT_FIELDS_V2 = ("actor_type", "actor_id", "action", "object_type", "object_id", "payload_sha256", "request_id",
+                   "client_ip")  # fmt: skip
 
 
 def netstring(data: bytes) -> bytes:
     return b"%d:%s," % (len(data), data)
 
 
+_BODY_V2 = b"15:tezgah-audit-v2,%d:%s,27:%s,%d:%s,%d:%s,%d:%s,%d:%s,%d:%s,%d:%s,%s%d:%s,%d:%s,"
+
+
 def record_bytes_v2(entry: dict) -> bytes:
-    """The version-2 record body of `entry` (its `version` is not looked at: the tag says 2)."""
+    """The version-2 record body of `entry` (its `version` is not looked at: the tag says 2): one format when
+    the fields have their usual types, else field by field (which refuses what is not an integer or a string)."""
+    seq, tenant, ts = entry["seq"], entry["tenant_id"], entry["ts"]
+    if type(seq) is int and (tenant is None or type(tenant) is int) and type(ts) is str and len(ts) == 27:
+        try:
+            texts = [entry[name].encode() for name in _TEXT_FIELDS_V2]
+        except AttributeError:  # not a string: the general form below says so
+            pass
+        else:
+            seq_text, ts_text = b"%d" % seq, ts.encode()
+            if len(ts_text) == 27:
+                at, ai, ac, ot, oi, ps, ri, ip = texts
+                return _BODY_V2 % (
+                    len(seq_text), seq_text, ts_text, len(at), at, len(ai), ai, len(ac), ac, len(ot), ot, len(oi), oi,
+                    len(ps), ps, b"0:," if tenant is None else b"%d:%d," % (len(b"%d" % tenant), tenant), len(ri), ri,
+                    len(ip), ip,
+                )  # fmt: skip
+    return _record_bytes_v2_general(entry)
+
+
+def _record_bytes_v2_general(entry: dict) -> bytes:
     parts = [RECORD_TAG_V2]
     for name in RECORD_FIELDS_V2:
         value = entry[name]

@@ -3,20 +3,17 @@
 Standard library plus `cryptography` only: apps.audit.verify runs this on an export without Django.
 """
 
-import binascii
 import hashlib
 import itertools
 import json
 import json.scanner
 from dataclasses import dataclass
-from operator import methodcaller
 
 from . import hashing
 from .merkle import Frontier
 
 # Entries checked together (see verify_entries).
 CHUNK = 4096
-_HEX, _DIGEST = methodcaller("hexdigest"), methodcaller("digest")
 
 
 @dataclass
@@ -204,36 +201,29 @@ class Rows:
         return [r[7] for r in self.rows[start:stop]]
 
     def leaves(self, start, stop):
-        """The raw record hashes (Merkle leaves) of [start, stop), as intact() computed them."""
-        return self._leaves[start:stop]
+        return [bytes.fromhex(r[7]) for r in self.rows[start:stop]]
 
     def intact(self, expected_seq, prev_hash):
         """The checks of _chunk_intact over the prepared bytes: sha256 and comparisons, no JSON for most entries.
 
-        Column by column through map() and tuple comparisons (C loops, no bytecode per entry): the fixed cost
-        per entry is what keeps one process under the sha256 of its bytes."""
-        sha256, n = hashlib.sha256, len(self.rows)
-        seqs, _ids, bodies, canonicals, texts, matches, payload_hashes, records, prevs, chains = zip(*self.rows)
-        if seqs != tuple(range(expected_seq, expected_seq + n)) or not all(matches):
-            return False  # a gap, or the payload column no longer says what its canonical bytes say
-        if None in canonicals:  # entries written before audit.0008: canonicalised from the payload's JSON text
-            canonical, loads = hashing.canonical_json_fast, self._loads
-            payloads = [c.encode() if c is not None else canonical(loads(t)) for c, t in zip(canonicals, texts)]
-        else:
-            payloads = map(str.encode, canonicals)
-        if tuple(map(_HEX, map(sha256, payloads))) != payload_hashes:
+        (List comprehensions: on Python 3.11 they measured faster here than map() over the columns.)"""
+        sha256, rows = hashlib.sha256, self.rows
+        if [r[0] for r in rows] != list(range(expected_seq, expected_seq + len(rows))):
             return False
-        leaves = list(map(_DIGEST, map(sha256, map(str.encode, bodies))))
-        if len(set(map(len, records))) != 1 or len(records[0]) != 64:
+        if not all(r[5] for r in rows):  # the payload column no longer says what its canonical bytes say
             return False
-        if binascii.hexlify(b"".join(leaves)) != "".join(records).encode("ascii"):
+        canonical, loads = hashing.canonical_json_fast, self._loads
+        payloads = [
+            sha256(r[3].encode() if r[3] is not None else canonical(loads(r[4]))).hexdigest() for r in rows
+        ]  # fmt: skip
+        if payloads != [r[6] for r in rows]:
             return False
-        if prevs != (prev_hash, *chains[:-1]):
+        if [sha256(r[2].encode()).hexdigest() for r in rows] != [r[7] for r in rows]:
             return False
-        if tuple(map(_HEX, map(sha256, map(str.encode, map(str.__add__, prevs, records))))) != chains:
+        chains = [r[9] for r in rows]
+        if [r[8] for r in rows] != [prev_hash, *chains[:-1]]:
             return False
-        self._leaves = leaves
-        return True
+        return [sha256((r[8] + r[7]).encode("ascii")).hexdigest() for r in rows] == chains
 
     def dicts(self):
         entries = list(self.load(self.rows[0][0], self.rows[-1][0]))
