@@ -55,17 +55,6 @@ class NotFast(Exception):
     """This file is not proven intact here: the general reader decides."""
 
 
-def _body(g) -> bytes:
-    seq, ts, actor_type, actor_id, action, object_type, object_id, _payload, psha, tenant, request_id, ip, v = g[:13]
-    if v == b"1":
-        return _BODY_V1 % (action, actor_id, actor_type, ip, object_id, object_type, psha, request_id, seq, tenant, ts)
-    return _BODY_V2 % (
-        len(seq), seq, ts, len(actor_type), actor_type, len(actor_id), actor_id, len(action), action,
-        len(object_type), object_type, len(object_id), object_id, psha,
-        b"0:," if tenant == b"null" else b"%d:%s," % (len(tenant), tenant), len(request_id), request_id, len(ip), ip,
-    )  # fmt: skip
-
-
 def _canonical_payload(span: bytes) -> bytes:
     """The canonical JSON of a payload written another way (exports made before the exporter wrote it canonical)."""
     return hashing.canonical_json_fast(verify._DECODER.decode(span.decode("utf-8")))
@@ -188,28 +177,43 @@ def _general_row(raw: bytes):
 
 
 def _rows(handle, stop, counted):
-    """Chunks of the entry and hash lines from the handle's position to the offset `stop`."""
-    entry, stub, at, rows = _ENTRY.fullmatch, _STUB.fullmatch, handle.tell(), []
+    """Chunks of the entry and hash lines from the handle's position to the offset `stop`. An entry line's record
+    body is formatted here from the matched bytes (version 1: hashing._BODY_V1's layout, version 2: the
+    netstrings), inline: a function call per line costs about as much as the formatting."""
+    entry, stub, at, rows, entries, hashes = _ENTRY.fullmatch, _STUB.fullmatch, handle.tell(), [], 0, 0
+    body_v1, body_v2 = _BODY_V1, _BODY_V2
     for raw in handle:
         at += len(raw)
-        if at > stop:
-            raise NotFast
         if (m := entry(raw)) is not None:
-            g = m.groups()
-            rows.append((int(g[0]), _body(g), g[7], g[8], g[13], g[14], g[15]))
-            counted["entry"] += 1
+            seq, ts, a_type, a_id, action, o_type, o_id, payload, psha, tenant, request, ip, v, rec, prev, chain = (
+                m.groups()
+            )
+            if v == b"2":
+                body = body_v2 % (
+                    len(seq), seq, ts, len(a_type), a_type, len(a_id), a_id, len(action), action, len(o_type), o_type,
+                    len(o_id), o_id, psha, b"0:," if tenant == b"null" else b"%d:%s," % (len(tenant), tenant),
+                    len(request), request, len(ip), ip,
+                )  # fmt: skip
+            else:
+                body = body_v1 % (action, a_id, a_type, ip, o_id, o_type, psha, request, seq, tenant, ts)
+            rows.append((int(seq), body, payload, psha, rec, prev, chain))
+            entries += 1
         elif (m := stub(raw)) is not None:
             rows.append((int(m[1]), None, None, None, m[2], m[3], m[4]))
-            counted["hash"] += 1
+            hashes += 1
         else:
             kind, row = _general_row(raw)
             rows.append(row)
-            counted[kind] += 1
+            if kind == "entry":
+                entries += 1
+            else:
+                hashes += 1
         if len(rows) == CHUNK:
             yield _Chunk(rows)
             rows = []
-        if at == stop:
+        if at >= stop:
             break
+    counted["entry"], counted["hash"] = entries, hashes
     if at != stop:
         raise NotFast
     if rows:
