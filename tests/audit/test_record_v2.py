@@ -8,6 +8,8 @@ import json
 
 import pytest
 from django.core.management import call_command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from django.db import connection
 
 from apps.audit import fast_export, hashing, selectors, services, signatures, verify
@@ -79,6 +81,29 @@ def test_a_null_tenant_is_the_empty_netstring_and_wrong_types_cannot_be_hashed()
             hashing.record_bytes({**entry, **wrong})
     with pytest.raises(ValueError):  # a version that is no version
         hashing.record_bytes({**entry, "version": 3})
+
+
+_TEXT = st.text(max_size=12) | st.sampled_from(["", "İş", 'a"b\\c', "\n", "😀", "\ud800"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seq=st.integers(-5, 10**12) | st.booleans() | st.just("1"),
+    tenant=st.none() | st.integers(-5, 10**12) | st.just("3"),
+    ts=st.just("2026-11-22T21:30:00.000000Z") | st.text(max_size=30),
+    texts=st.lists(_TEXT | st.integers(0, 9), min_size=8, max_size=8),
+)
+def test_the_one_format_version_2_body_is_the_field_by_field_definition(seq, tenant, ts, texts):
+    entry = {"seq": seq, "tenant_id": tenant, "ts": ts, "version": 2,
+             **dict(zip(hashing._TEXT_FIELDS_V2, texts, strict=True))}  # fmt: skip
+    try:
+        expected = hashing._record_bytes_v2_general(entry)
+    except ValueError as exc:
+        with pytest.raises(ValueError):
+            hashing.record_bytes(entry)
+        assert exc
+        return
+    assert hashing.record_bytes(entry) == expected
 
 
 @pytest.mark.django_db(transaction=True)
