@@ -252,8 +252,8 @@ def inclusion_proof_bundle(entry_id: int) -> dict:
     if checkpoint is None:
         raise LookupError(f"no checkpoint covers entry {entry_id} (seq {row.seq}) yet")
     leaves = record_hashes(checkpoint.tree_size)
-    # list(), not next(): a generator left open would end its atomic block with GeneratorExit (marks a rollback)
-    entry = list(chain_entries(from_seq=row.seq, to_seq=row.seq))[0]
+    # Read to its end, not next(): a generator left open ends its atomic block with GeneratorExit (a rollback).
+    [entry] = chain_entries(from_seq=row.seq, to_seq=row.seq)
     return {
         "format": "tezgah-audit-inclusion-proof",
         "version": 1,

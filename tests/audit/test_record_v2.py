@@ -8,9 +8,9 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from django.db import connection
 
 from apps.audit import fast_export, hashing, selectors, services, signatures, verify
 from apps.audit.db_verification import verify_database
@@ -134,21 +134,35 @@ A64 = "a" * 64
         (["UPDATE audit_logs SET tenant_id = 0 WHERE seq = 4"], 4, "record hash does not match"),
         (["UPDATE audit_logs SET request_id = 'r' WHERE seq = 7"], 7, "record hash does not match"),
         (["UPDATE audit_logs SET client_ip = '10.0.0.1' WHERE seq = 4"], 4, "record hash does not match"),
-        pytest.param(["UPDATE audit_logs SET ts = ts + interval '1 microsecond' WHERE seq = 6"], 6,
-                     "record hash does not match", marks=POSTGRESQL),  # fmt: skip
+        pytest.param(
+            ["UPDATE audit_logs SET ts = ts + interval '1 microsecond' WHERE seq = 6"],
+            6,
+            "record hash does not match",
+            marks=POSTGRESQL,
+        ),
         (["UPDATE audit_logs SET version = 1 WHERE seq = 5"], 5, "record hash does not match"),
         (["UPDATE audit_logs SET version = 2 WHERE seq = 2"], 2, "record hash does not match"),
         (["UPDATE audit_logs SET action = 'forged' WHERE seq = 8"], 8, "record hash does not match"),
         (["UPDATE audit_logs SET payload = '{\"i\": 9}' WHERE seq = 6"], 6, "payload does not match"),
-        (["UPDATE audit_logs SET payload = '{\"i\": 9, \"ad\": \"Şule\"}' WHERE seq = 1"], 1, "payload does not match"),
-        pytest.param(["UPDATE audit_logs SET payload_canonical = '{\"i\":0}' WHERE seq = 7"], 7, "canonical payload",
-                     marks=POSTGRESQL),  # fmt: skip
+        (['UPDATE audit_logs SET payload = \'{"i": 9, "ad": "Şule"}\' WHERE seq = 1'], 1, "payload does not match"),
+        pytest.param(
+            ["UPDATE audit_logs SET payload_canonical = '{\"i\":0}' WHERE seq = 7"],
+            7,
+            "canonical payload",
+            marks=POSTGRESQL,
+        ),
         (["UPDATE audit_logs SET record_sha256 = upper(record_sha256) WHERE seq = 4"], 4, "record hash does not match"),
         ([f"UPDATE audit_logs SET chain_hash = '{A64}' WHERE seq = 5"], 5, "chain_hash is not"),
         (["DELETE FROM audit_logs WHERE seq = 6"], 7, "gap or reorder"),
         # 4 and 5 swapped (seq is hashed, so the entry now at 4 no longer matches its record hash)
-        (["UPDATE audit_logs SET seq = -seq WHERE seq IN (4, 5)", "UPDATE audit_logs SET seq = 9 + seq WHERE seq < 0"],
-         4, "record hash does not match"),  # fmt: skip
+        (
+            [
+                "UPDATE audit_logs SET seq = -seq WHERE seq IN (4, 5)",
+                "UPDATE audit_logs SET seq = 9 + seq WHERE seq < 0",
+            ],
+            4,
+            "record hash does not match",
+        ),
     ],
 )
 def test_tampering_either_version_is_found_the_same_way_by_every_walk(statements, seq, problem):
