@@ -131,6 +131,21 @@ _SQL_BODY = (
     """ || ',"ts":"' || to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
     """ || '","version":' || version::text || '}'"""
 )
+# The version-2 record body (hashing.record_bytes_v2) assembled by PostgreSQL: netstrings of the columns, plain
+# concatenation and octet_length (the database's encoding is UTF-8: bytes as Python's str.encode counts them), so
+# it costs a fraction of the version-1 body's to_json calls. Same rule: hashed and compared in Python, and a body
+# that does not hash to record_sha256 sends its chunk through the Python path.
+_SQL_BODY_V2 = (
+    """'15:tezgah-audit-v2,' || length(seq::text) || ':' || seq::text"""
+    """ || ',27:' || to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || ','"""
+    + "".join(
+        f" || octet_length({c}) || ':' || {c} || ','"
+        for c in ("actor_type", "actor_id", "action", "object_type", "object_id", "payload_sha256")
+    )
+    + """ || COALESCE(length(tenant_id::text) || ':' || tenant_id::text, '0:') || ','"""
+    + "".join(f" || octet_length({c}) || ':' || {c} || ','" for c in ("request_id", "client_ip"))
+)
+_SQL_RECORD_BODY = f"CASE WHEN version = 2 THEN {_SQL_BODY_V2} ELSE {_SQL_BODY} END"
 # Field order of verification_rows' tuples (verification.RowChunk reads them by these positions).
 ROW_FIELDS = (
     "seq", "id", "body", "payload_canonical", "payload_text", "payload_matches", "payload_sha256", "record_sha256",
@@ -153,7 +168,7 @@ def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
 
     where, params = _sealed_range(from_seq, to_seq)
     sql = (
-        f"SELECT seq, id, {_SQL_BODY}, payload_canonical, "  # noqa: S608 - our columns; the bounds are parameters
+        f"SELECT seq, id, {_SQL_RECORD_BODY}, payload_canonical, "  # noqa: S608 - our columns; the bounds are parameters
         "CASE WHEN payload_canonical IS NULL THEN payload::text END, "
         "payload_canonical IS NULL OR payload::text = payload_canonical::jsonb::text, "
         f"payload_sha256, record_sha256, prev_hash, chain_hash FROM {AuditLog._meta.db_table} "
@@ -237,7 +252,8 @@ def inclusion_proof_bundle(entry_id: int) -> dict:
     if checkpoint is None:
         raise LookupError(f"no checkpoint covers entry {entry_id} (seq {row.seq}) yet")
     leaves = record_hashes(checkpoint.tree_size)
-    entry = next(chain_entries(from_seq=row.seq, to_seq=row.seq))
+    # Read to its end, not next(): a generator left open ends its atomic block with GeneratorExit (a rollback).
+    [entry] = chain_entries(from_seq=row.seq, to_seq=row.seq)
     return {
         "format": "tezgah-audit-inclusion-proof",
         "version": 1,
@@ -260,6 +276,21 @@ def _export_filter(filters) -> Q:
     if filters.get("action"):
         q &= Q(action=filters["action"])
     return q
+
+
+_BEFORE_PAYLOAD = ("id", "seq", "ts", "actor_type", "actor_id", "action", "object_type", "object_id")
+_AFTER_PAYLOAD = ("payload_sha256", "tenant_id", "request_id", "client_ip", "version", "record_sha256", "prev_hash",
+                  "chain_hash")  # fmt: skip
+
+
+def _entry_line(entry) -> str:
+    """An export entry line: json.dumps' layout (as before), but the payload written as its canonical JSON, the
+    very bytes payload_sha256 is over, so a verifier can hash them as they stand (docs/audit.md, "Forensic
+    export"). Still one JSON object: any JSON reader reads the same entry."""
+    head = json.dumps({"type": "entry", **{k: entry[k] for k in _BEFORE_PAYLOAD}}, ensure_ascii=False, default=str)
+    tail = json.dumps({k: entry[k] for k in _AFTER_PAYLOAD}, ensure_ascii=False, default=str)
+    payload = hashing.canonical_json_fast(entry["payload"]).decode()
+    return f'{head[:-1]}, "payload": {payload}, {tail[1:]}'
 
 
 def export_lines(filters: dict, *, user=None):
@@ -290,7 +321,7 @@ def export_lines(filters: dict, *, user=None):
     for entry in chain_entries(from_seq=start, to_seq=head):
         if entry["seq"] in matching:
             full += 1
-            yield json.dumps({"type": "entry", **entry}, ensure_ascii=False, default=str)
+            yield _entry_line(entry)
         else:
             hashes += 1
             stub = {k: entry[k] for k in ("seq", "record_sha256", "prev_hash", "chain_hash")}

@@ -151,6 +151,9 @@ class _Entries:
     def record_hashes(self, start, stop):
         return [e["record_sha256"] for e in self.entries[start:stop]]
 
+    def leaves(self, start, stop):
+        return [bytes.fromhex(e["record_sha256"]) for e in self.entries[start:stop]]
+
     def intact(self, expected_seq, prev_hash):
         return _chunk_intact(self.entries, expected_seq, prev_hash)
 
@@ -197,8 +200,13 @@ class Rows:
     def record_hashes(self, start, stop):
         return [r[7] for r in self.rows[start:stop]]
 
+    def leaves(self, start, stop):
+        return [bytes.fromhex(r[7]) for r in self.rows[start:stop]]
+
     def intact(self, expected_seq, prev_hash):
-        """The checks of _chunk_intact over the prepared bytes: sha256 and comparisons, no JSON for most entries."""
+        """The checks of _chunk_intact over the prepared bytes: sha256 and comparisons, no JSON for most entries.
+
+        (List comprehensions: on Python 3.11 they measured faster here than map() over the columns.)"""
         sha256, rows = hashlib.sha256, self.rows
         if [r[0] for r in rows] != list(range(expected_seq, expected_seq + len(rows))):
             return False
@@ -300,7 +308,7 @@ def verify_entries(
             at = seq - first
             head, entry_id = chunk.chain_hash(at), chunk.entry_id(at)
             if frontier is not None:
-                frontier.extend([bytes.fromhex(h) for h in chunk.record_hashes(done, at + 1)])
+                frontier.extend(chunk.leaves(done, at + 1))
                 done = at + 1
             if witness is not None and seq == witness["tree_size"]:
                 problem = _witness_problem(witness, seq, head, frontier)
@@ -323,7 +331,7 @@ def verify_entries(
                     )  # fmt: skip
                     return report
         if frontier is not None and done < len(chunk):
-            frontier.extend([bytes.fromhex(h) for h in chunk.record_hashes(done, len(chunk))])
+            frontier.extend(chunk.leaves(done, len(chunk)))
         prev_hash = chunk.chain_hash(len(chunk) - 1)
     report.head_hash = prev_hash
     beyond = [size for size in pending if report.last_seq is None or size > report.last_seq]

@@ -103,8 +103,8 @@ def entry_problem(item, *, typed=True) -> str | None:
             return f"{name} must be 64 lower-case hex digits"
     if item["tenant_id"] is not None and not _integer(item["tenant_id"]):
         return "tenant_id must be an integer or null"
-    if item["version"] != hashing.SCHEMA_VERSION or not _integer(item["version"]):
-        return f"version must be {hashing.SCHEMA_VERSION} (the only record schema version)"
+    if item["version"] not in hashing.SCHEMA_VERSIONS or not _integer(item["version"]):
+        return "version must be 1 or 2 (the record schema versions)"
     return None
 
 
@@ -174,7 +174,7 @@ _FAST_ENTRY = re.compile(
     + r', "payload": (.*?), "payload_sha256": '
     + _JSON_HEX
     + r', "tenant_id": (null|0|-?[1-9][0-9]*), '
-    + f'"request_id": {_JSON_TEXT}, "client_ip": {_JSON_TEXT}, "version": 1, '
+    + f'"request_id": {_JSON_TEXT}, "client_ip": {_JSON_TEXT}, "version": ([12]), '
     + ", ".join(f'"{name}": {_JSON_HEX}' for name in _HASH_FIELDS)
     + r"\}\n",
     re.S,
@@ -189,7 +189,7 @@ def _fast_entry(text, *, build=True):
     if match is None:
         return None
     (entry_id, seq, ts, actor_type, actor_id, action, object_type, object_id, payload, payload_sha256, tenant,
-     request_id, client_ip, record_sha256, prev_hash, chain_hash) = match.groups()  # fmt: skip
+     request_id, client_ip, version, record_sha256, prev_hash, chain_hash) = match.groups()  # fmt: skip
     try:
         payload = _DECODER.decode(payload)
     except (ValueError, RecursionError):
@@ -200,7 +200,7 @@ def _fast_entry(text, *, build=True):
         "type": "entry", "id": int(entry_id), "seq": int(seq), "ts": ts, "actor_type": actor_type,
         "actor_id": actor_id, "action": action, "object_type": object_type, "object_id": object_id,
         "payload": payload, "payload_sha256": payload_sha256, "tenant_id": None if tenant == "null" else int(tenant),
-        "request_id": request_id, "client_ip": client_ip, "version": 1, "record_sha256": record_sha256,
+        "request_id": request_id, "client_ip": client_ip, "version": int(version), "record_sha256": record_sha256,
         "prev_hash": prev_hash, "chain_hash": chain_hash,
     }  # fmt: skip
 
@@ -269,8 +269,19 @@ def _records(path: Path, *, build=True):
 def verify_export(path: Path, public_key, trusted=None) -> str | None:
     """None when the export is intact (and reaches `trusted`, a witnessed checkpoint), else the first problem.
 
-    Reads the file twice (structure and checkpoints, then the chain); never all of it at once.
+    One pass when the file proves intact that way (fast.verify_export_fast); otherwise, and to name any
+    problem, the general reading below, which is the definition.
     """
+    from .fast_export import verify_export_fast
+
+    if verify_export_fast(path, public_key, trusted):
+        return None
+    return verify_export_general(path, public_key, trusted)
+
+
+def verify_export_general(path: Path, public_key, trusted=None) -> str | None:
+    """verify_export the general way: reads the file twice (structure and checkpoints, then the chain); never
+    all of it at once. Names the first problem, at its line."""
     header, end, checkpoints, cp_lines, last_line = None, None, [], {}, 1
     for number, kind, item in _records(path, build=False):  # entries only counted here, not kept
         last_line = number

@@ -56,12 +56,27 @@ def key_id(key) -> str:
     return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
 
 
+def netstring(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return str(len(data)).encode() + b":" + data + b","
+
+
+def body_v2(e) -> bytes:
+    """Version 2: netstrings of the tag and the fields in the documented order; null tenant_id as ""."""
+    fields = [str(e[k]) if k in ("seq", "tenant_id") and e[k] is not None else (e[k] or "") for k in BODY[:-1]]
+    return b"".join(netstring(f) for f in ["tezgah-audit-v2", *fields])
+
+
 def entry_ok(e) -> str | None:
     if e["payload_sha256"] != hashlib.sha256(canonical(e["payload"])).hexdigest():
         return "payload hash"
-    if e["version"] != 1:
+    if e["version"] == 1:
+        body = canonical({k: e[k] for k in BODY})
+    elif e["version"] == 2:
+        body = body_v2(e)
+    else:
         return "version"
-    if e["record_sha256"] != hashlib.sha256(canonical({k: e[k] for k in BODY})).hexdigest():
+    if e["record_sha256"] != hashlib.sha256(body).hexdigest():
         return "record hash"
     return None
 

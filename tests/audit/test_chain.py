@@ -38,7 +38,12 @@ def test_sealed_entries_form_a_chain_that_verifies_from_genesis():
 
 @pytest.mark.django_db
 def test_the_record_hash_is_the_documented_canonical_json():
-    row = _entries(1)[0]
+    """Version 1 (entries written before version 2 keep it; version 2: tests/audit/test_record_v2.py)."""
+    services.record(None, "test.event", payload={"i": 0, "ad": "Işıl Güneş"}, object_type="test", object_id="0")
+    tamper("UPDATE audit_logs SET version = 1 WHERE seq IS NULL")  # as record() wrote it before version 2
+    services.seal_pending()
+    row = AuditLog.objects.get()
+    assert row.version == 1
     body = {
         "seq": 1, "ts": row.ts.astimezone(hashing.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor_type": "system",
         "actor_id": "", "action": "test.event", "object_type": "test", "object_id": "0",

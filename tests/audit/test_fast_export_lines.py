@@ -38,7 +38,7 @@ def test_fast_entries_are_the_general_readers_entries_and_escaped_lines_are_left
     "change",
     [
         lambda e: {**e, "seq": 0},
-        lambda e: {**e, "version": 2},
+        lambda e: {**e, "version": 3},
         lambda e: {**e, "id": True},
         lambda e: {**e, "ts": "2026-11-22T21:30:00Z"},
         lambda e: {**e, "chain_hash": "A" * 64},

@@ -135,7 +135,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         verify_entries(iter(entries))
         in_memory = time.perf_counter() - started
-        bodies = [hashing.canonical_json(hashing.record_body(e)) for e in entries]
+        bodies = [hashing.record_bytes(e) for e in entries]
         started = time.perf_counter()
         for body in bodies:
             hashing.sha256_hex(body)
@@ -209,13 +209,14 @@ def _append_sealed(count):
                 fields = {
                     "seq": seq, "ts": ts, "actor_type": "system", "actor_id": "", "action": "bench.verify",
                     "object_type": "bench", "object_id": str(i), "payload_sha256": hashing.sha256_hex(
-                        canonical.encode()), "tenant_id": None, "request_id": "", "client_ip": "", "version": 1,
+                        canonical.encode()), "tenant_id": None, "request_id": "", "client_ip": "",
+                    "version": hashing.SCHEMA_VERSION,
                 }  # fmt: skip
                 record = hashing.record_sha256(fields)
                 chain = hashing.chain_hash(prev, record)
                 copy.write_row((
                     now, "system", "", "bench.verify", "bench", str(i), canonical, fields["payload_sha256"],
-                    canonical, None, "", "", 1, seq, record, prev, chain, "", now,
+                    canonical, None, "", "", hashing.SCHEMA_VERSION, seq, record, prev, chain, "", now,
                 ))  # fmt: skip
                 prev = chain
 
