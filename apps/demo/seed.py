@@ -528,7 +528,9 @@ def seed_demo(*, password, tenants=3, jobs=100_000, days=90, seed=42, now=None, 
                 log=log,
             )
         else:
-            _write_python_jobs(summary, made_tenants, plants, jobs, start, end, rng, start_n, next_job_id, next_change_id)
+            _write_python_jobs(
+                summary, made_tenants, plants, jobs, start, end, rng, start_n, next_job_id, next_change_id
+            )
     _reset_sequences()
     if connection.vendor == "postgresql" and jobs >= seed_sql.LARGE_LOAD and not connection.in_atomic_block:
         # Set the visibility map (index-only scans for the reports) and fresh statistics after a bulk load.

@@ -81,13 +81,18 @@ def _simulation_sql(seed, plants, now, n_tenants, start_n, first_id):
     def progress(expr):
         return f"greatest(0, least(99, trunc(100 * ({expr}) / run)::int))"
 
+    # Numbers and ids only, all computed here; nothing comes from a user.
     return f"""
     SELECT i, {first_id} + i AS id, tenant_id, prefix, {start_n} + i + 1 AS n, created, post_id, machine_id,
            model_type_id, material_id, template_id, kind, leave_status, outcome, start, at, pause_at, resume_at,
            end_t, paused_seen, pp, last_report,
            CASE kind WHEN 'left' THEN 0 WHEN 'queued' THEN 0 WHEN 'paused' THEN pp
-                WHEN 'running' THEN {progress("(now_t - start) - CASE WHEN paused AND resume_at <= now_t "
-                                              "THEN resume_at - pause_at ELSE 0 END - (now_t - last_report)")}
+                WHEN 'running' THEN {
+        progress(
+            "(now_t - start) - CASE WHEN paused AND resume_at <= now_t "
+            "THEN resume_at - pause_at ELSE 0 END - (now_t - last_report)"
+        )
+    }
                 ELSE CASE WHEN outcome = 'succeeded' THEN 100 ELSE {progress("share * run")} END END AS progress
     FROM (
       SELECT *, paused AND pause_at <= now_t AS paused_seen, {progress("pause_share * run")} AS pp,
@@ -151,7 +156,7 @@ def _simulation_sql(seed, plants, now, n_tenants, start_n, first_id):
       ) timed
       OFFSET 0
     ) sim
-    """
+    """  # noqa: S608
 
 
 def _ts(expr):
@@ -210,7 +215,8 @@ def _secondary_indexes(cursor, table):
     """(name, definition) of the table's indexes that back no constraint (primary key, unique)."""
     cursor.execute(
         "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = %s::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
+        "WHERE x.indrelid = %s::regclass "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
         "ORDER BY i.relname",
         [table],
     )

@@ -191,7 +191,10 @@ def test_a_large_postgresql_load_puts_back_every_index_and_foreign_key(monkeypat
     def shape():
         with connection.cursor() as cursor:
             return {
-                table: (sorted(seed_sql._secondary_indexes(cursor, table)), sorted(seed_sql._foreign_keys(cursor, table)))
+                table: (
+                    sorted(seed_sql._secondary_indexes(cursor, table)),
+                    sorted(seed_sql._foreign_keys(cursor, table)),
+                )
                 for table in ("jobs_job", "jobs_jobstatuschange")
             }
 
