@@ -229,8 +229,9 @@ class JobRollup(models.Model):
 
 
 class JobDurationRollup(models.Model):
-    """Derived: how many jobs per Istanbul day, tenant, status and whole minute of duration (duration_ms //
-    60000); the percentiles find their minute here and read only that minute's jobs (selectors)."""
+    """Derived: how many jobs per Istanbul day, tenant, status and duration bucket: the whole minute
+    (duration_ms // 60000) below 4 hours, an hour-wide span above (`duration_minute` is the bucket's first minute,
+    rollup.minute_bucket); the percentiles find their bucket here and read only that bucket's jobs (selectors)."""
 
     day = models.DateField(_("day (Istanbul)"))
     tenant_id = models.BigIntegerField(_("tenant id"))

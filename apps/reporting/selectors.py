@@ -240,7 +240,9 @@ def _rank_minutes(scope, ranks) -> dict:
     sql = (
         "SELECT duration_minute, CAST(upto - n AS BIGINT), CAST(upto AS BIGINT) FROM ("  # noqa: S608
         "SELECT duration_minute, n, SUM(n) OVER (ORDER BY duration_minute ROWS UNBOUNDED PRECEDING) AS upto FROM ("
-        f"SELECT duration_minute, SUM(jobs) AS n FROM ({union}) r GROUP BY duration_minute) m) c WHERE {holds}"
+        # SUM of an integer is a bigint on PostgreSQL (of a bigint, a numeric: twice as slow to add up).
+        f"SELECT duration_minute, SUM(CAST(jobs AS INTEGER)) AS n FROM ({union}) r GROUP BY duration_minute) m) c "
+        f"WHERE {holds}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params + [r for rank in ranks for r in (rank, rank)])
@@ -253,7 +255,8 @@ def _rollup_histogram(scope) -> list:
     whens = " ".join(f"WHEN duration_minute < {b // MINUTE_MS} THEN {i}" for i, b in enumerate(LATENCY_BUCKETS_MS))
     union, params = _union(scope, _duration_segments(scope), ["duration_minute", "jobs"])
     sql = (
-        f"SELECT bucket, CAST(SUM(jobs) AS BIGINT) FROM (SELECT CASE {whens} ELSE {len(LATENCY_BUCKETS_MS)} END "  # noqa: S608
+        f"SELECT bucket, CAST(SUM(CAST(jobs AS INTEGER)) AS BIGINT) FROM ("  # noqa: S608
+        f"SELECT CASE {whens} ELSE {len(LATENCY_BUCKETS_MS)} END "
         f"AS bucket, jobs FROM ({union}) r) b GROUP BY bucket"
     )
     counts = {r["bucket"]: r["n"] for r in _fetch(sql, params, ["bucket", "n"])}
@@ -269,14 +272,17 @@ def rollup_percentiles(scope, n: int) -> dict | None:
         return dict.fromkeys(keys)
     if scope.by_catalog:
         return None
+    from . import rollup
+
     ranks = [nearest_rank(p, n) for p in PERCENTILES]
     located = _rank_minutes(scope, sorted(set(ranks)))
     result = {}
     for key, rank in zip(keys, ranks, strict=True):
         minute, below = located[rank]
+        low, high = rollup.bucket_span_ms(minute)
         in_minute = (
             scope.jobs()
-            .filter(duration_ms__gte=minute * MINUTE_MS, duration_ms__lt=(minute + 1) * MINUTE_MS)
+            .filter(duration_ms__gte=low, duration_ms__lt=high)
             .order_by("duration_ms")
             .values_list("duration_ms", flat=True)
         )

@@ -27,6 +27,12 @@ durations = st.one_of(
     st.none(),
     st.integers(0, 40 * MINUTE),
     st.builds(lambda m, d: max(0, m * MINUTE + d), st.integers(0, 130), st.sampled_from([-1, 0, 1])),
+    # Where whole minutes give way to hour-wide buckets (rollup.FINE_MINUTES), and the long tail.
+    st.builds(
+        lambda m, d: m * MINUTE + d,
+        st.sampled_from([239, 240, 241, 299, 300, 301, 360, 1000, 5000]),
+        st.sampled_from([-1, 0, 1, 30 * MINUTE]),
+    ),
 )
 job_rows = st.lists(
     st.tuples(
