@@ -233,8 +233,9 @@ def _duration_segments(scope):
 
 
 def _rank_minutes(scope, ranks) -> dict:
-    """{rank: (minute, below)}: the duration minute holding each 1-based rank, and how many durations are in
-    earlier minutes; the running count is summed in the database, so only these rows come back."""
+    """{rank: (minute, below, count)}: the duration bucket holding each 1-based rank, how many durations are in
+    earlier buckets and how many in it; the running count is summed in the database, so only these rows come
+    back."""
     union, params = _union(scope, _duration_segments(scope), ["duration_minute", "jobs"])
     holds = " OR ".join(["(upto >= %s AND upto - n < %s)"] * len(ranks))
     sql = (
@@ -247,7 +248,7 @@ def _rank_minutes(scope, ranks) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(sql, params + [r for rank in ranks for r in (rank, rank)])
         rows = cursor.fetchall()
-    return {rank: (m, below) for rank in ranks for m, below, upto in rows if below < rank <= upto}
+    return {rank: (m, below, upto - below) for rank in ranks for m, below, upto in rows if below < rank <= upto}
 
 
 def _rollup_histogram(scope) -> list:
@@ -278,15 +279,17 @@ def rollup_percentiles(scope, n: int) -> dict | None:
     located = _rank_minutes(scope, sorted(set(ranks)))
     result = {}
     for key, rank in zip(keys, ranks, strict=True):
-        minute, below = located[rank]
+        minute, below, count = located[rank]
         low, high = rollup.bucket_span_ms(minute)
-        in_minute = (
-            scope.jobs()
-            .filter(duration_ms__gte=low, duration_ms__lt=high)
-            .order_by("duration_ms")
-            .values_list("duration_ms", flat=True)
+        in_bucket = (
+            scope.jobs().filter(duration_ms__gte=low, duration_ms__lt=high).values_list("duration_ms", flat=True)
         )
-        result[key] = in_minute[rank - below - 1]
+        # The rollup is exact, so the bucket holds `count` of these jobs: walk the index from its nearer end.
+        position = rank - below - 1
+        if position < count // 2:
+            result[key] = in_bucket.order_by("duration_ms")[position]
+        else:
+            result[key] = in_bucket.order_by("-duration_ms")[count - 1 - position]
     return result
 
 
