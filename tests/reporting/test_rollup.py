@@ -233,3 +233,49 @@ def test_a_paused_bulk_load_is_counted_by_the_rebuild(world):
     # The triggers are back: one more job is counted at once.
     _write(world, [(1, 0, 0, JobStatus.FAILED, 10, 62_000)])
     assert list(JobDurationRollup.objects.values_list("duration_minute", "jobs")) == [(1, 2)]
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "expected"),
+    [
+        (None, None, [("month", [])]),
+        (
+            dt.date(2026, 10, 1),
+            dt.date(2026, 11, 30),
+            [("month", [(">=", dt.date(2026, 10, 1)), ("<", dt.date(2026, 12, 1))])],
+        ),
+        (
+            dt.date(2026, 10, 2),
+            dt.date(2026, 10, 30),
+            [("day", [(">=", dt.date(2026, 10, 2)), ("<=", dt.date(2026, 10, 30))])],
+        ),
+        (
+            dt.date(2026, 9, 30),
+            dt.date(2026, 11, 2),
+            [
+                ("month", [(">=", dt.date(2026, 10, 1)), ("<", dt.date(2026, 11, 1))]),
+                ("day", [(">=", dt.date(2026, 9, 30)), ("<", dt.date(2026, 10, 1))]),
+                ("day", [(">=", dt.date(2026, 11, 1)), ("<=", dt.date(2026, 11, 2))]),
+            ],
+        ),
+        (
+            dt.date(2026, 12, 31),
+            None,
+            [
+                ("month", [(">=", dt.date(2027, 1, 1))]),
+                ("day", [(">=", dt.date(2026, 12, 31)), ("<", dt.date(2027, 1, 1))]),
+            ],
+        ),
+        (None, dt.date(2026, 2, 28), [("month", [("<", dt.date(2026, 3, 1))])]),
+        (
+            dt.date(2026, 11, 1),
+            dt.date(2026, 11, 1),
+            [("day", [(">=", dt.date(2026, 11, 1)), ("<=", dt.date(2026, 11, 1))])],
+        ),
+    ],
+)
+def test_a_date_range_is_its_whole_months_plus_its_edge_days(date_from, date_to, expected):
+    filters = {k: v for k, v in (("date_from", date_from), ("date_to", date_to)) if v}
+    segments = selectors._segments(filters, "m", "d")
+    assert [(period, bounds) for _table, period, bounds in segments] == expected
+    assert [table for table, _p, _b in segments] == ["m" if p == "month" else "d" for p, _ in expected]
