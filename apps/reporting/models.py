@@ -321,3 +321,30 @@ class JobDurationMonthRollup(models.Model):
 
     def __str__(self):
         return f"{self.month:%Y-%m} {self.status} {self.duration_minute} min: {self.jobs}"
+
+
+class JobDurationPostMonthRollup(models.Model):
+    """Derived: JobDurationMonthRollup's counts per machine and post too (a post belongs to one machine, so this
+    adds no rows), so percentiles and the histogram with a machine or post filter over whole months need no scan
+    of the jobs."""
+
+    month = models.DateField(_("month (Istanbul, first day)"))
+    tenant_id = models.BigIntegerField(_("tenant id"))
+    status = models.CharField(_("status"), max_length=16)
+    machine_id = models.BigIntegerField(_("machine id"))
+    post_id = models.BigIntegerField(_("post id"))
+    duration_minute = models.BigIntegerField(_("duration minute"))
+    jobs = models.BigIntegerField(_("jobs"), default=0)
+
+    class Meta:
+        verbose_name = _("job duration post month rollup")
+        verbose_name_plural = _("job duration post month rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine_id", "post_id", "month", "tenant_id", "status", "duration_minute"],
+                name="reporting_jobdurpostmonth_key",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} post {self.post_id} {self.status} {self.duration_minute} min: {self.jobs}"

@@ -22,12 +22,17 @@ DURATIONS = "reporting_jobdurationrollup"
 MONTH_COUNTS = "reporting_jobmonthrollup"
 DAY_STATUS = "reporting_jobdaystatusrollup"
 MONTH_DURATIONS = "reporting_jobdurationmonthrollup"
-TABLES = (COUNTS, DURATIONS, MONTH_COUNTS, DAY_STATUS, MONTH_DURATIONS)
+POST_MONTH_DURATIONS = "reporting_jobdurationpostmonthrollup"
+TABLES = (COUNTS, DURATIONS, MONTH_COUNTS, DAY_STATUS, MONTH_DURATIONS, POST_MONTH_DURATIONS)
+# What the triggers of each migration kept (its migration runs the SQL of this module with them).
+TABLES_0009 = (COUNTS, DURATIONS)
+TABLES_0010 = (COUNTS, DURATIONS, MONTH_COUNTS, DAY_STATUS, MONTH_DURATIONS)
 COUNT_KEY = ("day", "tenant_id", "status", "model_type_id", "machine_id", "post_id")
 MONTH_COUNT_KEY = ("month", "tenant_id", "status", "model_type_id", "machine_id", "post_id")
 DAY_STATUS_KEY = ("day", "tenant_id", "status")
 DURATION_KEY = ("day", "tenant_id", "status", "duration_minute")
 MONTH_DURATION_KEY = ("month", "tenant_id", "status", "duration_minute")
+POST_MONTH_DURATION_KEY = ("machine_id", "post_id", "month", "tenant_id", "status", "duration_minute")
 TRIGGERS = ("reporting_rollup_ins", "reporting_rollup_upd", "reporting_rollup_del")
 # A job moves between rollup rows only when one of these changes (progress, event_seq ... do not count).
 WATCHED = ("created_at", "tenant_id", "status", "model_type_id", "machine_id", "post_id", "duration_ms")
@@ -76,9 +81,8 @@ def _upsert(table, key, values, sums):
     )
 
 
-def _change_sql(vendor, ref, sign, daily_only=False):
-    """Statements adding `sign` (1 or -1) to the rollup rows of the job row `ref` (NEW or OLD); `daily_only`:
-    the two daily rollups alone (migration 0009's triggers, for migrating back from 0010)."""
+def _change_sql(vendor, ref, sign, tables=TABLES):
+    """Statements adding `sign` (1 or -1) to the rows of `tables` for the job row `ref` (NEW or OLD)."""
     day = _day(vendor, ref)
     month = month_of(vendor, day)
     with_duration = f"CASE WHEN {ref}.duration_ms IS NULL THEN 0 ELSE {sign} END"
@@ -89,18 +93,19 @@ def _change_sql(vendor, ref, sign, daily_only=False):
         f"{minute_bucket(f'{ref}.duration_ms')}, {sign} WHERE {ref}.duration_ms IS NOT NULL "
         f"ON CONFLICT ({{key}}) DO UPDATE SET jobs = {{table}}.jobs + excluded.jobs"
     )
-    if daily_only:
-        return [
-            _upsert(COUNTS, COUNT_KEY, (day, f"{ref}.tenant_id", *catalog), counts),
-            durations.format(table=DURATIONS, key=", ".join(DURATION_KEY), period=day),
-        ]
-    return [
-        _upsert(COUNTS, COUNT_KEY, (day, f"{ref}.tenant_id", *catalog), counts),
-        _upsert(MONTH_COUNTS, MONTH_COUNT_KEY, (month, f"{ref}.tenant_id", *catalog), counts),
-        _upsert(DAY_STATUS, DAY_STATUS_KEY, (day, f"{ref}.tenant_id", f"{ref}.status"), counts),
-        durations.format(table=DURATIONS, key=", ".join(DURATION_KEY), period=day),
-        durations.format(table=MONTH_DURATIONS, key=", ".join(MONTH_DURATION_KEY), period=month),
-    ]
+    statements = {
+        COUNTS: _upsert(COUNTS, COUNT_KEY, (day, f"{ref}.tenant_id", *catalog), counts),
+        MONTH_COUNTS: _upsert(MONTH_COUNTS, MONTH_COUNT_KEY, (month, f"{ref}.tenant_id", *catalog), counts),
+        DAY_STATUS: _upsert(DAY_STATUS, DAY_STATUS_KEY, (day, f"{ref}.tenant_id", f"{ref}.status"), counts),
+        DURATIONS: durations.format(table=DURATIONS, key=", ".join(DURATION_KEY), period=day),
+        MONTH_DURATIONS: durations.format(table=MONTH_DURATIONS, key=", ".join(MONTH_DURATION_KEY), period=month),
+        POST_MONTH_DURATIONS: f"INSERT INTO {POST_MONTH_DURATIONS} ({', '.join(POST_MONTH_DURATION_KEY)}, jobs) "
+        f"SELECT {ref}.machine_id, {ref}.post_id, {month}, {ref}.tenant_id, {ref}.status, "
+        f"{minute_bucket(f'{ref}.duration_ms')}, {sign} "
+        f"WHERE {ref}.duration_ms IS NOT NULL ON CONFLICT ({', '.join(POST_MONTH_DURATION_KEY)}) "
+        f"DO UPDATE SET jobs = {POST_MONTH_DURATIONS}.jobs + excluded.jobs",
+    }
+    return [statements[table] for table in TABLES if table in tables]
 
 
 def _changed(vendor):
@@ -108,14 +113,14 @@ def _changed(vendor):
     return " OR ".join(f"OLD.{c} {op} NEW.{c}" for c in WATCHED)
 
 
-def create_triggers_sql(vendor, daily_only=False) -> list[str]:
+def create_triggers_sql(vendor, tables=TABLES) -> list[str]:
     if vendor == "postgresql":
         body = (
             "BEGIN\n"
             "IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
-            + ";\n".join(_change_sql(vendor, "OLD", -1, daily_only))
+            + ";\n".join(_change_sql(vendor, "OLD", -1, tables))
             + ";\nEND IF;\nIF TG_OP IN ('UPDATE', 'INSERT') THEN\n"
-            + ";\n".join(_change_sql(vendor, "NEW", 1, daily_only))
+            + ";\n".join(_change_sql(vendor, "NEW", 1, tables))
             + ";\nEND IF;\nRETURN NULL;\nEND"
         )
         columns = ", ".join(WATCHED)
@@ -129,7 +134,7 @@ def create_triggers_sql(vendor, daily_only=False) -> list[str]:
             "FOR EACH ROW EXECUTE FUNCTION reporting_rollup_apply()",
         ]
     # SQLite: one trigger per event; an upsert with SELECT needs `WHERE` before ON CONFLICT (it has one).
-    new, old = _change_sql(vendor, "NEW", 1, daily_only), _change_sql(vendor, "OLD", -1, daily_only)
+    new, old = _change_sql(vendor, "NEW", 1, tables), _change_sql(vendor, "OLD", -1, tables)
     return [
         f"CREATE TRIGGER reporting_rollup_ins AFTER INSERT ON jobs_job BEGIN {'; '.join(new)}; END",
         f"CREATE TRIGGER reporting_rollup_upd AFTER UPDATE ON jobs_job WHEN {_changed(vendor)} "
@@ -143,36 +148,33 @@ def drop_triggers_sql(vendor) -> list[str]:
     return drops + (["DROP FUNCTION IF EXISTS reporting_rollup_apply()"] if vendor == "postgresql" else [])
 
 
-def rebuild_sql(vendor, daily_only=False) -> list[str]:
-    """Refill the rollups: the two daily ones from jobs_job in one grouped pass each, the month and day-status
-    levels from the daily rows (a few hundred thousand rows, not the jobs). `daily_only`: as migration 0009."""
+def rebuild_sql(vendor, tables=TABLES) -> list[str]:
+    """Empty and refill `tables`: the two daily ones and the post-month durations from jobs_job in one grouped
+    pass each, the month and day-status levels from the daily rows (a few hundred thousand rows, not the jobs;
+    so they need the daily tables in `tables` too)."""
     day = _day(vendor, "jobs_job")
     month = month_of(vendor, "day")
-    counts_select = (
-        f"SELECT {day}, tenant_id, status, model_type_id, machine_id, post_id, count(*), count(duration_ms) "  # noqa: S608
-        f"FROM jobs_job GROUP BY 1, 2, 3, 4, 5, 6"
-    )
-    durations_select = (
-        f"SELECT {day}, tenant_id, status, {minute_bucket('duration_ms')}, count(*) FROM jobs_job "  # noqa: S608
-        "WHERE duration_ms IS NOT NULL GROUP BY 1, 2, 3, 4"
-    )
-    daily = [
-        f"INSERT INTO {COUNTS} ({', '.join(COUNT_KEY)}, jobs, with_duration) {counts_select}",
-        f"INSERT INTO {DURATIONS} ({', '.join(DURATION_KEY)}, jobs) {durations_select}",
-    ]
-    if daily_only:
-        return [f"DELETE FROM {COUNTS}", f"DELETE FROM {DURATIONS}", *daily]  # noqa: S608
-    return [
-        *(f"DELETE FROM {table}" for table in TABLES),  # noqa: S608
-        *daily,
-        f"INSERT INTO {MONTH_COUNTS} ({', '.join(MONTH_COUNT_KEY)}, jobs, with_duration) "  # noqa: S608
+    fill = {
+        COUNTS: f"INSERT INTO {COUNTS} ({', '.join(COUNT_KEY)}, jobs, with_duration) "  # noqa: S608
+        f"SELECT {day}, tenant_id, status, model_type_id, machine_id, post_id, count(*), count(duration_ms) "
+        "FROM jobs_job GROUP BY 1, 2, 3, 4, 5, 6",
+        DURATIONS: f"INSERT INTO {DURATIONS} ({', '.join(DURATION_KEY)}, jobs) "  # noqa: S608
+        f"SELECT {day}, tenant_id, status, {minute_bucket('duration_ms')}, count(*) FROM jobs_job "
+        "WHERE duration_ms IS NOT NULL GROUP BY 1, 2, 3, 4",
+        MONTH_COUNTS: f"INSERT INTO {MONTH_COUNTS} ({', '.join(MONTH_COUNT_KEY)}, jobs, with_duration) "  # noqa: S608
         f"SELECT {month}, tenant_id, status, model_type_id, machine_id, post_id, sum(jobs), sum(with_duration) "
         f"FROM {COUNTS} GROUP BY 1, 2, 3, 4, 5, 6",
-        f"INSERT INTO {DAY_STATUS} ({', '.join(DAY_STATUS_KEY)}, jobs, with_duration) "  # noqa: S608
+        DAY_STATUS: f"INSERT INTO {DAY_STATUS} ({', '.join(DAY_STATUS_KEY)}, jobs, with_duration) "  # noqa: S608
         f"SELECT day, tenant_id, status, sum(jobs), sum(with_duration) FROM {COUNTS} GROUP BY 1, 2, 3",
-        f"INSERT INTO {MONTH_DURATIONS} ({', '.join(MONTH_DURATION_KEY)}, jobs) "  # noqa: S608
+        MONTH_DURATIONS: f"INSERT INTO {MONTH_DURATIONS} ({', '.join(MONTH_DURATION_KEY)}, jobs) "  # noqa: S608
         f"SELECT {month}, tenant_id, status, duration_minute, sum(jobs) FROM {DURATIONS} GROUP BY 1, 2, 3, 4",
-    ]
+        # The only level with both a post and a duration: its own grouped pass over the jobs.
+        POST_MONTH_DURATIONS: f"INSERT INTO {POST_MONTH_DURATIONS} ({', '.join(POST_MONTH_DURATION_KEY)}, jobs) "  # noqa: S608
+        f"SELECT machine_id, post_id, {month_of(vendor, day)}, tenant_id, status, {minute_bucket('duration_ms')}, "
+        "count(*) FROM jobs_job WHERE duration_ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6",
+    }
+    chosen = [table for table in TABLES if table in tables]
+    return [f"DELETE FROM {table}" for table in chosen] + [fill[table] for table in chosen]  # noqa: S608
 
 
 def _run(statements, connection=None):
@@ -182,14 +184,13 @@ def _run(statements, connection=None):
             cursor.execute(sql)
 
 
-def rebuild(connection=None, daily_only=False):
+def rebuild(connection=None, tables=TABLES):
     """Empty and refill the rollups in one transaction: readers see the old rows or the new, never none."""
     connection = connection or default_connection
     with transaction.atomic(using=connection.alias):
-        _run(rebuild_sql(connection.vendor, daily_only), connection)
+        _run(rebuild_sql(connection.vendor, tables), connection)
     # Fresh statistics after a bulk load: without them SQLite walks the tenant index for the percentiles'
     # one-minute reads instead of the (duration_ms, tenant_id) index (0.2 s instead of 0.4 ms at 100k jobs).
-    tables = (COUNTS, DURATIONS) if daily_only else TABLES
     _run([f"ANALYZE {table}" for table in ("jobs_job", *tables)], connection)
 
 

@@ -74,8 +74,6 @@ def report_jobs(user, filters: dict):
     return apply_filters(jobs, filters).order_by()
 
 
-# Filters the duration rollup (day, tenant, status, minute) can answer; the others read jobs_job for durations.
-DURATION_ROLLUP_FILTERS = {"date_from", "date_to", "status", "tenant"}
 CATALOG_FILTERS = ("model_type", "machine", "post")
 MINUTE_MS = 60_000
 
@@ -226,17 +224,29 @@ def _counts_grain(scope, dims):
     return _rollup_sums(scope, segments, list(dims), OUTCOME_SUMS, ["status", "jobs", "with_duration"])
 
 
+# Catalog filters the duration rollups answer, over whole months only (the post-month level has no days).
+POST_MONTH_FILTERS = {"machine", "post"}
+
+
 def _duration_segments(scope):
+    """Where the scope's durations are counted: month and edge-day duration rollups without a catalog filter;
+    the post-month level with a machine or post filter when the range is whole months (or none); None (scan
+    the jobs) otherwise: a model type filter, or a catalog filter with edge days."""
     from . import rollup
 
-    return _segments(scope.filters, rollup.MONTH_DURATIONS, rollup.DURATIONS)
+    segments = _segments(scope.filters, rollup.MONTH_DURATIONS, rollup.DURATIONS)
+    if not scope.by_catalog:
+        return segments
+    if set(scope.catalog) - POST_MONTH_FILTERS or any(period != "month" for _t, period, _b in segments):
+        return None
+    return [(rollup.POST_MONTH_DURATIONS, period, bounds) for _t, period, bounds in segments]
 
 
-def _rank_minutes(scope, ranks) -> dict:
+def _rank_minutes(scope, segments, ranks) -> dict:
     """{rank: (minute, below, count)}: the duration bucket holding each 1-based rank, how many durations are in
     earlier buckets and how many in it; the running count is summed in the database, so only these rows come
     back."""
-    union, params = _union(scope, _duration_segments(scope), ["duration_minute", "jobs"])
+    union, params = _union(scope, segments, ["duration_minute", "jobs"])
     holds = " OR ".join(["(upto >= %s AND upto - n < %s)"] * len(ranks))
     sql = (
         "SELECT duration_minute, CAST(upto - n AS BIGINT), CAST(upto AS BIGINT) FROM ("  # noqa: S608
@@ -251,10 +261,10 @@ def _rank_minutes(scope, ranks) -> dict:
     return {rank: (m, below, upto - below) for rank in ranks for m, below, upto in rows if below < rank <= upto}
 
 
-def _rollup_histogram(scope) -> list:
+def _rollup_histogram(scope, segments) -> list:
     """Jobs per LATENCY_BUCKETS_MS bucket from the duration rollups (every bound is a whole minute)."""
     whens = " ".join(f"WHEN duration_minute < {b // MINUTE_MS} THEN {i}" for i, b in enumerate(LATENCY_BUCKETS_MS))
-    union, params = _union(scope, _duration_segments(scope), ["duration_minute", "jobs"])
+    union, params = _union(scope, segments, ["duration_minute", "jobs"])
     sql = (
         f"SELECT bucket, CAST(SUM(CAST(jobs AS INTEGER)) AS BIGINT) FROM ("  # noqa: S608
         f"SELECT CASE {whens} ELSE {len(LATENCY_BUCKETS_MS)} END "
@@ -271,12 +281,13 @@ def rollup_percentiles(scope, n: int) -> dict | None:
     keys = [f"p{p}" for p in PERCENTILES]
     if n == 0:
         return dict.fromkeys(keys)
-    if scope.by_catalog:
+    segments = _duration_segments(scope)
+    if segments is None:
         return None
     from . import rollup
 
     ranks = [nearest_rank(p, n) for p in PERCENTILES]
-    located = _rank_minutes(scope, sorted(set(ranks)))
+    located = _rank_minutes(scope, segments, sorted(set(ranks)))
     result = {}
     for key, rank in zip(keys, ranks, strict=True):
         minute, below, count = located[rank]
@@ -520,24 +531,25 @@ def trend_and_histogram(user, filters: dict) -> tuple[list, list]:
 
 
 def _rollup_trend_and_histogram(user, filters: dict):
-    """trend_and_histogram from the rollups: days from the (day, tenant, status) level, buckets from the
-    duration rollups (every LATENCY_BUCKETS_MS bound is a whole minute,
-    so a minute lies in one bucket). None: a catalog filter, which the duration rollups cannot answer."""
+    """trend_and_histogram from the rollups: days from the (day, tenant, status) level (the full daily rollup
+    with a catalog filter), buckets from the duration rollups (every LATENCY_BUCKETS_MS bound is a bucket
+    bound). None: filters the duration rollups cannot answer (_duration_segments)."""
     from . import rollup
 
     scope = Scope.of(user, filters)
-    if scope.by_catalog:
+    durations = _duration_segments(scope)
+    if durations is None:
         return None
-    rows = _rollup_sums(
-        scope, _days(filters, rollup.DAY_STATUS), ["day"], OUTCOME_SUMS, ["status", "jobs", "with_duration"]
-    )
+    # With a catalog filter the days come from the full daily rollup, which has the catalog columns.
+    days = _days(filters, rollup.COUNTS if scope.by_catalog else rollup.DAY_STATUS)
+    rows = _rollup_sums(scope, days, ["day"], OUTCOME_SUMS, ["status", "jobs", "with_duration"])
     for r in rows:
         r["day"] = r["day"] if isinstance(r["day"], dt.date) else dt.date.fromisoformat(r["day"])
     trend = [
         {"day": r["day"].isoformat(), "count": r["n"], "success": r["success"], "failed": r["failed"]}
         for r in sorted(rows, key=lambda r: r["day"])
     ]
-    return trend, _rollup_histogram(scope)
+    return trend, _rollup_histogram(scope, durations)
 
 
 def _duration_bucket():

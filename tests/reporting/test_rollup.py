@@ -196,6 +196,7 @@ def _every_rollup_row():
         models.JobMonthRollup,
         models.JobDayStatusRollup,
         models.JobDurationMonthRollup,
+        models.JobDurationPostMonthRollup,
     ):
         fields = [f.name for f in model._meta.fields if f.name != "id"]
         found[model._meta.label_lower] = sorted(model.objects.filter(jobs__gt=0).values_list(*fields))

@@ -9,9 +9,9 @@ def install_triggers(apps, schema_editor):
     from apps.reporting import rollup
 
     with schema_editor.connection.cursor() as cursor:
-        for sql in rollup.create_triggers_sql(schema_editor.connection.vendor, daily_only=True):
+        for sql in rollup.create_triggers_sql(schema_editor.connection.vendor, rollup.TABLES_0009):
             cursor.execute(sql)
-    rollup.rebuild(schema_editor.connection, daily_only=True)
+    rollup.rebuild(schema_editor.connection, rollup.TABLES_0009)
 
 
 def drop_triggers(apps, schema_editor):

@@ -16,12 +16,14 @@ def install(apps, schema_editor):
 
     connection = schema_editor.connection
     with connection.cursor() as cursor:
-        for sql in rollup.drop_triggers_sql(connection.vendor) + rollup.create_triggers_sql(connection.vendor):
+        for sql in rollup.drop_triggers_sql(connection.vendor) + rollup.create_triggers_sql(
+            connection.vendor, rollup.TABLES_0010
+        ):
             cursor.execute(sql)
         if connection.vendor == "postgresql":
             cursor.execute(COVERING)
             cursor.execute("DROP INDEX IF EXISTS reporting_jobs_duration_tenant")
-    rollup.rebuild(connection)
+    rollup.rebuild(connection, rollup.TABLES_0010)
 
 
 def uninstall(apps, schema_editor):
@@ -31,7 +33,7 @@ def uninstall(apps, schema_editor):
     connection = schema_editor.connection
     with connection.cursor() as cursor:
         for sql in rollup.drop_triggers_sql(connection.vendor) + rollup.create_triggers_sql(
-            connection.vendor, daily_only=True
+            connection.vendor, rollup.TABLES_0009
         ):
             cursor.execute(sql)
         if connection.vendor == "postgresql":
