@@ -36,6 +36,8 @@ from apps.catalog.models import Machine, Material, ModelType, Post, Template
 from apps.jobs.models import Job, JobStatus, JobStatusChange, StatusSource
 from apps.reporting import rollup
 
+from . import seed_sql
+
 TENANT_NAMES = [
     ("Anadolu Döküm", "anadolu"),
     ("Boğaziçi Pres", "bogazici"),
@@ -458,7 +460,25 @@ def _demo_users(tenants, password):
     return created
 
 
-def seed_demo(*, password, tenants=3, jobs=100_000, days=90, seed=42, now=None) -> DemoSummary:
+def _write_python_jobs(summary, made_tenants, plants, jobs, start, end, rng, start_n, next_job_id, next_change_id):
+    """Simulate each job in Python and COPY (PostgreSQL) or executemany (SQLite) them in batches."""
+    arrivals = _arrivals(jobs, start, end, rng)
+    pending = []
+    for i in range(jobs + 1):
+        if pending and (len(pending) >= BATCH * 4 or i == jobs):
+            with transaction.atomic():
+                n_jobs, n_changes = _write_jobs(pending, next_job_id, next_change_id)
+            next_job_id += n_jobs
+            next_change_id += n_changes
+            summary.jobs += n_jobs
+            summary.status_changes += n_changes
+            pending = []
+        if i < jobs:
+            tenant = made_tenants[i % len(made_tenants)]
+            pending.append(_job_and_history(tenant, start_n + i + 1, arrivals[i], end, rng, plants[tenant.pk]))
+
+
+def seed_demo(*, password, tenants=3, jobs=100_000, days=90, seed=42, now=None, log=None) -> DemoSummary:
     """Create `tenants` tenants with catalogs, licenses, invoices, `jobs` jobs that arrived over the last `days`
     days, and one user per role."""
     if not 1 <= tenants <= len(TENANT_NAMES):
@@ -491,23 +511,30 @@ def seed_demo(*, password, tenants=3, jobs=100_000, days=90, seed=42, now=None) 
     # seed while nothing else writes jobs, as `make run` does before starting its processes.
     start_n = Job.objects.count()
     next_job_id, next_change_id = _next_id(Job), _next_id(JobStatusChange)
-    arrivals = _arrivals(jobs, start, end, rng)
-    pending = []
-    # The report rollups' triggers would cost an upsert per COPY row; they are paused for the load and the
+    # The report rollups' triggers would cost an upsert per row; they are paused for the load and the
     # rollups rebuilt in one grouped pass after it (apps/reporting/rollup.py).
     with rollup.paused():
-        for i in range(jobs + 1):
-            if pending and (len(pending) >= BATCH * 4 or i == jobs):
-                with transaction.atomic():
-                    n_jobs, n_changes = _write_jobs(pending, next_job_id, next_change_id)
-                next_job_id += n_jobs
-                next_change_id += n_changes
-                summary.jobs += n_jobs
-                summary.status_changes += n_changes
-                pending = []
-            if i < jobs:
-                tenant = made_tenants[i % len(made_tenants)]
-                pending.append(_job_and_history(tenant, start_n + i + 1, arrivals[i], end, rng, plants[tenant.pk]))
+        if connection.vendor == "postgresql":
+            # PostgreSQL runs the same simulation itself (apps/demo/seed_sql.py): no row passes through Python.
+            summary.jobs, summary.status_changes = seed_sql.write_jobs(
+                tenants=made_tenants,
+                plants=plants,
+                arrival_hours=_arrival_hours(start, end),
+                jobs=jobs,
+                now=end,
+                seed=seed,
+                start_n=start_n,
+                first_id=next_job_id,
+                log=log,
+            )
+        else:
+            _write_python_jobs(
+                summary, made_tenants, plants, jobs, start, end, rng, start_n, next_job_id, next_change_id
+            )
     _reset_sequences()
+    if connection.vendor == "postgresql" and jobs >= seed_sql.LARGE_LOAD and not connection.in_atomic_block:
+        # Set the visibility map (index-only scans for the reports) and fresh statistics after a bulk load.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE) jobs_job, jobs_jobstatuschange")
     summary.users = _demo_users(made_tenants, password)
     return summary

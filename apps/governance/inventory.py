@@ -165,6 +165,19 @@ FIELDS: dict[str, dict[str, Category]] = {
     "reporting.JobDurationRollup": {
         "id": O, "day": O, "tenant_id": O, "status": O, "duration_minute": O, "jobs": O
     },
+    "reporting.JobMonthRollup": {
+        "id": O, "month": O, "tenant_id": O, "status": O, "model_type_id": O, "machine_id": O, "post_id": O,
+        "jobs": O, "with_duration": O
+    },
+    "reporting.JobDayStatusRollup": {
+        "id": O, "day": O, "tenant_id": O, "status": O, "jobs": O, "with_duration": O
+    },
+    "reporting.JobDurationMonthRollup": {
+        "id": O, "month": O, "tenant_id": O, "status": O, "duration_minute": O, "jobs": O
+    },
+    "reporting.JobDurationPostMonthRollup": {
+        "id": O, "month": O, "tenant_id": O, "status": O, "machine_id": O, "post_id": O, "duration_minute": O, "jobs": O
+    },
     "governance.RetentionPolicy": {
         "id": O, "data_class": O, "retention_days": O, "archive_before_delete": O, "description": O, "updated_at": O
     },

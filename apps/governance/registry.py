@@ -4,7 +4,8 @@ One entry per data class. A class whose model is not installed (another app's, n
 skipped cleanly. `tenant_field` / `subject_field` say how a tenant or subject legal hold finds its rows; a class
 without one holds no tenant's or person's data in a column a hold could match (documented in docs/governance.md).
 The audit log is special: it leaves only in whole checkpoint segments (apps.governance.retention).
-Derived data has no class: the report rollups (reporting.JobRollup, JobDurationRollup) are counts of jobs_job
+Derived data has no class: the report rollups (reporting.JobRollup, JobDurationRollup and their month and
+day-status levels) are counts of jobs_job
 kept by its triggers, so whatever deletes jobs deletes their share of the rollups in the same transaction.
 """
 

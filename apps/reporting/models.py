@@ -229,8 +229,9 @@ class JobRollup(models.Model):
 
 
 class JobDurationRollup(models.Model):
-    """Derived: how many jobs per Istanbul day, tenant, status and whole minute of duration (duration_ms //
-    60000); the percentiles find their minute here and read only that minute's jobs (selectors)."""
+    """Derived: how many jobs per Istanbul day, tenant, status and duration bucket: the whole minute
+    (duration_ms // 60000) below 4 hours, an hour-wide span above (`duration_minute` is the bucket's first minute,
+    rollup.minute_bucket); the percentiles find their bucket here and read only that bucket's jobs (selectors)."""
 
     day = models.DateField(_("day (Istanbul)"))
     tenant_id = models.BigIntegerField(_("tenant id"))
@@ -250,3 +251,100 @@ class JobDurationRollup(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.status} {self.duration_minute} min: {self.jobs}"
+
+
+class JobMonthRollup(models.Model):
+    """Derived: JobRollup's counts per Istanbul calendar month (`month` is its first day) instead of per day.
+    Reports read whole months of their date range here and only the days at its ends from JobRollup."""
+
+    month = models.DateField(_("month (Istanbul, first day)"))
+    tenant_id = models.BigIntegerField(_("tenant id"))
+    status = models.CharField(_("status"), max_length=16)
+    model_type_id = models.BigIntegerField(_("model type id"))
+    machine_id = models.BigIntegerField(_("machine id"))
+    post_id = models.BigIntegerField(_("post id"))
+    jobs = models.BigIntegerField(_("jobs"), default=0)
+    with_duration = models.BigIntegerField(_("jobs with a duration"), default=0)
+
+    class Meta:
+        verbose_name = _("job month rollup")
+        verbose_name_plural = _("job month rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "tenant_id", "status", "model_type_id", "machine_id", "post_id"],
+                name="reporting_jobmonthrollup_key",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.status}: {self.jobs}"
+
+
+class JobDayStatusRollup(models.Model):
+    """Derived: jobs per Istanbul day, tenant and status only, for the key figures and the trend when no catalog
+    filter is set (a few rows a day where JobRollup has hundreds)."""
+
+    day = models.DateField(_("day (Istanbul)"))
+    tenant_id = models.BigIntegerField(_("tenant id"))
+    status = models.CharField(_("status"), max_length=16)
+    jobs = models.BigIntegerField(_("jobs"), default=0)
+    with_duration = models.BigIntegerField(_("jobs with a duration"), default=0)
+
+    class Meta:
+        verbose_name = _("job day status rollup")
+        verbose_name_plural = _("job day status rollups")
+        constraints = [
+            models.UniqueConstraint(fields=["day", "tenant_id", "status"], name="reporting_jobdaystatusrollup_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.status}: {self.jobs}"
+
+
+class JobDurationMonthRollup(models.Model):
+    """Derived: JobDurationRollup's counts per Istanbul calendar month instead of per day."""
+
+    month = models.DateField(_("month (Istanbul, first day)"))
+    tenant_id = models.BigIntegerField(_("tenant id"))
+    status = models.CharField(_("status"), max_length=16)
+    duration_minute = models.BigIntegerField(_("duration minute"))
+    jobs = models.BigIntegerField(_("jobs"), default=0)
+
+    class Meta:
+        verbose_name = _("job duration month rollup")
+        verbose_name_plural = _("job duration month rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "tenant_id", "status", "duration_minute"], name="reporting_jobdurationmonthrollup_key"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.status} {self.duration_minute} min: {self.jobs}"
+
+
+class JobDurationPostMonthRollup(models.Model):
+    """Derived: JobDurationMonthRollup's counts per machine and post too (a post belongs to one machine, so this
+    adds no rows), so percentiles and the histogram with a machine or post filter over whole months need no scan
+    of the jobs."""
+
+    month = models.DateField(_("month (Istanbul, first day)"))
+    tenant_id = models.BigIntegerField(_("tenant id"))
+    status = models.CharField(_("status"), max_length=16)
+    machine_id = models.BigIntegerField(_("machine id"))
+    post_id = models.BigIntegerField(_("post id"))
+    duration_minute = models.BigIntegerField(_("duration minute"))
+    jobs = models.BigIntegerField(_("jobs"), default=0)
+
+    class Meta:
+        verbose_name = _("job duration post month rollup")
+        verbose_name_plural = _("job duration post month rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine_id", "post_id", "month", "tenant_id", "status", "duration_minute"],
+                name="reporting_jobdurpostmonth_key",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} post {self.post_id} {self.status} {self.duration_minute} min: {self.jobs}"

@@ -9,11 +9,12 @@ the two databases return the same value for the same rows.
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, BigIntegerField, Case, Count, IntegerField, Max, Q, Sum, Value, When
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Aggregate, BigIntegerField, Case, Count, IntegerField, Max, Q, Value, When
+from django.db.models.functions import TruncDate
 
 from apps.accounts.models import Tenant
 from apps.accounts.selectors import sees_all_tenants, tenants_for
@@ -73,8 +74,7 @@ def report_jobs(user, filters: dict):
     return apply_filters(jobs, filters).order_by()
 
 
-# Filters the duration rollup (day, tenant, status, minute) can answer; the others read jobs_job for durations.
-DURATION_ROLLUP_FILTERS = {"date_from", "date_to", "status", "tenant"}
+CATALOG_FILTERS = ("model_type", "machine", "post")
 MINUTE_MS = 60_000
 
 
@@ -88,74 +88,219 @@ def _tenant_ids(user):
     return None if sees_all_tenants(user) else list(tenants_for(user).values_list("pk", flat=True))
 
 
-def rollup_rows(model, user, filters: dict):
-    """The rollup rows (JobRollup or JobDurationRollup) of the jobs report_jobs(user, filters) selects.
+@dataclass
+class Scope:
+    """The jobs report_jobs(user, filters) selects, with the user's tenants and the filters' codes resolved to
+    ids once per request (a few small queries), for the rollup reads and the percentiles' one-minute reads."""
 
-    Filters a model lacks (the duration rollup has no catalog columns) must be checked by the caller.
-    """
-    qs = model.objects.filter(jobs__gt=0)
-    tenant_ids = _tenant_ids(user)
-    if tenant_ids is not None:
-        qs = qs.filter(tenant_id__in=tenant_ids)
-    if filters.get("date_from"):
-        qs = qs.filter(day__gte=filters["date_from"])
-    if filters.get("date_to"):
-        qs = qs.filter(day__lte=filters["date_to"])
-    if filters.get("status"):
-        qs = qs.filter(status__in=filters["status"])
-    if filters.get("tenant"):
-        qs = qs.filter(
-            tenant_id__in=list(Tenant.objects.filter(slug=filters["tenant"]).values_list("pk", flat=True)[:1])
-        )
-    for name, catalog in (("model_type", ModelType), ("machine", Machine), ("post", Post)):
-        if filters.get(name):
-            qs = qs.filter(
-                **{f"{name}_id__in": list(catalog.objects.filter(code=filters[name]).values_list("pk", flat=True))}
-            )
-    return qs.order_by()
+    filters: dict
+    tenant_ids: list | None  # the user's tenants; None: all (superuser)
+    tenant: list | None  # the `tenant` filter's id ([] when the slug matches none)
+    catalog: dict  # model_type / machine / post -> ids of the code's rows
+
+    @classmethod
+    def of(cls, user, filters):
+        tenant = None
+        if filters.get("tenant"):
+            tenant = list(Tenant.objects.filter(slug=filters["tenant"]).values_list("pk", flat=True)[:1])
+        catalog = {
+            name: list(model.objects.filter(code=filters[name]).values_list("pk", flat=True))
+            for name, model in zip(CATALOG_FILTERS, (ModelType, Machine, Post), strict=True)
+            if filters.get(name)
+        }
+        return cls(filters, _tenant_ids(user), tenant, catalog)
+
+    @property
+    def by_catalog(self) -> bool:
+        return bool(self.catalog)
+
+    def conditions(self):
+        """SQL conditions (ANDed) and their parameters on a rollup table's tenant, status and catalog columns."""
+        where, params = [], []
+
+        def within(column, values):
+            if not values:
+                where.append("1 = 0")
+                return
+            where.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
+            params.extend(values)
+
+        if self.tenant_ids is not None:
+            within("tenant_id", self.tenant_ids)
+        if self.tenant is not None:
+            within("tenant_id", self.tenant)
+        if self.filters.get("status"):
+            within("status", list(self.filters["status"]))
+        for name, ids in self.catalog.items():
+            within(f"{name}_id", ids)
+        return where, params
+
+    def jobs(self):
+        """jobs_job rows of this scope: report_jobs(user, filters) with the ids already resolved."""
+        qs = Job.objects.all() if self.tenant_ids is None else Job.objects.filter(tenant_id__in=self.tenant_ids)
+        if self.filters.get("date_from"):
+            qs = qs.filter(created_at__gte=_day_start(self.filters["date_from"]))
+        if self.filters.get("date_to"):
+            qs = qs.filter(created_at__lt=_day_start(self.filters["date_to"] + dt.timedelta(days=1)))
+        if self.filters.get("status"):
+            qs = qs.filter(status__in=self.filters["status"])
+        if self.tenant is not None:
+            qs = qs.filter(tenant_id__in=self.tenant)
+        for name, ids in self.catalog.items():
+            qs = qs.filter(**{f"{name}_id__in": ids})
+        return qs.order_by()
 
 
-def _counts_grain(user, filters, dims):
-    from .models import JobRollup
-
-    return list(
-        rollup_rows(JobRollup, user, filters).values(*dims).annotate(n=Sum("jobs"), with_duration=Sum("with_duration"))
-    )
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
-def _minute_counts(user, filters) -> list[tuple[int, int]] | None:
-    """[(minute, jobs)] ascending from the duration rollup, or None when a filter needs the catalog columns."""
-    from .models import JobDurationRollup
+def _segments(filters, month_table, day_table):
+    """[(table, period column, [(operator, date)])]: the whole calendar months of the date range from the month
+    level, the days before the first and after the last whole month from the day level. Dates are Istanbul days
+    on both levels, so the union counts every job of the range once."""
+    lo, hi = filters.get("date_from"), filters.get("date_to")
+    first = None if lo is None else (lo if lo.day == 1 else _next_month(lo))  # first whole month
+    after = None  # the day after the last whole month
+    if hi is not None:
+        after = _next_month(hi) if _next_month(hi) - dt.timedelta(days=1) == hi else hi.replace(day=1)
+    if first is not None and after is not None and first >= after:
+        return [(day_table, "day", [(">=", lo), ("<=", hi)])]
+    months = [(op, d) for op, d in ((">=", first), ("<", after)) if d is not None]
+    segments = [(month_table, "month", months)]
+    if lo is not None and lo < first:
+        segments.append((day_table, "day", [(">=", lo), ("<", first)]))
+    if hi is not None and after <= hi:
+        segments.append((day_table, "day", [(">=", after), ("<=", hi)]))
+    return segments
 
-    if set(k for k, v in filters.items() if v) - DURATION_ROLLUP_FILTERS:
+
+def _days(filters, table):
+    bounds = [(op, filters.get(k)) for op, k in ((">=", "date_from"), ("<=", "date_to")) if filters.get(k)]
+    return [(table, "day", bounds)]
+
+
+OUTCOME_SUMS = {
+    "n": "SUM(jobs)",
+    "with_duration": "SUM(with_duration)",
+    "success": f"SUM(CASE WHEN status = '{JobStatus.SUCCEEDED.value}' THEN jobs ELSE 0 END)",
+    "failed": f"SUM(CASE WHEN status = '{JobStatus.FAILED.value}' THEN jobs ELSE 0 END)",
+}
+
+
+def _union(scope, segments, columns):
+    """SQL (and parameters) of the rollup rows of `scope` over `segments`, UNION ALL, with `columns`."""
+    where, params = scope.conditions()
+    parts, all_params = [], []
+    for table, period, bounds in segments:
+        conditions = ["jobs > 0", *(f"{period} {op} %s" for op, _ in bounds), *where]
+        parts.append(f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(conditions)}")  # noqa: S608
+        all_params += [connection.ops.adapt_datefield_value(d) for _, d in bounds] + params
+    return " UNION ALL ".join(parts), all_params
+
+
+def _fetch(sql, params, names):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _rollup_sums(scope, segments, group, sums, columns):
+    """One query over the rollup segments (UNION ALL), grouped by `group`: a list of dicts of group and sums.
+    `columns`: the table columns the sums read. Sums are cast to integers (PostgreSQL's SUM(bigint) is numeric,
+    which psycopg turns into Decimals)."""
+    union, params = _union(scope, segments, list(dict.fromkeys([*group, *columns])))
+    aggregates = ", ".join(f"CAST(COALESCE({sql}, 0) AS BIGINT) AS {name}" for name, sql in sums.items())
+    sql = f"SELECT {', '.join([*group, aggregates])} FROM ({union}) r"  # noqa: S608
+    if group:
+        sql += f" GROUP BY {', '.join(group)}"
+    return _fetch(sql, params, [*group, *sums])
+
+
+def _counts_grain(scope, dims):
+    from . import rollup
+
+    segments = _segments(scope.filters, rollup.MONTH_COUNTS, rollup.COUNTS)
+    return _rollup_sums(scope, segments, list(dims), OUTCOME_SUMS, ["status", "jobs", "with_duration"])
+
+
+# Catalog filters the duration rollups answer, over whole months only (the post-month level has no days).
+POST_MONTH_FILTERS = {"machine", "post"}
+
+
+def _duration_segments(scope):
+    """Where the scope's durations are counted: month and edge-day duration rollups without a catalog filter;
+    the post-month level with a machine or post filter when the range is whole months (or none); None (scan
+    the jobs) otherwise: a model type filter, or a catalog filter with edge days."""
+    from . import rollup
+
+    segments = _segments(scope.filters, rollup.MONTH_DURATIONS, rollup.DURATIONS)
+    if not scope.by_catalog:
+        return segments
+    if set(scope.catalog) - POST_MONTH_FILTERS or any(period != "month" for _t, period, _b in segments):
         return None
-    rows = rollup_rows(JobDurationRollup, user, filters).values("duration_minute").annotate(n=Sum("jobs"))
-    return sorted((r["duration_minute"], r["n"]) for r in rows)
+    return [(rollup.POST_MONTH_DURATIONS, period, bounds) for _t, period, bounds in segments]
 
 
-def rollup_percentiles(user, filters: dict, n: int) -> dict | None:
+def _rank_minutes(scope, segments, ranks) -> dict:
+    """{rank: (minute, below, count)}: the duration bucket holding each 1-based rank, how many durations are in
+    earlier buckets and how many in it; the running count is summed in the database, so only these rows come
+    back."""
+    union, params = _union(scope, segments, ["duration_minute", "jobs"])
+    holds = " OR ".join(["(upto >= %s AND upto - n < %s)"] * len(ranks))
+    sql = (
+        "SELECT duration_minute, CAST(upto - n AS BIGINT), CAST(upto AS BIGINT) FROM ("  # noqa: S608
+        "SELECT duration_minute, n, SUM(n) OVER (ORDER BY duration_minute ROWS UNBOUNDED PRECEDING) AS upto FROM ("
+        # SUM of an integer is a bigint on PostgreSQL (of a bigint, a numeric: twice as slow to add up).
+        f"SELECT duration_minute, SUM(CAST(jobs AS INTEGER)) AS n FROM ({union}) r GROUP BY duration_minute) m) c "
+        f"WHERE {holds}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + [r for rank in ranks for r in (rank, rank)])
+        rows = cursor.fetchall()
+    return {rank: (m, below, upto - below) for rank in ranks for m, below, upto in rows if below < rank <= upto}
+
+
+def _rollup_histogram(scope, segments) -> list:
+    """Jobs per LATENCY_BUCKETS_MS bucket from the duration rollups (every bound is a whole minute)."""
+    whens = " ".join(f"WHEN duration_minute < {b // MINUTE_MS} THEN {i}" for i, b in enumerate(LATENCY_BUCKETS_MS))
+    union, params = _union(scope, segments, ["duration_minute", "jobs"])
+    sql = (
+        f"SELECT bucket, CAST(SUM(CAST(jobs AS INTEGER)) AS BIGINT) FROM ("  # noqa: S608
+        f"SELECT CASE {whens} ELSE {len(LATENCY_BUCKETS_MS)} END "
+        f"AS bucket, jobs FROM ({union}) r) b GROUP BY bucket"
+    )
+    counts = {r["bucket"]: r["n"] for r in _fetch(sql, params, ["bucket", "n"])}
+    return [{"bucket": i, "count": counts.get(i, 0)} for i in range(len(LATENCY_BUCKETS_MS) + 1)]
+
+
+def rollup_percentiles(scope, n: int) -> dict | None:
     """Exact nearest-rank P50/P95 (ms): the rollup says which minute holds each rank and how many shorter
-    durations there are; only that minute's jobs are then read from jobs_job. None: the rollup cannot say."""
+    durations there are; only that minute's jobs are then read from jobs_job. None: the rollup cannot say
+    (a catalog filter: the duration rollups have no catalog columns)."""
     keys = [f"p{p}" for p in PERCENTILES]
     if n == 0:
         return dict.fromkeys(keys)
-    minutes = _minute_counts(user, filters)
-    if minutes is None:
+    segments = _duration_segments(scope)
+    if segments is None:
         return None
-    result, below = {}, 0
-    ranks = iter(zip(keys, (nearest_rank(p, n) for p in PERCENTILES), strict=True))
-    key, rank = next(ranks)
-    for minute, count in minutes:
-        while key is not None and rank <= below + count:
-            in_minute = (
-                report_jobs(user, filters)
-                .filter(duration_ms__gte=minute * MINUTE_MS, duration_ms__lt=(minute + 1) * MINUTE_MS)
-                .order_by("duration_ms")
-                .values_list("duration_ms", flat=True)
-            )
-            result[key] = in_minute[rank - below - 1]
-            key, rank = next(ranks, (None, None))
-        below += count
+    from . import rollup
+
+    ranks = [nearest_rank(p, n) for p in PERCENTILES]
+    located = _rank_minutes(scope, segments, sorted(set(ranks)))
+    result = {}
+    for key, rank in zip(keys, ranks, strict=True):
+        minute, below, count = located[rank]
+        low, high = rollup.bucket_span_ms(minute)
+        in_bucket = (
+            scope.jobs().filter(duration_ms__gte=low, duration_ms__lt=high).values_list("duration_ms", flat=True)
+        )
+        # The rollup is exact, so the bucket holds `count` of these jobs: walk the index from its nearer end.
+        position = rank - below - 1
+        if position < count // 2:
+            result[key] = in_bucket.order_by("duration_ms")[position]
+        else:
+            result[key] = in_bucket.order_by("-duration_ms")[count - 1 - position]
     return result
 
 
@@ -215,12 +360,13 @@ def report_summary(user, filters: dict, *, with_stacks: bool = False) -> dict:
     `with_stacks` adds "stacks" for the dashboard's stacked bars (status counts per machine and per
     post code), from the same grouped rows with no further scan.
     """
-    qs = report_jobs(user, filters)
     rollup = use_rollup()
     # One scan grouped at the finest grain the breakdowns need (post implies machine); rolled up here.
     if rollup:
-        grain = _counts_grain(user, filters, ("status", "model_type_id", "machine_id", "post_id"))
+        qs = Scope.of(user, filters)
+        grain = _counts_grain(qs, ("status", "model_type_id", "machine_id", "post_id"))
     else:
+        qs = report_jobs(user, filters)
         grain = list(
             qs.values("status", "model_type_id", "machine_id", "post_id").annotate(
                 n=Count("id"), with_duration=Count("duration_ms")
@@ -262,7 +408,7 @@ def report_summary(user, filters: dict, *, with_stacks: bool = False) -> dict:
         "totals": totals,
         "rates": _rates(totals["success"], totals["failed"]),
         "latency_ms": {
-            **_percentiles(user, filters, qs, n_durations, rollup),
+            **_percentiles(filters, qs, n_durations),
             "n": n_durations,
             "definition": "nearest-rank",
         },
@@ -283,18 +429,20 @@ def report_summary(user, filters: dict, *, with_stacks: bool = False) -> dict:
 
 def report_kpis(user, filters: dict) -> dict:
     """The panel's key figures alone: totals, rates and P50/P95, from one ungrouped count plus the percentiles."""
-    qs = report_jobs(user, filters)
-    rollup = use_rollup()
-    if rollup:
-        from .models import JobRollup
+    if use_rollup():
+        from . import rollup
 
-        counts = rollup_rows(JobRollup, user, filters).aggregate(
-            count=Coalesce(Sum("jobs"), 0),
-            success=Coalesce(Sum("jobs", filter=Q(status=JobStatus.SUCCEEDED)), 0),
-            failed=Coalesce(Sum("jobs", filter=Q(status=JobStatus.FAILED)), 0),
-            n=Coalesce(Sum("with_duration"), 0),
+        qs = Scope.of(user, filters)
+        # Without a catalog filter the (day, tenant, status) level answers: a few rows a day.
+        segments = (
+            _segments(filters, rollup.MONTH_COUNTS, rollup.COUNTS)
+            if qs.by_catalog
+            else _days(filters, rollup.DAY_STATUS)
         )
+        (row,) = _rollup_sums(qs, segments, [], OUTCOME_SUMS, ["status", "jobs", "with_duration"])
+        counts = {"count": row["n"], "success": row["success"], "failed": row["failed"], "n": row["with_duration"]}
     else:
+        qs = report_jobs(user, filters)
         counts = qs.aggregate(
             count=Count("id"),
             success=Count("id", filter=Q(status=JobStatus.SUCCEEDED)),
@@ -305,22 +453,24 @@ def report_kpis(user, filters: dict) -> dict:
     return {
         "totals": counts,
         "rates": _rates(counts["success"], counts["failed"]),
-        "latency_ms": {**_percentiles(user, filters, qs, n, rollup), "n": n},
+        "latency_ms": {**_percentiles(filters, qs, n), "n": n},
     }
 
 
-def _percentiles(user, filters, qs, n, rollup) -> dict:
-    if rollup:
-        found = rollup_percentiles(user, filters, n)
+def _percentiles(filters, qs, n) -> dict:
+    """From the rollups when `qs` is a Scope (and its filters allow), else from the jobs' durations."""
+    if isinstance(qs, Scope):
+        found = rollup_percentiles(qs, n)
         if found is not None:
             return found
+        qs = qs.jobs()
     return duration_percentiles(qs, n, only_tenant_filter=not (set(filters) - {"tenant"}))
 
 
 def report_breakdowns(user, filters: dict) -> dict:
     """The panel's status donut and stacked bars (status per machine and per post code), from one grouped scan."""
     if use_rollup():
-        grain = _counts_grain(user, filters, ("status", "machine_id", "post_id"))
+        grain = _counts_grain(Scope.of(user, filters), ("status", "machine_id", "post_id"))
     else:
         grain = list(report_jobs(user, filters).values("status", "machine_id", "post_id").annotate(n=Count("id")))
     by_status = defaultdict(int)
@@ -381,33 +531,25 @@ def trend_and_histogram(user, filters: dict) -> tuple[list, list]:
 
 
 def _rollup_trend_and_histogram(user, filters: dict):
-    """trend_and_histogram from the rollups: days from the counts rollup, buckets from the duration rollup
-    (every LATENCY_BUCKETS_MS bound is a whole minute, so a minute lies in one bucket). None: a catalog
-    filter, which the duration rollup cannot answer."""
-    from .models import JobRollup
+    """trend_and_histogram from the rollups: days from the (day, tenant, status) level (the full daily rollup
+    with a catalog filter), buckets from the duration rollups (every LATENCY_BUCKETS_MS bound is a bucket
+    bound). None: filters the duration rollups cannot answer (_duration_segments)."""
+    from . import rollup
 
-    minutes = _minute_counts(user, filters)
-    if minutes is None:
+    scope = Scope.of(user, filters)
+    durations = _duration_segments(scope)
+    if durations is None:
         return None
-    rows = (
-        rollup_rows(JobRollup, user, filters)
-        .values("day")
-        .annotate(
-            count=Sum("jobs"),
-            success=Coalesce(Sum("jobs", filter=Q(status=JobStatus.SUCCEEDED)), 0),
-            failed=Coalesce(Sum("jobs", filter=Q(status=JobStatus.FAILED)), 0),
-        )
-    )
+    # With a catalog filter the days come from the full daily rollup, which has the catalog columns.
+    days = _days(filters, rollup.COUNTS if scope.by_catalog else rollup.DAY_STATUS)
+    rows = _rollup_sums(scope, days, ["day"], OUTCOME_SUMS, ["status", "jobs", "with_duration"])
+    for r in rows:
+        r["day"] = r["day"] if isinstance(r["day"], dt.date) else dt.date.fromisoformat(r["day"])
     trend = [
-        {"day": r["day"].isoformat(), "count": r["count"], "success": r["success"], "failed": r["failed"]}
+        {"day": r["day"].isoformat(), "count": r["n"], "success": r["success"], "failed": r["failed"]}
         for r in sorted(rows, key=lambda r: r["day"])
     ]
-    per_bucket = defaultdict(int)
-    bounds = [b // MINUTE_MS for b in LATENCY_BUCKETS_MS]
-    for minute, count in minutes:
-        per_bucket[next((i for i, b in enumerate(bounds) if minute < b), len(bounds))] += count
-    histogram = [{"bucket": i, "count": per_bucket[i]} for i in range(len(LATENCY_BUCKETS_MS) + 1)]
-    return trend, histogram
+    return trend, _rollup_histogram(scope, durations)
 
 
 def _duration_bucket():

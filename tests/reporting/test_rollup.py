@@ -27,6 +27,12 @@ durations = st.one_of(
     st.none(),
     st.integers(0, 40 * MINUTE),
     st.builds(lambda m, d: max(0, m * MINUTE + d), st.integers(0, 130), st.sampled_from([-1, 0, 1])),
+    # Where whole minutes give way to hour-wide buckets (rollup.FINE_MINUTES), and the long tail.
+    st.builds(
+        lambda m, d: m * MINUTE + d,
+        st.sampled_from([239, 240, 241, 299, 300, 301, 360, 1000, 5000]),
+        st.sampled_from([-1, 0, 1, 30 * MINUTE]),
+    ),
 )
 job_rows = st.lists(
     st.tuples(
@@ -34,17 +40,25 @@ job_rows = st.lists(
         st.integers(0, 3),  # post (machine follows)
         st.integers(0, 1),  # model type
         st.sampled_from(JobStatus.values),
-        st.integers(0, 5 * 24 * 60),  # minutes after START: Istanbul midnights fall inside
+        # Minutes after START: Istanbul midnights fall inside, and (the wide range) month ends: the month
+        # rollups answer whole months of a date range, the daily ones its ends.
+        st.one_of(st.integers(0, 5 * 24 * 60), st.integers(-40 * 24 * 60, 40 * 24 * 60)),
         durations,
     ),
     min_size=0,
     max_size=40,
 )
+# Days near the jobs, any day of the wide range, and the first and last days of months.
+dates = st.one_of(
+    st.dates(dt.date(2026, 11, 1), dt.date(2026, 11, 8)),
+    st.dates(dt.date(2026, 9, 20), dt.date(2026, 12, 15)),
+    st.sampled_from([dt.date(2026, m, d) for m, d in ((9, 30), (10, 1), (10, 31), (11, 1), (11, 30), (12, 1))]),
+)
 filters = st.fixed_dictionaries(
     {},
     optional={
-        "date_from": st.dates(dt.date(2026, 11, 1), dt.date(2026, 11, 8)),
-        "date_to": st.dates(dt.date(2026, 11, 1), dt.date(2026, 11, 8)),
+        "date_from": dates,
+        "date_to": dates,
         "status": st.lists(st.sampled_from(JobStatus.values), min_size=1, max_size=3, unique=True),
         "tenant": st.sampled_from(["anadolu", "bogazici"]),
         "machine": st.sampled_from(["M01", "M02"]),
@@ -160,9 +174,55 @@ def test_the_rollup_follows_status_changes_and_a_rebuild_changes_nothing(world):
     assert live == [(JobStatus.SUCCEEDED, 1, 1)]
     minutes = list(JobDurationRollup.objects.filter(jobs__gt=0).values_list("duration_minute", "jobs"))
     assert minutes == [(2, 1)]
+    kept = _every_rollup_row()
+    month_rows = kept["reporting.jobmonthrollup"]
+    assert [(r[0], r[2], r[6], r[7]) for r in month_rows] == [
+        (r[0].replace(day=1), JobStatus.SUCCEEDED, 1, 1) for r in kept["reporting.jobrollup"]
+    ]
     rollup.rebuild()
     assert sorted(JobRollup.objects.values_list("status", "jobs", "with_duration")) == live
     assert list(JobDurationRollup.objects.values_list("duration_minute", "jobs")) == minutes
+    assert _every_rollup_row() == kept
+
+
+def _every_rollup_row():
+    """Every level's live rows (jobs > 0), without ids: what the triggers kept must be what a rebuild gives."""
+    from apps.reporting import models
+
+    found = {}
+    for model in (
+        models.JobRollup,
+        models.JobDurationRollup,
+        models.JobMonthRollup,
+        models.JobDayStatusRollup,
+        models.JobDurationMonthRollup,
+        models.JobDurationPostMonthRollup,
+    ):
+        fields = [f.name for f in model._meta.fields if f.name != "id"]
+        found[model._meta.label_lower] = sorted(model.objects.filter(jobs__gt=0).values_list(*fields))
+    return found
+
+
+def test_random_jobs_and_changes_leave_every_level_as_a_rebuild_would(world):
+    """Triggers against rebuild on every level, after writes across month ends, updates and deletes."""
+    rows = [
+        (
+            i % 2,
+            i % 4,
+            i % 2,
+            JobStatus.values[i % 6],
+            (i * 997) % (60 * 24 * 60) - 30 * 24 * 60,
+            i * 7919 % (3 * 3_600_000),
+        )
+        for i in range(60)
+    ]
+    jobs = _write(world, rows)
+    for index, what in [(1, "status"), (2, "references"), (3, "update"), (4, "delete"), (5, "duration"), (6, "update")]:
+        _change(world, jobs, index, what)
+    kept = _every_rollup_row()
+    assert kept["reporting.jobmonthrollup"], "jobs in more than one month"
+    rollup.rebuild()
+    assert _every_rollup_row() == kept
 
 
 def test_a_paused_bulk_load_is_counted_by_the_rebuild(world):
@@ -174,3 +234,49 @@ def test_a_paused_bulk_load_is_counted_by_the_rebuild(world):
     # The triggers are back: one more job is counted at once.
     _write(world, [(1, 0, 0, JobStatus.FAILED, 10, 62_000)])
     assert list(JobDurationRollup.objects.values_list("duration_minute", "jobs")) == [(1, 2)]
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "expected"),
+    [
+        (None, None, [("month", [])]),
+        (
+            dt.date(2026, 10, 1),
+            dt.date(2026, 11, 30),
+            [("month", [(">=", dt.date(2026, 10, 1)), ("<", dt.date(2026, 12, 1))])],
+        ),
+        (
+            dt.date(2026, 10, 2),
+            dt.date(2026, 10, 30),
+            [("day", [(">=", dt.date(2026, 10, 2)), ("<=", dt.date(2026, 10, 30))])],
+        ),
+        (
+            dt.date(2026, 9, 30),
+            dt.date(2026, 11, 2),
+            [
+                ("month", [(">=", dt.date(2026, 10, 1)), ("<", dt.date(2026, 11, 1))]),
+                ("day", [(">=", dt.date(2026, 9, 30)), ("<", dt.date(2026, 10, 1))]),
+                ("day", [(">=", dt.date(2026, 11, 1)), ("<=", dt.date(2026, 11, 2))]),
+            ],
+        ),
+        (
+            dt.date(2026, 12, 31),
+            None,
+            [
+                ("month", [(">=", dt.date(2027, 1, 1))]),
+                ("day", [(">=", dt.date(2026, 12, 31)), ("<", dt.date(2027, 1, 1))]),
+            ],
+        ),
+        (None, dt.date(2026, 2, 28), [("month", [("<", dt.date(2026, 3, 1))])]),
+        (
+            dt.date(2026, 11, 1),
+            dt.date(2026, 11, 1),
+            [("day", [(">=", dt.date(2026, 11, 1)), ("<=", dt.date(2026, 11, 1))])],
+        ),
+    ],
+)
+def test_a_date_range_is_its_whole_months_plus_its_edge_days(date_from, date_to, expected):
+    filters = {k: v for k, v in (("date_from", date_from), ("date_to", date_to)) if v}
+    segments = selectors._segments(filters, "m", "d")
+    assert [(period, bounds) for _table, period, bounds in segments] == expected
+    assert [table for table, _p, _b in segments] == ["m" if p == "month" else "d" for p, _ in expected]

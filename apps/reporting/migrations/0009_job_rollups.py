@@ -4,13 +4,14 @@ from django.db import migrations, models
 
 
 def install_triggers(apps, schema_editor):
-    # The SQL lives in apps.reporting.rollup so seed_demo's pause/rebuild and this migration share it.
+    # The SQL lives in apps.reporting.rollup so seed_demo's pause/rebuild and this migration share it; this
+    # migration's tables are the two daily rollups (0010 adds the month and day-status levels).
     from apps.reporting import rollup
 
     with schema_editor.connection.cursor() as cursor:
-        for sql in rollup.create_triggers_sql(schema_editor.connection.vendor):
+        for sql in rollup.create_triggers_sql(schema_editor.connection.vendor, rollup.TABLES_0009):
             cursor.execute(sql)
-    rollup.rebuild(schema_editor.connection)
+    rollup.rebuild(schema_editor.connection, rollup.TABLES_0009)
 
 
 def drop_triggers(apps, schema_editor):

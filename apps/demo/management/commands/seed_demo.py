@@ -27,7 +27,9 @@ class Command(BaseCommand):
         password = password or settings.DEMO_PASSWORD
         started = time.perf_counter()
         try:
-            summary = seed_demo(tenants=tenants, jobs=jobs, days=days, seed=seed, password=password)
+            summary = seed_demo(
+                tenants=tenants, jobs=jobs, days=days, seed=seed, password=password, log=self.stdout.write
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         seconds = time.perf_counter() - started
