@@ -528,8 +528,11 @@ def seed_demo(*, password, tenants=3, jobs=100_000, days=90, seed=42, now=None, 
                 log=log,
             )
         else:
+            # A second seed into existing jobs draws from its own stream: the same --seed again would repeat the
+            # first load's public ids (the first load on an empty database stays exactly as before).
+            job_rng = rng if start_n == 0 else random.Random(f"{seed}:after:{start_n}")  # noqa: S311
             _write_python_jobs(
-                summary, made_tenants, plants, jobs, start, end, rng, start_n, next_job_id, next_change_id
+                summary, made_tenants, plants, jobs, start, end, job_rng, start_n, next_job_id, next_change_id
             )
     _reset_sequences()
     if connection.vendor == "postgresql" and jobs >= seed_sql.LARGE_LOAD and not connection.in_atomic_block:

@@ -178,15 +178,13 @@ def test_seed_demo_explains_bad_arguments(kwargs):
         call_command("seed_demo", **kwargs)
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_large_postgresql_load_puts_back_every_index_and_foreign_key(monkeypatch):
     """seed_sql drops jobs_job's secondary indexes and foreign keys for a large load and adds them back."""
     from django.db import connection
 
     from apps.demo import seed_sql
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the server-side generator is PostgreSQL's")
 
     def shape():
         with connection.cursor() as cursor:
@@ -212,11 +210,6 @@ def test_a_large_postgresql_load_puts_back_every_index_and_foreign_key(monkeypat
 
 @pytest.mark.django_db
 def test_seeding_twice_adds_jobs_with_new_ids_and_external_ids():
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        # The Python generator draws public ids from random.Random(seed): the same seed twice repeats them.
-        pytest.skip("known: a second SQLite seed with the same --seed collides on public_id")
     _seed(tenants=1, jobs=300, days=14)
     _seed(tenants=1, jobs=200, days=14)
     assert Job.objects.count() == 500
