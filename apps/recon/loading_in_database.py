@@ -22,6 +22,7 @@ import io
 import logging
 import re
 
+import psycopg
 from django.db import DatabaseError, connection, transaction
 
 from .constants import TIME_FIELDS
@@ -257,7 +258,7 @@ def load_in_database(stream, *, file_id, config, encoding="", delimiter="", on_p
     except _Declined as declined:
         logger.info("recon file %s goes the Python way: %s", file_id, declined)
         return None
-    except DatabaseError as refused:  # a cell COPY or a cast refused: the Python path says which and where
+    except (DatabaseError, psycopg.Error) as refused:  # a cell COPY or a cast refused: the Python path says which and where
         logger.info("recon file %s goes the Python way: %s", file_id, str(refused).splitlines()[0])
         return None
     outcome.parsed_by = "database"
