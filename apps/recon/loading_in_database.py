@@ -40,15 +40,19 @@ _CP1254_UNDEFINED = (b"\x81", b"\x8d", b"\x8e", b"\x8f", b"\x90", b"\x9d", b"\x9
 _PG_ENCODINGS = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "cp1254": "WIN1254"}
 _KEY_PARTS = ("external_id", "machine", "model_type", "status", *TIME_FIELDS)
 
-_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+# PostgreSQL's regular expressions: non-capturing groups only (capturing ones made them twice as slow).
+_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_DATE = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_CLOCK = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 # datetime.fromisoformat's forms that PostgreSQL reads the same (fractions: 1-6 digits, PostgreSQL rounds more).
-_ISO_NAIVE = rf"^{_DATE}([T ]{_CLOCK}(:[0-5][0-9](\.[0-9]{{1,6}})?)?)?$"
-_ISO_OFFSET = rf"^{_DATE}[T ]{_CLOCK}(:[0-5][0-9](\.[0-9]{{1,6}})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+_ISO_NAIVE = rf"^{_DATE}(?:[T ]{_CLOCK}(?::[0-5][0-9](?:\.[0-9]{{1,6}})?)?)?$"
+_ISO_OFFSET = rf"^{_DATE}[T ]{_CLOCK}(?::[0-5][0-9](?:\.[0-9]{{1,6}})?)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+# The commonest form, 2026-11-30T08:00:00Z, first: a regex without alternatives and plain range compares.
+_D = "[0-9]"
+_CANONICAL_Z = rf"^{_D}{_D}{_D}{_D}-{_D}{_D}-{_D}{_D}T{_D}{_D}:{_D}{_D}:{_D}{_D}Z$"
 # loading._TIME_FORMATS, two-digit day and month only (strptime also takes one digit: those go to Python).
-_DOTTED = rf"^(0[1-9]|[12][0-9]|3[01])\.(0[1-9]|1[0-2])\.[0-9]{{4}}( {_CLOCK}(:[0-5][0-9])?)?$"
-_SLASHED = rf"^(0[1-9]|[12][0-9]|3[01])/(0[1-9]|1[0-2])/[0-9]{{4}}( {_CLOCK})?$"
+_DOTTED = rf"^(?:0[1-9]|[12][0-9]|3[01])\.(?:0[1-9]|1[0-2])\.[0-9]{{4}}(?: {_CLOCK}(?::[0-5][0-9])?)?$"
+_SLASHED = rf"^(?:0[1-9]|[12][0-9]|3[01])/(?:0[1-9]|1[0-2])/[0-9]{{4}}(?: {_CLOCK})?$"
 
 
 class _Declined(Exception):
@@ -75,64 +79,98 @@ def _header(sample: bytes, encoding: str, delimiter: str):
     return next(rows, None)
 
 
-def _time_sql(column: str, tz_param: str) -> tuple[str, str]:
-    """(local timestamp or NULL, aware timestamptz or NULL) of a trimmed cell; a form not listed raises."""
-    local = f"""CASE WHEN {column} = '' OR {column} ~ '{_ISO_OFFSET}' THEN NULL
-                     WHEN {column} ~ '{_ISO_NAIVE}' THEN CAST({column} AS timestamp)
-                     WHEN {column} ~ '{_DOTTED}' OR {column} ~ '{_SLASHED}' THEN make_timestamp(
-                         CAST(substr({column}, 7, 4) AS int), CAST(substr({column}, 4, 2) AS int),
-                         CAST(substr({column}, 1, 2) AS int), COALESCE(CAST(NULLIF(substr({column}, 12, 2), '') AS int), 0),
-                         COALESCE(CAST(NULLIF(substr({column}, 15, 2), '') AS int), 0),
-                         COALESCE(CAST(NULLIF(substr({column}, 18, 2), '') AS int), 0))
-                     ELSE pg_temp.recon_declined(CAST(NULL AS timestamp), {column}) END"""
-    aware = f"CASE WHEN {column} ~ '{_ISO_OFFSET}' THEN CAST({column} AS timestamptz) END"
-    del tz_param
+def _time_form_sql(t: str) -> str:
+    """0 empty, 1 ISO with an offset, 2 ISO local, 3 dd.mm.yyyy or dd/mm/yyyy local; another form raises."""
+    c = ' COLLATE "C"'
+    canonical = (
+        f"{t} ~ '{_CANONICAL_Z}' AND substr({t}, 6, 2){c} BETWEEN '01' AND '12'"
+        f" AND substr({t}, 9, 2){c} BETWEEN '01' AND '31' AND substr({t}, 12, 2){c} <= '23'"
+        f" AND substr({t}, 15, 2){c} <= '59' AND substr({t}, 18, 2){c} <= '59'"
+    )
+    return f"""CASE WHEN {t} = '' THEN 0 WHEN {canonical} THEN 1 WHEN {t} ~ '{_ISO_OFFSET}' THEN 1
+                    WHEN {t} ~ '{_ISO_NAIVE}' THEN 2 WHEN {t} ~ '{_DOTTED}' OR {t} ~ '{_SLASHED}' THEN 3
+                    ELSE pg_temp.recon_declined(0, {t}) END"""
+
+
+def _time_sql(t: str, form: str) -> tuple[str, str]:
+    """(local timestamp or NULL, aware timestamptz or NULL) of a trimmed cell of the given form."""
+    local = f"""CASE {form} WHEN 2 THEN CAST({t} AS timestamp)
+                     WHEN 3 THEN make_timestamp(
+                         CAST(substr({t}, 7, 4) AS int), CAST(substr({t}, 4, 2) AS int), CAST(substr({t}, 1, 2) AS int),
+                         COALESCE(CAST(NULLIF(substr({t}, 12, 2), '') AS int), 0),
+                         COALESCE(CAST(NULLIF(substr({t}, 15, 2), '') AS int), 0),
+                         COALESCE(CAST(NULLIF(substr({t}, 18, 2), '') AS int), 0)) END"""
+    aware = f"CASE {form} WHEN 1 THEN CAST({t} AS timestamptz) END"
     return local, aware
 
 
-def _sql(positions: dict, config: dict, width: int) -> tuple[str, list]:
-    """The INSERT ... SELECT from the raw table into recon_staged_row, and its parameters."""
+def _trim_sql(column: str) -> str:
+    """Python's str.strip(): most cells start and end with a printable ASCII character and need none."""
+    c = ' COLLATE "C"'
+    return (
+        f"CASE WHEN left({column}, 1){c} BETWEEN '!' AND '~' AND right({column}, 1){c} BETWEEN '!' AND '~' "
+        f"THEN {column} ELSE btrim(COALESCE({column}, ''), %(ws)s) END"
+    )
+
+
+def _sql(positions: dict, config: dict, width: int, table: str) -> tuple[str, dict]:
+    """The INSERT ... SELECT from the raw table into recon_staged_row, and its parameters.
+
+    Each level is a subquery with OFFSET 0 (not flattened), so an expression another level uses several
+    times is computed once per row. A cell of a form the SQL does not read calls pg_temp.recon_declined,
+    which raises: the statement, and with it the savepoint, is rolled back.
+    """
     tz = config.get("time_zone") or "UTC"
     key_config = config.get("key") or {}
     prefer_external = key_config.get("prefer", "external_id") == "external_id"
     composite = list(key_config.get("composite") or ["machine", "model_type", "planned_start"])
-    raw = [f"c{i}" for i in range(width)]
-    # Level 1: each used cell trimmed as Python's str.strip() does; blank rows (every cell empty) dropped.
-    trimmed = []
-    for name, index in positions.items():
-        trimmed.append(f"btrim(COALESCE(c{index}, ''), %(ws)s) AS t_{name}")
-    unused_long = " OR ".join(f"char_length(c{i}) > {_FIELD_LIMIT}" for i in range(width)) or "false"
+    times = [name for name in positions if name in TIME_FIELDS]
+    texts = [name for name in positions if name not in TIME_FIELDS and name != "progress"]
+    # Row numbers: the raw table is new and written by one COPY, so its heap order is the file's; no
+    # parallel plan for an INSERT. Row 1 is the header; a blank row (every cell empty) is skipped, counted.
     blank = " AND ".join(f"COALESCE(c{i}, '') = ''" for i in range(width))
-    # Level 2: typed values. Text: at most 64 characters. Progress: the Python path's number forms.
-    typed = ["rn"]
-    for name in positions:
+    too_long = " OR ".join(f"char_length(c{i}) > {_FIELD_LIMIT}" for i in range(width))
+    level0 = f"SELECT row_number() OVER () AS rn, * FROM {table}"
+    level1 = ", ".join(["rn", *(f"{_trim_sql(f'c{i}')} AS t_{name}" for name, i in positions.items())])
+    level1 = f"""SELECT {level1} FROM ({level0}) raw
+                 WHERE rn > 1 AND NOT ({blank})
+                   AND CASE WHEN {too_long} THEN pg_temp.recon_declined(true, 'over the csv field limit') ELSE true END"""
+    # Level 2: text at most 64 characters; progress in the Python path's number forms; a form per time.
+    level2 = ["rn"]
+    for name in texts:
         t = f"t_{name}"
-        if name in TIME_FIELDS:
-            local, aware = _time_sql(t, "tz")
-            typed += [f"{local} AS l_{name}", f"{aware} AS z_{name}"]
-        elif name == "progress":
-            # Python: spaces removed, a decimal comma when there is no point, float(), 0 <= n <= 100.
-            q = f"CASE WHEN strpos({t}, ',') > 0 AND strpos({t}, '.') = 0 THEN replace(replace({t}, ' ', ''), ',', '.') ELSE replace({t}, ' ', '') END"
-            typed.append(
-                f"""CASE WHEN {q} = '' THEN NULL
-                         WHEN {q} ~ '{_NUMBER}' THEN CAST({q} AS double precision)
-                         ELSE pg_temp.recon_declined(CAST(NULL AS double precision), {t}) END AS v_progress"""
-            )
-        else:
-            typed.append(
-                f"CASE WHEN char_length({t}) <= 64 THEN {t} ELSE pg_temp.recon_declined(CAST(NULL AS text), {t}) END AS v_{name}"
-            )
-    # Level 3: epoch seconds (Python: int(timestamp()), so truncated), checks, the key.
-    values = {}
+        level2.append(
+            f"CASE WHEN char_length({t}) <= 64 THEN {t} ELSE pg_temp.recon_declined(CAST(NULL AS text), {t}) END"
+            f" AS v_{name}"
+        )
+    if "progress" in positions:
+        # Python: spaces removed, a decimal comma when there is no point, float(), then 0 <= n <= 100.
+        t = "t_progress"
+        q = (
+            f"CASE WHEN strpos({t}, ',') > 0 AND strpos({t}, '.') = 0 THEN replace(replace({t}, ' ', ''), ',', '.')"
+            f" ELSE replace({t}, ' ', '') END"
+        )
+        level2.append(f"{q} AS q_progress")
+    for name in times:
+        level2 += [f"t_{name}", f"{_time_form_sql(f't_{name}')} AS f_{name}"]
+    level3 = ["*"]
+    if "progress" in positions:
+        q = "q_progress"
+        level3.append(
+            f"""CASE WHEN {q} = '' THEN NULL
+                     WHEN ltrim({q}, '0123456789') = '' OR {q} ~ '{_NUMBER}' THEN CAST({q} AS double precision)
+                     ELSE pg_temp.recon_declined(CAST(NULL AS double precision), {q}) END AS v_progress"""
+        )
+    for name in times:
+        local, aware = _time_sql(f"t_{name}", f"f_{name}")
+        level3 += [f"{local} AS l_{name}", f"{aware} AS z_{name}"]
+    # Level 4: epoch seconds (Python: int(timestamp()), so truncated towards zero).
+    level4 = ["*"]
     checks = []
-    for name in ("external_id", "machine", "model_type", "status"):
-        values[name] = f"v_{name}" if name in positions else "''"
-    for name in TIME_FIELDS:
-        if name not in positions:
-            values[name] = "CAST(NULL AS bigint)"
-            continue
-        moment = f"COALESCE(z_{name}, l_{name} AT TIME ZONE %(tz)s)"
-        values[name] = f"CAST(trunc(extract(epoch FROM {moment})) AS bigint)"
+    for name in times:
+        level4.append(
+            f"CAST(trunc(extract(epoch FROM COALESCE(z_{name}, l_{name} AT TIME ZONE %(tz)s))) AS bigint) AS e_{name}"
+        )
         if tz != "UTC":
             # zoneinfo (fold=0) and PostgreSQL may place a local time differently near a DST change: the
             # same offset 3 hours before and after means there is no change near it.
@@ -141,19 +179,21 @@ def _sql(positions: dict, config: dict, width: int) -> tuple[str, list]:
                 f" = l_{name} - interval '3 hours' AND ((l_{name} AT TIME ZONE %(tz)s) + interval '3 hours')"
                 f" AT TIME ZONE %(tz)s = l_{name} + interval '3 hours')"
             )
+    values = {name: f"v_{name}" if name in positions else "''" for name in ("external_id", "machine", "model_type", "status")}
+    values |= {name: f"e_{name}" if name in positions else "CAST(NULL AS bigint)" for name in TIME_FIELDS}
     values["progress"] = "v_progress" if "progress" in positions else "CAST(NULL AS double precision)"
-    parts = []
-    present = []
+    # Level 5: the key, as loading.load builds it.
+    parts, present = [], []
     for part in composite:
         value = values[part]
         if part in TIME_FIELDS:
             present.append(f"{value} IS NOT NULL")
-            parts.append(f"CAST(floor({value} / 60.0) AS bigint)::text")
+            parts.append(f"CAST(CAST(floor({value} / 60.0) AS bigint) AS text)")
         else:
             present.append(f"{value} <> ''")
             parts.append(value)
-    composite_sql = "'c|' || " + " || '|' || ".join(parts)
-    key = f"CASE WHEN {' AND '.join(present)} THEN {composite_sql} END"
+    joined = " || '|' || ".join(parts)
+    key = f"CASE WHEN {' AND '.join(present)} THEN 'c|' || {joined} END"
     if prefer_external:
         key = f"CASE WHEN {values['external_id']} <> '' THEN 'e|' || {values['external_id']} ELSE {key} END"
     if "progress" in positions:
@@ -161,29 +201,23 @@ def _sql(positions: dict, config: dict, width: int) -> tuple[str, list]:
     if "status" in positions:
         checks.append("v_status <> ''")
     checks.append("k IS NOT NULL")
-    ok = " AND ".join(checks)
     columns = ", ".join(
-        values[name] if name not in ("key",) else "k"
+        values[name]
         for name in ("external_id", "machine", "model_type", "planned_start", "status", "progress", "started_at", "finished_at")
     )
-    # OFFSET 0 keeps each level a separate scan step, so no expression is computed twice.
     sql = f"""
         INSERT INTO recon_staged_row (file_id, row_number, key, external_id, machine, model_type, planned_start,
                                       status, progress, started_at, finished_at)
         SELECT %(file)s, rn, k, {columns}
-        FROM (
-            SELECT *, {key} AS k FROM (
-                SELECT {", ".join(typed)} FROM (
-                    SELECT rn, {", ".join(trimmed)} FROM recon_raw
-                    WHERE rn > 1 AND NOT ({blank})
-                      AND (CASE WHEN {unused_long} THEN pg_temp.recon_declined(true, 'a field over the csv size limit') ELSE true END)
-                    OFFSET 0
-                ) level1 OFFSET 0
-            ) level2 OFFSET 0
-        ) level3
-        WHERE CASE WHEN {ok} THEN true ELSE pg_temp.recon_declined(true, 'row ' || rn) END
-    """  # noqa: S608 (fixed expressions; values are parameters)
-    del raw
+        FROM (SELECT *, {key} AS k
+              FROM (SELECT {", ".join(level4)}
+                    FROM (SELECT {", ".join(level3)}
+                          FROM (SELECT {", ".join(level2)} FROM ({level1} OFFSET 0) level1 OFFSET 0) level2
+                          OFFSET 0) level3
+                    OFFSET 0) level4
+              OFFSET 0) level5
+        WHERE CASE WHEN {" AND ".join(checks)} THEN true ELSE pg_temp.recon_declined(true, 'row ' || rn) END
+    """  # noqa: S608 (fixed expressions and column names; the values are parameters)
     return sql, {"ws": _WHITESPACE, "tz": tz}
 
 
@@ -218,18 +252,19 @@ def load_in_database(stream, *, file_id, config, encoding="", delimiter="", on_p
     if any(part not in _KEY_PARTS for part in composite):
         return None
     width = len(header)
-    sql, params = _sql(positions, config, width)
+    table = f"recon_raw_{int(file_id)}"
+    sql, params = _sql(positions, config, width, table)
     params["file"] = file_id
     quoted_line = _quoted_line_pattern(delimiter)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            _create_scratch(cursor, width)
+            _create_scratch(cursor, width, table)
             raw_cursor = cursor.cursor
             columns = ", ".join(f"c{i}" for i in range(width))
             # The delimiter is one character checked above; quote doubling keeps the literal literal.
             literal = "E'\\t'" if delimiter == "\t" else "'" + delimiter.replace("'", "''") + "'"
             copy_sql = (
-                f"COPY recon_raw ({columns}) FROM STDIN "
+                f"COPY {table} ({columns}) FROM STDIN "
                 f"(FORMAT csv, DELIMITER {literal}, ENCODING '{_PG_ENCODINGS[encoding]}')"
             )
             lines = 0
@@ -250,11 +285,12 @@ def load_in_database(stream, *, file_id, config, encoding="", delimiter="", on_p
                         on_progress(lines)
                 if pending:
                     _check_quotes(pending, quoted_line, final=True)
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             cursor.execute(sql, params)
             outcome.rows = cursor.rowcount
             if outcome.rows <= 0:
                 raise _Declined("no rows")
-            cursor.execute("DROP TABLE recon_raw")
+            cursor.execute(f"DROP TABLE {table}")
     except _Declined as declined:
         logger.info("recon file %s goes the Python way: %s", file_id, declined)
         return None
@@ -281,13 +317,16 @@ def _check_quotes(data: bytes, pattern: re.Pattern, *, final: bool) -> bytes:
     return rest
 
 
-def _create_scratch(cursor, width: int) -> None:
-    """The raw table (temporary: no WAL, dropped at commit at the latest) and the function that declines."""
+def _create_scratch(cursor, width: int, table: str) -> None:
+    """The raw table and the function that declines a cell.
+
+    UNLOGGED, not TEMPORARY: a temporary table lives in the backend's temp_buffers (8 MB by default, fixed
+    once a session used one), so a 40 MB file spilled to disk; an unlogged one writes no WAL either and is
+    dropped in this transaction (or vanishes with its rollback). Its name carries the file's id.
+    """
     columns = ", ".join(f"c{i} text" for i in range(width))
-    cursor.execute("DROP TABLE IF EXISTS recon_raw")
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE recon_raw (rn bigint GENERATED ALWAYS AS IDENTITY, {columns}) ON COMMIT DROP"
-    )
+    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    cursor.execute(f"CREATE UNLOGGED TABLE {table} ({columns}) WITH (autovacuum_enabled = false)")
     # Called only for a cell the SQL does not read: it aborts the statement (the savepoint rolls back).
     cursor.execute(
         "CREATE OR REPLACE FUNCTION pg_temp.recon_declined(kind anyelement, cell text) RETURNS anyelement "

@@ -20,7 +20,13 @@ from apps.catalog.models import Machine, ModelType, Post
 from apps.erp.models import IntegrationProfile
 from apps.jobs.models import Job
 from apps.recon import services
-from apps.recon.models import FileSource
+from apps.recon.models import Break, FileSource
+
+
+def entry_way(entry) -> str:
+    from django.conf import settings
+
+    return "PostgreSQL (in the database)" if settings.RECON_LOAD_IN_DATABASE else "Python"
 
 
 def _rss_mb() -> float:
@@ -80,12 +86,13 @@ class Command(BaseCommand):
     @staticmethod
     def _time_phases() -> dict[str, list[float]]:
         """Wrap each phase's function with a timer (for this process only); returns name -> durations."""
-        from apps.recon import loading, matching
+        from apps.recon import loading, loading_in_database, matching
 
         phases: dict[str, list[float]] = {}
         targets = [
             ("sha256 of the file", loading, "sha256_of"),
-            ("parse + validate + COPY into staging", loading, "load"),
+            ("parse + validate + stage (loading.load, either way)", loading, "load"),
+            ("of which the in-database way (COPY raw + checked INSERT ... SELECT)", loading_in_database, "load_in_database"),
             ("portal snapshot (INSERT ... SELECT)", matching, "snapshot_portal"),
             ("compare + breaks upserted (one statement)", services, "_compare_and_write_in_database"),
             ("auto-clear (one UPDATE)", services, "_clear_the_gone"),
@@ -111,8 +118,9 @@ class Command(BaseCommand):
         tenant = self._tenant_with_jobs(n, new=options["new_jobs"])
         if options["setup_only"]:
             return
-        # A new profile per run: its breaks are all new in the first run, whatever earlier runs left.
-        profile = IntegrationProfile.objects.create(tenant=tenant, name=f"bench-{time.time_ns()}")
+        # One profile per tenant: an earlier run's breaks are deleted so that this run's first file creates all.
+        profile, _created = IntegrationProfile.objects.get_or_create(tenant=tenant, defaults={"name": tenant.slug})
+        Break.objects.filter(profile=profile).delete()
         self.stdout.write(f"uptime: {Path('/proc/loadavg').read_text().split()[:3]}")
         step = 100  # every 100th row carries one kind of difference (1 % each)
         path = Path(tempfile.mkdtemp(prefix="bench-recon-")) / "export.csv"
@@ -144,7 +152,7 @@ class Command(BaseCommand):
         t1 = time.monotonic()
         first = services.run(entry)
         t2 = time.monotonic()
-        self.stdout.write(f"first run counts: {first.counts}")
+        self.stdout.write(f"first run counts: {first.counts}; file parsed by {entry_way(entry)}")
         with path.open("rb") as stream:
             again = services.register_file(
                 stream, name=path.name, profile=profile, source=FileSource.COMMAND, force=True
