@@ -297,9 +297,7 @@ def _header_fields(header, config, outcome):
     return positions
 
 
-def load(
-    stream, *, file_id, name, config, encoding="", delimiter="", on_progress=None, in_database=None
-) -> Outcome:
+def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progress=None, in_database=None) -> Outcome:
     """Validate the file and stage its rows for `file_id`; raises FileRejected (call inside a transaction).
 
     `in_database`: try the PostgreSQL parse first (default: settings.RECON_LOAD_IN_DATABASE on PostgreSQL).

@@ -152,13 +152,14 @@ def _sql(positions: dict, config: dict, width: int, table: str, *, trim=True) ->
     # Row numbers: the raw table is new and written by one COPY, so its heap order is the file's; no
     # parallel plan for an INSERT. Row 1 is the header; a blank row (every cell empty) is skipped, counted.
     blank = " AND ".join(f"COALESCE(c{i}, '') = ''" for i in range(width))
-    level0 = f"SELECT row_number() OVER () AS rn, * FROM {table}"
+    level0 = f"SELECT row_number() OVER () AS rn, * FROM {table}"  # noqa: S608 (recon_raw_<int>)
+
     def cell(i):
         return _trim_sql(f"c{i}") if trim else f"COALESCE(c{i}, '')"
 
     level1 = ", ".join(["rn", *(f"{cell(i)} AS t_{name}" for name, i in positions.items())])
     level1 = f"""SELECT {level1} FROM ({level0}) raw
-                 WHERE rn > 1 AND NOT ({blank})"""
+                 WHERE rn > 1 AND NOT ({blank})"""  # noqa: S608 (fixed expressions)
     # Level 2: text at most 64 characters; progress in the Python path's number forms; a form per time.
     level2 = ["rn"]
     for name in texts:
@@ -204,7 +205,9 @@ def _sql(positions: dict, config: dict, width: int, table: str, *, trim=True) ->
                 f" = l_{name} - interval '3 hours' AND ((l_{name} AT TIME ZONE %(tz)s) + interval '3 hours')"
                 f" AT TIME ZONE %(tz)s = l_{name} + interval '3 hours')"
             )
-    values = {name: f"v_{name}" if name in positions else "''" for name in ("external_id", "machine", "model_type", "status")}
+    values = {
+        name: f"v_{name}" if name in positions else "''" for name in ("external_id", "machine", "model_type", "status")
+    }
     values |= {name: f"e_{name}" if name in positions else "CAST(NULL AS bigint)" for name in TIME_FIELDS}
     values["progress"] = "v_progress" if "progress" in positions else "CAST(NULL AS double precision)"
     # Level 5: the key, as loading.load builds it.
@@ -228,7 +231,16 @@ def _sql(positions: dict, config: dict, width: int, table: str, *, trim=True) ->
     checks.append("k IS NOT NULL")
     columns = ", ".join(
         values[name]
-        for name in ("external_id", "machine", "model_type", "planned_start", "status", "progress", "started_at", "finished_at")
+        for name in (
+            "external_id",
+            "machine",
+            "model_type",
+            "planned_start",
+            "status",
+            "progress",
+            "started_at",
+            "finished_at",
+        )
     )
     sql = f"""
         INSERT INTO recon_staged_row (file_id, row_number, key, external_id, machine, model_type, planned_start,
@@ -326,7 +338,7 @@ def load_in_database(stream, *, file_id, config, encoding="", delimiter="", on_p
     except _Declined as declined:
         logger.info("recon file %s goes the Python way: %s", file_id, declined)
         return None
-    except (DatabaseError, psycopg.Error) as refused:  # a cell COPY or a cast refused: the Python path says which and where
+    except (DatabaseError, psycopg.Error) as refused:  # COPY or a cast refused a cell: Python says which, where
         logger.info("recon file %s goes the Python way: %s", file_id, str(refused).splitlines()[0])
         return None
     outcome.parsed_by = "database"

@@ -132,7 +132,13 @@ def test_a_composite_key_is_built_alike():
         b"",
         HEADER.encode() + b"\r\n",
         csv_of("ERP-1,M1,running", header="external_id,machine,status"),  # missing column
-        csv_of("ERP-1,running,40", "ERP-2,running,41", "ERP-3,running,42", "ERP-4,running,çok", header="external_id,status,progress"),
+        csv_of(
+            "ERP-1,running,40",
+            "ERP-2,running,41",
+            "ERP-3,running,42",
+            "ERP-4,running,çok",
+            header="external_id,status,progress",
+        ),
         csv_of(*[f"ERP-{i},running,x" for i in range(150)], header="external_id,status,progress"),  # 150 errors
         csv_of(",,,,running,40,,"),  # no key
         csv_of("ERP-1,M1,MT1,,,40,,"),  # empty status

@@ -20,7 +20,7 @@ from apps.catalog.models import Machine, ModelType, Post
 from apps.erp.models import IntegrationProfile
 from apps.jobs.models import Job
 from apps.recon import services
-from apps.recon.models import Break, FileSource
+from apps.recon.models import FileSource
 
 
 def entry_way(entry) -> str:
@@ -92,7 +92,11 @@ class Command(BaseCommand):
         targets = [
             ("sha256 of the file", loading, "sha256_of"),
             ("parse + validate + stage (loading.load, either way)", loading, "load"),
-            ("of which the in-database way (COPY raw + checked INSERT ... SELECT)", loading_in_database, "load_in_database"),
+            (
+                "of which the in-database way (COPY raw + checked INSERT ... SELECT)",
+                loading_in_database,
+                "load_in_database",
+            ),
             ("portal snapshot (INSERT ... SELECT)", matching, "snapshot_portal"),
             ("compare + breaks upserted (one statement)", services, "_compare_and_write_in_database"),
             ("auto-clear (one UPDATE)", services, "_clear_the_gone"),
@@ -120,7 +124,9 @@ class Command(BaseCommand):
             return
         # One profile per tenant: an earlier run's breaks are deleted so that this run's first file creates all.
         profile, _created = IntegrationProfile.objects.get_or_create(tenant=tenant, defaults={"name": tenant.slug})
-        Break.objects.filter(profile=profile).delete()
+        # Plain SQL: an ORM delete of 50 000 breaks (or 2M staged rows) collects them in memory first.
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM recon_breaks WHERE profile_id = %s", [profile.pk])
         self.stdout.write(f"uptime: {Path('/proc/loadavg').read_text().split()[:3]}")
         step = 100  # every 100th row carries one kind of difference (1 % each)
         path = Path(tempfile.mkdtemp(prefix="bench-recon-")) / "export.csv"
@@ -222,7 +228,6 @@ class Command(BaseCommand):
         self.stdout.write(f"second run cleared {second.cleared_count}, counts {second.counts}")
         path.unlink()
         if not options["keep"]:
-            for recon_file in (entry, again):
-                services.purge_staging(recon_file)
-            for recon_run in (first, second):
-                services.purge_snapshot(recon_run)
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM recon_staged_row WHERE file_id IN (%s, %s)", [entry.pk, again.pk])
+                cursor.execute("DELETE FROM recon_portal_row WHERE run_id IN (%s, %s)", [first.pk, second.pk])
