@@ -1,5 +1,8 @@
-"""PostgreSQL reads the ERP export: COPY of the raw CSV into a temporary table, then one INSERT ... SELECT
-that checks, types and keys every cell into `recon_staged_row`.
+"""PostgreSQL reads the ERP export: COPY of the raw CSV into an unlogged scratch table of text columns,
+then one INSERT ... SELECT that checks, types and keys every cell into `recon_staged_row`.
+
+Off by default (settings.RECON_LOAD_IN_DATABASE): on the 2-core machine it measured 2x slower than the
+Python path, which parses on the client's core while the server writes (docs/recon.md, docs/benchmarks.md).
 
 The contract is the Python loader's (`loading.load`): the same staged rows for every file this path
 accepts, and it accepts a file only when it can be sure of that. So the SQL does not report errors; it
@@ -35,7 +38,8 @@ _CHUNK = 1 << 20
 _WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 # Python's csv refuses a field longer than this (csv.field_size_limit()): so must we.
 _FIELD_LIMIT = csv.field_size_limit()
-# Bytes cp1254 leaves undefined (Python refuses them; PostgreSQL's WIN1254 might not).
+# Bytes cp1254 leaves undefined. Python and PostgreSQL's WIN1254 both refuse them and map the other 248
+# bytes alike (checked byte by byte on PostgreSQL 15); declined before COPY all the same.
 _CP1254_UNDEFINED = (b"\x81", b"\x8d", b"\x8e", b"\x8f", b"\x90", b"\x9d", b"\x9e")
 _PG_ENCODINGS = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "cp1254": "WIN1254"}
 _KEY_PARTS = ("external_id", "machine", "model_type", "status", *TIME_FIELDS)
@@ -68,7 +72,7 @@ def _quoted_line_pattern(delimiter: str) -> re.Pattern:
 
 
 # Whitespace next to a field's edge (delimiter, quote, line end): only then does the SQL strip cells.
-# Checked with bytes.translate and substring searches (C speed; a Python regex over 40 MB took seconds).
+# Checked with one-byte and substring searches (C speed; a Python regex over 40 MB took seconds).
 _WS_SINGLE = b"\t\x0b\x0c\x1c\x1d\x1e\x1f "
 _WS_MULTI = {
     "utf-8": (b"\xc2\x85", b"\xc2\xa0", b"\xe1\x9a\x80", b"\xe2\x80", b"\xe2\x81\x9f", b"\xe3\x80\x80"),
