@@ -832,9 +832,6 @@ RECON_MAX_FILE_BYTES = env.int("RECON_MAX_FILE_BYTES", default=200 * 1024 * 1024
 RECON_SLA_DAYS = env.int("RECON_SLA_DAYS", default=7)
 # PostgreSQL work_mem for a run's comparison (its transaction only); empty keeps the server's.
 RECON_WORK_MEM = env.str("RECON_WORK_MEM", default="64MB")
-# CSV exports on PostgreSQL: COPY the raw file and check/type its cells in SQL (apps/recon/loading_in_database.py)
-# instead of the Python parser. Off by default: measured slower on the 2-core machine (docs/recon.md, "Loading").
-RECON_LOAD_IN_DATABASE = env.bool("RECON_LOAD_IN_DATABASE", default=False)
 CELERY_BEAT_SCHEDULE["recon-poll-drop-folders"] = {
     "task": "apps.recon.tasks.poll_drop_folders",
     "schedule": float(RECON_DROP_POLL_SECONDS),

@@ -1,18 +1,8 @@
 """Reading an ERP export (CSV or XLSX), validating every row and streaming it into the staging table.
 
-Two ways, one result (tests/recon/test_loading_paths.py compares them on the same files):
-
-- **In the database** (PostgreSQL, CSV in UTF-8 or cp1254; `loading_in_database.py`): the file's bytes are
-  streamed by COPY (FORMAT csv) into a temporary all-text table, and one INSERT ... SELECT checks, types
-  and keys every cell in SQL into `recon_staged_row`. It only accepts a file whose every cell it can read
-  exactly as the Python path would; anything else (a bad cell, a form of value it does not know, a quote
-  where the two CSV parsers could disagree) rolls its savepoint back and the file goes the Python way.
-- **In Python** (SQLite, XLSX, and every file the database way declined): one pass, each row parsed,
-  checked and written to `recon_staged_row` (COPY on PostgreSQL, batched inserts elsewhere).
-
-Either way inside one transaction: any error rolls the whole file back, so a bad file never half-loads.
-The first MAX_REPORTED_ERRORS errors are kept with their row and column (always by the Python path, so
-the messages are the same whichever way the file was first tried), then only counted.
+One pass: each row is parsed, checked and written to `recon_staged_row` (COPY on PostgreSQL, batched
+inserts elsewhere) inside one transaction; any error rolls the whole file back, so a bad file never
+half-loads. The first MAX_REPORTED_ERRORS errors are kept with their row and column, then only counted.
 """
 
 import codecs
@@ -25,7 +15,6 @@ import io
 import zoneinfo
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext as _
 
@@ -70,7 +59,6 @@ class Outcome:
     error_count: int = 0
     formula_cells: list = field(default_factory=list)
     formula_count: int = 0
-    parsed_by: str = "python"  # or "database" (loading_in_database)
 
     def error(self, row, column, header, message):
         self.error_count += 1
@@ -297,11 +285,8 @@ def _header_fields(header, config, outcome):
     return positions
 
 
-def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progress=None, in_database=None) -> Outcome:
-    """Validate the file and stage its rows for `file_id`; raises FileRejected (call inside a transaction).
-
-    `in_database`: try the PostgreSQL parse first (default: settings.RECON_LOAD_IN_DATABASE on PostgreSQL).
-    """
+def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progress=None) -> Outcome:
+    """Validate the file and stage its rows for `file_id`; raises FileRejected (call inside a transaction)."""
     outcome = Outcome()
     head = stream.read(8)
     stream.seek(0)
@@ -309,17 +294,6 @@ def load(stream, *, file_id, name, config, encoding="", delimiter="", on_progres
         outcome.file_format = "xlsx" if name.lower().endswith(".xlsx") else "csv"
         outcome.error(1, "-", "", _("The file is empty."))
         raise FileRejected(outcome)
-    if in_database is None:
-        in_database = connection.vendor == "postgresql" and settings.RECON_LOAD_IN_DATABASE
-    if in_database and not is_xlsx(name, head):
-        from .loading_in_database import load_in_database
-
-        loaded = load_in_database(
-            stream, file_id=file_id, config=config, encoding=encoding, delimiter=delimiter, on_progress=on_progress
-        )
-        stream.seek(0)
-        if loaded is not None:
-            return loaded
     rows = (
         _xlsx_rows(stream, outcome)
         if is_xlsx(name, head)

@@ -23,12 +23,6 @@ from apps.recon import services
 from apps.recon.models import FileSource
 
 
-def entry_way(entry) -> str:
-    from django.conf import settings
-
-    return "PostgreSQL (in the database)" if settings.RECON_LOAD_IN_DATABASE else "Python"
-
-
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -86,17 +80,12 @@ class Command(BaseCommand):
     @staticmethod
     def _time_phases() -> dict[str, list[float]]:
         """Wrap each phase's function with a timer (for this process only); returns name -> durations."""
-        from apps.recon import loading, loading_in_database, matching
+        from apps.recon import loading, matching
 
         phases: dict[str, list[float]] = {}
         targets = [
             ("sha256 of the file", loading, "sha256_of"),
-            ("parse + validate + stage (loading.load, either way)", loading, "load"),
-            (
-                "of which the in-database way (COPY raw + checked INSERT ... SELECT)",
-                loading_in_database,
-                "load_in_database",
-            ),
+            ("parse + validate + COPY into staging", loading, "load"),
             ("portal snapshot (INSERT ... SELECT)", matching, "snapshot_portal"),
             ("compare + breaks upserted (one statement)", services, "_compare_and_write_in_database"),
             ("auto-clear (one UPDATE)", services, "_clear_the_gone"),
@@ -158,7 +147,7 @@ class Command(BaseCommand):
         t1 = time.monotonic()
         first = services.run(entry)
         t2 = time.monotonic()
-        self.stdout.write(f"first run counts: {first.counts}; file parsed by {entry_way(entry)}")
+        self.stdout.write(f"first run counts: {first.counts}")
         with path.open("rb") as stream:
             again = services.register_file(
                 stream, name=path.name, profile=profile, source=FileSource.COMMAND, force=True
