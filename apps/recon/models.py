@@ -215,8 +215,12 @@ class BreakState(models.TextChoices):
 class Break(models.Model):
     """One difference between the ERP and the portal, identified by its fingerprint across runs."""
 
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, verbose_name=_("tenant"))
-    profile = models.ForeignKey("erp.IntegrationProfile", on_delete=models.PROTECT, verbose_name=_("profile"))
+    # No single-column indexes on tenant and profile: recon_break_queue (tenant, ...) and the fingerprint's
+    # unique (profile, fingerprint) lead with them and serve every lookup; each index costs every upsert.
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, db_index=False, verbose_name=_("tenant"))
+    profile = models.ForeignKey(
+        "erp.IntegrationProfile", on_delete=models.PROTECT, db_index=False, verbose_name=_("profile")
+    )
     fingerprint = models.CharField(_("fingerprint"), max_length=64)
     kind = models.CharField(_("type"), max_length=20, choices=BreakKind.choices)
     key = models.CharField(_("key"), max_length=300)

@@ -18,6 +18,7 @@ from django.db import connection
 from apps.accounts.models import Tenant
 from apps.catalog.models import Machine, ModelType, Post
 from apps.erp.models import IntegrationProfile
+from apps.jobs.models import Job
 from apps.recon import services
 from apps.recon.models import FileSource
 
@@ -31,6 +32,50 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--rows", type=int, default=100_000)
+        parser.add_argument(
+            "--new-jobs",
+            action="store_true",
+            help="make a new tenant with N jobs even if an earlier bench left one (default: reuse it)",
+        )
+        parser.add_argument(
+            "--setup-only", action="store_true", help="only make (or find) the tenant with N jobs, outside the lock"
+        )
+        parser.add_argument("--keep", action="store_true", help="keep the staged rows and snapshots afterwards")
+
+    def _tenant_with_jobs(self, n: int, *, new: bool):
+        """A bench tenant with exactly n jobs: an earlier run's (found by its slug) unless `new`.
+
+        The jobs are written by one INSERT ... SELECT generate_series with the report rollups' per-row
+        triggers paused (reporting.rollup.paused, seed_demo's rule: nothing else writes jobs meanwhile) and
+        rebuilt once: with the triggers on, 1M jobs took over 20 minutes (every insert upserts one rollup row).
+        """
+        from apps.reporting import rollup
+
+        prefix = f"bench-recon-{n}-"
+        if not new:
+            for tenant in Tenant.objects.filter(slug__startswith=prefix).order_by("-pk"):
+                if Job.objects.filter(tenant=tenant).count() == n:
+                    self.stdout.write(f"setup: reusing tenant {tenant.slug} with {n} jobs")
+                    return tenant
+        slug = f"{prefix}{time.time_ns()}"
+        tenant = Tenant.objects.create(name=slug, slug=slug[:64])
+        machine = Machine.objects.create(tenant=tenant, code="M1", name="M1")
+        post = Post.objects.create(tenant=tenant, machine=machine, code="P1", name="P1")
+        model_type = ModelType.objects.create(tenant=tenant, code="MT1", name="MT1")
+        started = time.monotonic()
+        with rollup.paused(), connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO jobs_job (tenant_id, public_id, external_id, model_type_id, machine_id, post_id, status,
+                                      progress, created_at, started_at, updated_at, event_seq)
+                SELECT %s, gen_random_uuid(), 'J' || i, %s, %s, %s, 'running', i %% 100,
+                       now() - interval '1 day', timestamp '2026-11-30 08:00:00+00', now(), 0
+                FROM generate_series(1, %s) AS i
+                """,
+                [tenant.pk, model_type.pk, machine.pk, post.pk, n],
+            )
+        self.stdout.write(f"setup: {n} jobs in {time.monotonic() - started:.1f} s (rollup triggers paused)")
+        return tenant
 
     @staticmethod
     def _time_phases() -> dict[str, list[float]]:
@@ -63,25 +108,15 @@ class Command(BaseCommand):
         if connection.vendor != "postgresql":
             raise CommandError("bench_recon measures PostgreSQL; set DATABASE_URL")
         n = rows
-        slug = f"bench-recon-{n}-{time.time_ns()}"
-        tenant = Tenant.objects.create(name=slug, slug=slug[:64])
-        machine = Machine.objects.create(tenant=tenant, code="M1", name="M1")
-        post = Post.objects.create(tenant=tenant, machine=machine, code="P1", name="P1")
-        model_type = ModelType.objects.create(tenant=tenant, code="MT1", name="MT1")
-        profile = IntegrationProfile.objects.create(tenant=tenant, name=slug)
-        started = time.monotonic()
+        tenant = self._tenant_with_jobs(n, new=options["new_jobs"])
+        if options["setup_only"]:
+            return
+        # One profile per tenant: an earlier run's breaks are deleted so that this run's first file creates all.
+        profile, _created = IntegrationProfile.objects.get_or_create(tenant=tenant, defaults={"name": tenant.slug})
+        # Plain SQL: an ORM delete of 50 000 breaks (or 2M staged rows) collects them in memory first.
         with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO jobs_job (tenant_id, public_id, external_id, model_type_id, machine_id, post_id, status,
-                                      progress, created_at, started_at, updated_at, event_seq)
-                SELECT %s, gen_random_uuid(), 'J' || i, %s, %s, %s, 'running', i %% 100,
-                       now() - interval '1 day', timestamp '2026-11-30 08:00:00+00', now(), 0
-                FROM generate_series(1, %s) AS i
-                """,
-                [tenant.pk, model_type.pk, machine.pk, post.pk, n],
-            )
-        self.stdout.write(f"setup: {n} jobs in {time.monotonic() - started:.1f} s")
+            cursor.execute("DELETE FROM recon_breaks WHERE profile_id = %s", [profile.pk])
+        self.stdout.write(f"uptime: {Path('/proc/loadavg').read_text().split()[:3]}")
         step = 100  # every 100th row carries one kind of difference (1 % each)
         path = Path(tempfile.mkdtemp(prefix="bench-recon-")) / "export.csv"
         with path.open("w", newline="", encoding="utf-8") as out:
@@ -181,3 +216,7 @@ class Command(BaseCommand):
             self.stdout.write(f"| {label} | {value} |")
         self.stdout.write(f"second run cleared {second.cleared_count}, counts {second.counts}")
         path.unlink()
+        if not options["keep"]:
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM recon_staged_row WHERE file_id IN (%s, %s)", [entry.pk, again.pk])
+                cursor.execute("DELETE FROM recon_portal_row WHERE run_id IN (%s, %s)", [first.pk, second.pk])
