@@ -160,10 +160,13 @@ def _segments(filters, month_table, day_table):
     level, the days before the first and after the last whole month from the day level. Dates are Istanbul days
     on both levels, so the union counts every job of the range once."""
     lo, hi = filters.get("date_from"), filters.get("date_to")
-    first = None if lo is None else (lo if lo.day == 1 else _next_month(lo))  # first whole month
-    after = None  # the day after the last whole month
-    if hi is not None:
-        after = _next_month(hi) if _next_month(hi) - dt.timedelta(days=1) == hi else hi.replace(day=1)
+    try:
+        first = None if lo is None else (lo if lo.day == 1 else _next_month(lo))  # first whole month
+        after = None  # the day after the last whole month
+        if hi is not None:
+            after = _next_month(hi) if _next_month(hi) - dt.timedelta(days=1) == hi else hi.replace(day=1)
+    except OverflowError:  # December of year 9999 has no next month: the day level alone answers
+        return _days(filters, day_table)
     if first is not None and after is not None and first >= after:
         return [(day_table, "day", [(">=", lo), ("<=", hi)])]
     months = [(op, d) for op, d in ((">=", first), ("<", after)) if d is not None]
