@@ -97,6 +97,7 @@ class CircuitBreaker:
         self.failure_threshold = failure_threshold
         self.cooldown = cooldown
         self._key = f"breaker:{name}"
+        self._opened_key = f"{self._key}:opened"  # who announces an opening (_claim_transition)
         _known[name] = self
 
     def _get(self) -> dict:
@@ -130,7 +131,7 @@ class CircuitBreaker:
     def _claim_transition(self, opened: bool) -> bool:
         """True for exactly one caller per opening and per closing: workers that fail (or recover) at the same
         moment all see the threshold crossed, and each would otherwise announce the same outage."""
-        marker = f"{self._key}:opened"
+        marker = self._opened_key
         try:
             return bool(cache.add(marker, 1, timeout=None) if opened else cache.delete(marker))
         except Exception as exc:  # the cache is down: one announcement per process, never none
@@ -191,8 +192,8 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         _local.pop(self._key, None)
-        _local.pop(f"{self._key}:opened", None)
+        _local.pop(self._opened_key, None)
         try:
-            cache.delete_many([self._key, f"{self._key}:opened"])
+            cache.delete_many([self._key, self._opened_key])
         except Exception as exc:
             _cache_failed(exc)

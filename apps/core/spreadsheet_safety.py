@@ -18,10 +18,12 @@ code, a machine name) never runs as a formula in Excel or LibreOffice (CSV injec
 import csv
 import datetime as dt
 import decimal
-import re
 
 import xlsxwriter
 from import_export.formats.base_formats import CSV, XLSX
+
+# The control characters the XML inside an XLSX file cannot hold (openpyxl still reads the uploads).
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -58,10 +60,6 @@ class FormulaSafeCSVWriter:
     def writerows(self, rows):
         for row in rows:
             self.writerow(row)
-
-
-# The control characters the XML inside an XLSX file cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE).
-_ILLEGAL_XLSX_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
 
 class FormulaSafeWorkbook:
@@ -117,7 +115,7 @@ class FormulaSafeSheet:
         elif isinstance(value, (dt.datetime, dt.date)):
             sheet.write_datetime(row, column, value, cell_format(number_format, False))
         else:
-            text = _ILLEGAL_XLSX_CHARACTERS.sub("\ufffd", str(value))
+            text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
             sheet.write_string(row, column, text, cell_format(number_format, reads_as_formula(text)))
 
 

@@ -71,13 +71,13 @@ def month_of(vendor, day_sql):
     return f"(substr({day_sql}, 1, 8) || '01')"
 
 
-def _upsert(table, key, values, sums):
-    """INSERT ... SELECT ... ON CONFLICT DO UPDATE adding `sums` (column -> SQL) to the row of `key`."""
+def _upsert(table, key, values, sums, where="true"):
+    """INSERT ... SELECT ... WHERE `where` ON CONFLICT DO UPDATE adding `sums` (column -> SQL) to the row of `key`."""
     columns = (*key, *sums)
     update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join((*values, *sums.values()))}"
-        f" WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+        f" WHERE {where} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
     )
 
 
@@ -88,22 +88,21 @@ def _change_sql(vendor, ref, sign, tables=TABLES):
     with_duration = f"CASE WHEN {ref}.duration_ms IS NULL THEN 0 ELSE {sign} END"
     catalog = (f"{ref}.status", f"{ref}.model_type_id", f"{ref}.machine_id", f"{ref}.post_id")
     counts = {"jobs": str(sign), "with_duration": with_duration}
-    durations = (
-        f"INSERT INTO {{table}} ({{key}}, jobs) SELECT {{period}}, {ref}.tenant_id, {ref}.status, "
-        f"{minute_bucket(f'{ref}.duration_ms')}, {sign} WHERE {ref}.duration_ms IS NOT NULL "
-        f"ON CONFLICT ({{key}}) DO UPDATE SET jobs = {{table}}.jobs + excluded.jobs"
-    )
+    tenant_status = (f"{ref}.tenant_id", f"{ref}.status")
+    bucket = minute_bucket(f"{ref}.duration_ms")
+
+    def timed(table, key, *values):  # the duration levels: jobs with a duration only
+        return _upsert(table, key, (*values, bucket), {"jobs": str(sign)}, where=f"{ref}.duration_ms IS NOT NULL")
+
     statements = {
         COUNTS: _upsert(COUNTS, COUNT_KEY, (day, f"{ref}.tenant_id", *catalog), counts),
         MONTH_COUNTS: _upsert(MONTH_COUNTS, MONTH_COUNT_KEY, (month, f"{ref}.tenant_id", *catalog), counts),
-        DAY_STATUS: _upsert(DAY_STATUS, DAY_STATUS_KEY, (day, f"{ref}.tenant_id", f"{ref}.status"), counts),
-        DURATIONS: durations.format(table=DURATIONS, key=", ".join(DURATION_KEY), period=day),
-        MONTH_DURATIONS: durations.format(table=MONTH_DURATIONS, key=", ".join(MONTH_DURATION_KEY), period=month),
-        POST_MONTH_DURATIONS: f"INSERT INTO {POST_MONTH_DURATIONS} ({', '.join(POST_MONTH_DURATION_KEY)}, jobs) "
-        f"SELECT {ref}.machine_id, {ref}.post_id, {month}, {ref}.tenant_id, {ref}.status, "
-        f"{minute_bucket(f'{ref}.duration_ms')}, {sign} "
-        f"WHERE {ref}.duration_ms IS NOT NULL ON CONFLICT ({', '.join(POST_MONTH_DURATION_KEY)}) "
-        f"DO UPDATE SET jobs = {POST_MONTH_DURATIONS}.jobs + excluded.jobs",
+        DAY_STATUS: _upsert(DAY_STATUS, DAY_STATUS_KEY, (day, *tenant_status), counts),
+        DURATIONS: timed(DURATIONS, DURATION_KEY, day, *tenant_status),
+        MONTH_DURATIONS: timed(MONTH_DURATIONS, MONTH_DURATION_KEY, month, *tenant_status),
+        POST_MONTH_DURATIONS: timed(
+            POST_MONTH_DURATIONS, POST_MONTH_DURATION_KEY, f"{ref}.machine_id", f"{ref}.post_id", month, *tenant_status
+        ),
     }
     return [statements[table] for table in TABLES if table in tables]
 
