@@ -1,15 +1,16 @@
 """Verify the chain in the database: streamed, resumable from a checkpoint, split across processes."""
 
 import multiprocessing
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import connections
 from django.db.models import F
 
-from . import hashing, selectors, signatures
+from . import hashing, selectors, signatures, sql_verification
 from .merkle import Frontier
 from .models import AuditCheckpoint, AuditLog
-from .verification import ChainReport, Finding, Rows, cut_before_witness, verify_entries
+from .verification import ChainReport, Finding, cut_before_witness, verify_entries
 
 
 @dataclass
@@ -32,29 +33,31 @@ def _start(from_seq):
     return expected, prev, Frontier.from_json(before.frontier) if before else None
 
 
-def _walk(first_seq, last_seq):
-    """verify_entries' input for [first_seq, last_seq]: prepared rows on PostgreSQL, entry dicts elsewhere."""
+@contextmanager
+def _walk(first_seq, last_seq, prev_hash, workers=None):
+    """verify_entries' input for [first_seq, last_seq] after `prev_hash`: on PostgreSQL chunks the database checked
+    (apps/audit/sql_verification.py), elsewhere entry dicts."""
     if connections["default"].vendor == "postgresql":
-
-        def load(first, last):
-            return selectors.chain_entries(from_seq=first, to_seq=last, chunk_size=20000)
-
-        rows = selectors.verification_rows(from_seq=first_seq, to_seq=last_seq, chunk_size=20000)
-        return {"entries": (), "chunks": (Rows(chunk, load) for chunk in rows)}
-    return {"entries": selectors.chain_entries(from_seq=first_seq, to_seq=last_seq, chunk_size=20000)}
+        walk = sql_verification.digests(first_seq=first_seq, last_seq=last_seq, prev_hash=prev_hash, workers=workers)
+        with walk as chunks:
+            yield {"entries": (), "chunks": chunks}
+        return
+    yield {"entries": selectors.chain_entries(from_seq=first_seq, to_seq=last_seq, chunk_size=20000)}
 
 
 def _verify_segment(segment: Segment):
     connections.close_all()  # a forked worker must not share its parent's connection
     try:
-        report = verify_entries(
-            **_walk(segment.first_seq, segment.last_seq),
-            expected_seq=segment.first_seq,
-            prev_hash=segment.prev_hash,
-            checkpoints=segment.checkpoints,
-            frontier=Frontier.from_json(segment.frontier) if segment.frontier is not None else None,
-            witness=segment.witness,
-        )
+        # One connection a process: the processes are the parallelism here.
+        with _walk(segment.first_seq, segment.last_seq, segment.prev_hash, workers=1) as walk:
+            report = verify_entries(
+                **walk,
+                expected_seq=segment.first_seq,
+                prev_hash=segment.prev_hash,
+                checkpoints=segment.checkpoints,
+                frontier=Frontier.from_json(segment.frontier) if segment.frontier is not None else None,
+                witness=segment.witness,
+            )
     finally:
         connections.close_all()
     return report
@@ -98,8 +101,13 @@ def _witness_finding(witness, public_key) -> Finding | None:
     return None
 
 
-def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1, witness=None) -> ChainReport:
+def verify_database(
+    *, from_seq=None, to_seq=None, public_key=None, processes=1, witness=None, db_connections=None
+) -> ChainReport:
     """The whole check behind `verify_audit_chain` and the admin's "verify now".
+
+    `db_connections`: database connections checking chunks at once in one process (PostgreSQL; default
+    AUDIT_VERIFY_CONNECTIONS); `processes` > 1 splits the walk at checkpoints instead, one connection each.
 
     `witness` is a trusted checkpoint kept outside the database (apps/audit/witness.py): the chain must
     reach its size with its head hash (and Merkle root, when the walk passes it), or the check fails.
@@ -122,11 +130,11 @@ def verify_database(*, from_seq=None, to_seq=None, public_key=None, processes=1,
     checkpoints = [cp for cp in all_checkpoints if to_seq is None or cp["tree_size"] <= to_seq]
     cuts = _segments(checkpoints, processes, expected, to_seq)
     if not cuts:
-        return verify_entries(
-            **_walk(expected, to_seq),
-            expected_seq=expected, prev_hash=prev, checkpoints=[c for c in checkpoints if c["tree_size"] >= expected],
-            frontier=frontier, witness=witness,
-        )  # fmt: skip
+        with _walk(expected, to_seq, prev, workers=db_connections) as walk:
+            return verify_entries(
+                **walk, expected_seq=expected, prev_hash=prev,
+                checkpoints=[c for c in checkpoints if c["tree_size"] >= expected], frontier=frontier, witness=witness,
+            )  # fmt: skip
     frontiers = dict(AuditCheckpoint.objects.filter(tree_size__in=[c["tree_size"] for c in cuts]).values_list(
         "tree_size", "frontier"))  # fmt: skip
     segments, start, start_prev, start_frontier = [], expected, prev, frontier.to_json() if frontier else None

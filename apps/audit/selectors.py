@@ -145,7 +145,7 @@ _SQL_BODY_V2 = (
     + """ || COALESCE(length(tenant_id::text) || ':' || tenant_id::text, '0:') || ','"""
     + "".join(f" || octet_length({c}) || ':' || {c} || ','" for c in ("request_id", "client_ip"))
 )
-_SQL_RECORD_BODY = f"CASE WHEN version = 2 THEN {_SQL_BODY_V2} ELSE {_SQL_BODY} END"
+SQL_RECORD_BODY = f"CASE WHEN version = 2 THEN {_SQL_BODY_V2} ELSE {_SQL_BODY} END"
 # Field order of verification_rows' tuples (verification.RowChunk reads them by these positions).
 ROW_FIELDS = (
     "seq", "id", "body", "payload_canonical", "payload_text", "payload_matches", "payload_sha256", "record_sha256",
@@ -158,7 +158,9 @@ def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
 
     Per entry: the record body as PostgreSQL assembles it, the stored canonical payload (or, for entries
     written before it was stored, the payload's JSON text to canonicalise), whether the payload column still
-    holds what the canonical payload says (compared by PostgreSQL, as jsonb text), and the three hashes.
+    holds what the canonical payload says (compared by PostgreSQL, as jsonb text; false without parsing it when
+    the copy does not hash to payload_sha256, so a copy that is not JSON cannot fail the query), and the three
+    hashes.
     A thread fetches the next chunk while the caller hashes this one: PostgreSQL assembles the rows on the
     other core, and psycopg releases the GIL while it waits for them.
     """
@@ -168,9 +170,10 @@ def verification_rows(*, from_seq=None, to_seq=None, chunk_size=20000):
 
     where, params = _sealed_range(from_seq, to_seq)
     sql = (
-        f"SELECT seq, id, {_SQL_RECORD_BODY}, payload_canonical, "  # noqa: S608 - our columns; the bounds are parameters
+        f"SELECT seq, id, {SQL_RECORD_BODY}, payload_canonical, "  # noqa: S608 - our columns; the bounds are parameters
         "CASE WHEN payload_canonical IS NULL THEN payload::text END, "
-        "payload_canonical IS NULL OR payload::text = payload_canonical::jsonb::text, "
+        "payload_canonical IS NULL OR CASE WHEN encode(sha256(convert_to(payload_canonical, 'UTF8')), 'hex') = "
+        "payload_sha256 THEN payload::text = payload_canonical::jsonb::text ELSE false END, "
         f"payload_sha256, record_sha256, prev_hash, chain_hash FROM {AuditLog._meta.db_table} "
         f"WHERE {' AND '.join(where)} ORDER BY seq"
     )

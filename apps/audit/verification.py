@@ -279,6 +279,8 @@ def verify_entries(
             intact = False
         if not intact and not isinstance(chunk, _Entries):
             chunk = _Entries(chunk.dicts())
+            if not len(chunk):  # nothing there after all (the rows of a failed query): the next chunk says what
+                continue
             try:
                 intact = chunk.intact(expected_seq, prev_hash)
             except (ValueError, TypeError, KeyError, RecursionError, AttributeError):

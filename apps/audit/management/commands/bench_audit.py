@@ -126,11 +126,18 @@ class Command(BaseCommand):
             services.seal_pending(batch=10000)  # 5 parameters a row; PostgreSQL takes at most 65535
             services.make_checkpoint(force=True)
         public_key = services.signing_key().public_key()
+        default = f"default ({settings.AUDIT_VERIFY_CONNECTIONS} connections)"
+        runs = {
+            default: lambda: verify_database(public_key=public_key),
+            "1 connection": lambda: verify_database(public_key=public_key, db_connections=1),
+            "2 processes": lambda: verify_database(public_key=public_key, processes=2),
+            "previous default (prepared rows, hashed in Python)": lambda: _prepared_rows_walk(public_key),
+        }
         results = {}
-        for processes in (1, 2):
+        for name, run in runs.items():
             started = time.perf_counter()
-            report = verify_database(public_key=public_key, processes=processes)
-            results[processes] = (report, time.perf_counter() - started)
+            report = run()
+            results[name] = (report, time.perf_counter() - started)
         entries = list(selectors.chain_entries())
         started = time.perf_counter()
         verify_entries(iter(entries))
@@ -146,10 +153,10 @@ class Command(BaseCommand):
             hashing.canonical_json_fast(e["payload"])
         canonical_alone = time.perf_counter() - started
         n = len(entries)
-        for processes, (report, seconds) in results.items():
+        for name, (report, seconds) in results.items():
             self.stdout.write(
-                f"verify processes={processes} n={report.checked} ok={report.ok} "
-                f"checkpoints={report.checkpoints_checked} {n / seconds:,.0f}/s ({seconds:.1f} s)"
+                f"verify {name}: n={report.checked} ok={report.ok} "
+                f"checkpoints={report.checkpoints_checked} {n / seconds:,.0f}/s ({seconds:.2f} s)"
             )
         self.stdout.write(f"in_memory={n / in_memory:,.0f}/s ({in_memory:.1f} s) sha256_limit={n / limit:,.0f}/s "
                           f"({limit:.2f} s) canonical_json_alone={canonical_alone:.2f} s")  # fmt: skip
@@ -219,6 +226,15 @@ def _append_sealed(count):
                     canonical, None, "", "", hashing.SCHEMA_VERSION, seq, record, prev, chain, "", now,
                 ))  # fmt: skip
                 prev = chain
+
+
+def _prepared_rows_walk(public_key):
+    """The database verifier as it was before the chain was checked in PostgreSQL: rows prepared by the database,
+    every hash computed in Python (selectors.verification_rows), one process and one connection."""
+    from apps.audit.sql_verification import prepared_rows
+
+    checkpoints = selectors.checkpoints()
+    return verify_entries((), chunks=prepared_rows(1, None), checkpoints=checkpoints, public_key=public_key)
 
 
 def hashing_now():

@@ -18,12 +18,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--processes", type=int, default=1, help="split the walk at checkpoints (PostgreSQL)")
         parser.add_argument(
+            "--connections", type=int, help="database connections checking chunks at once in this process "
+            "(PostgreSQL; default AUDIT_VERIFY_CONNECTIONS, 2)",
+        )  # fmt: skip
+        parser.add_argument(
             "--trusted-checkpoint", metavar="FILE", help="a checkpoint kept outside the database (JSON, as "
             "`audit_checkpoint` prints it or the sealer logs it) that the chain must still reach; default: "
             "AUDIT_WITNESS_FILE when it exists",
         )  # fmt: skip
 
-    def handle(self, *args, from_seq=None, to_seq=None, processes=1, resume=False, **options):
+    def handle(self, *args, from_seq=None, to_seq=None, processes=1, resume=False, connections=None, **options):
         if resume:
             if from_seq is not None:
                 raise CommandError("--resume and --from exclude each other")
@@ -33,13 +37,20 @@ class Command(BaseCommand):
             raise CommandError("--from must not be after --to")
         if processes < 1:
             raise CommandError("--processes must be at least 1")
+        if connections is not None and connections < 1:
+            raise CommandError("--connections must be at least 1")
         trusted, source = self._witness(options.get("trusted_checkpoint"))
         try:
             public_key = services.signing_key().public_key()
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
         report = verify_database(
-            from_seq=from_seq, to_seq=to_seq, public_key=public_key, processes=processes, witness=trusted
+            from_seq=from_seq,
+            to_seq=to_seq,
+            public_key=public_key,
+            processes=processes,
+            witness=trusted,
+            db_connections=connections,
         )
         if not report.ok:
             f = report.finding
