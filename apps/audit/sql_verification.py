@@ -25,36 +25,33 @@ from .verification import Rows
 CHUNK = 32768
 _LEAF = 32
 
-# One chunk [lo, hi]. Innermost, in seq order: the record body as selectors assembles it, hashed. Then every
-# per-entry check of verification._entry_problem as one boolean: record hash, canonical payload hash, the payload
-# column against its canonical copy (only when that copy hashes right: the cast of a tampered copy could fail),
-# chain hash. Then lag() gives each entry its predecessor's chain hash (seq lo - 1 is read for that, except at
-# the walk's start, where %(start)s is the walk's previous hash). Hex is compared as the stored text, so an
-# upper-case or malformed hash fails as it does in Python. %(lower)s is lo - 1, or lo at the walk's start.
+# One chunk [lo, hi], in seq order from the seq index. Per entry: the record body as selectors assembles it,
+# hashed; lag() gives it its predecessor's chain hash (seq lo - 1 is read for that, except at the walk's start,
+# where %(start)s is the hash the walk starts from; %(lower)s is lo - 1, or lo there). Then every check of
+# verification._entry_problem as one condition: record hash, canonical payload hash, the payload column against
+# its canonical copy (parsed only when that copy hashes right: a tampered copy may not be JSON), chain hash, link.
+# Hex is compared as the stored text, so an upper-case or malformed hash fails as it does in Python. One plan
+# level less than computing the condition in a subquery of its own (measured about 8% faster).
 _DIGEST_SQL = f"""
 SELECT count(*) FILTER (WHERE seq >= %(lo)s),
-       min(seq) FILTER (WHERE seq >= %(lo)s AND (ok AND prev_hash = COALESCE(before, %(start)s)) IS NOT TRUE),
+       min(seq) FILTER (WHERE seq >= %(lo)s AND (
+           encode(rec, 'hex') = record_sha256
+           AND payload_ok
+           AND CASE WHEN payload_ok THEN payload::text = payload_canonical::jsonb::text ELSE false END
+           AND encode(sha256(convert_to(prev_hash || record_sha256, 'UTF8')), 'hex') = chain_hash
+           AND prev_hash = COALESCE(before, %(start)s)
+       ) IS NOT TRUE),
        max(chain_hash) FILTER (WHERE seq = %(lo)s - 1),
        string_agg(rec, ''::bytea ORDER BY seq) FILTER (WHERE seq >= %(lo)s),
        max(chain_hash) FILTER (WHERE seq = %(hi)s)
 FROM (
-  SELECT seq, rec, prev_hash, chain_hash, ok, lag(chain_hash) OVER (ORDER BY seq) AS before
-  FROM (
-    SELECT seq, rec, prev_hash, chain_hash,
-           encode(rec, 'hex') = record_sha256
-           AND payload_ok
-           AND CASE WHEN payload_ok THEN payload::text = payload_canonical::jsonb::text ELSE false END
-           AND encode(sha256(convert_to(prev_hash || record_sha256, 'UTF8')), 'hex') = chain_hash AS ok
-    FROM (
-      SELECT seq, prev_hash, chain_hash, record_sha256, payload, payload_canonical,
-             sha256(convert_to({selectors.SQL_RECORD_BODY}, 'UTF8')) AS rec,
-             encode(sha256(convert_to(payload_canonical, 'UTF8')), 'hex') = payload_sha256 AS payload_ok
-      FROM {AuditLog._meta.db_table}
-      WHERE seq >= %(lower)s AND seq <= %(hi)s
-      ORDER BY seq
-    ) hashed
-  ) checked
-) linked
+  SELECT seq, prev_hash, chain_hash, record_sha256, payload, payload_canonical,
+         sha256(convert_to({selectors.SQL_RECORD_BODY}, 'UTF8')) AS rec,
+         encode(sha256(convert_to(payload_canonical, 'UTF8')), 'hex') = payload_sha256 AS payload_ok,
+         lag(chain_hash) OVER (ORDER BY seq) AS before
+  FROM {AuditLog._meta.db_table}
+  WHERE seq >= %(lower)s AND seq <= %(hi)s
+) entries
 """  # noqa: S608 - our table and the module's SQL; the bounds are parameters
 # For the transaction: lag()'s buffer of a chunk stays in memory; each chunk is planned for its own bounds (a
 # generic plan of a prepared statement may scan and sort the whole table for every chunk); and no parallel
