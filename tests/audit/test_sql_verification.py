@@ -146,12 +146,15 @@ def test_entries_without_a_canonical_payload_go_through_python_and_verify(fallba
     assert fallbacks == [(5, 4)]  # that chunk only; the others were judged in SQL
 
 
-def test_a_chunk_query_that_fails_is_decided_by_python(monkeypatch, fallbacks):
+def test_a_chunk_query_that_fails_is_decided_by_python(monkeypatch, fallbacks, caplog):
     _chain()
-    monkeypatch.setattr(sql_verification, "_DIGEST_SQL", "SELECT 1 / 0 WHERE %(lo)s + %(hi)s + %(lower)s > 0 "
-                        "OR %(start)s IS NULL")  # fmt: skip
+    monkeypatch.setattr(
+        sql_verification, "_DIGEST_SQL",
+        "SELECT 1 / 0 WHERE %(lo)s::bigint + %(hi)s::bigint + %(lower)s::bigint > 0 OR %(start)s::text IS NULL",
+    )  # fmt: skip
     assert _verify().ok
     assert len(fallbacks) == 6
+    assert "could not check seq 1-4 (division by zero); checking it in Python" in caplog.text
     tamper("UPDATE audit_logs SET action = 'forged' WHERE seq = 11")
     report = _verify(db_connections=1)
     assert report.finding.seq == 11 and "record hash" in report.finding.problem
