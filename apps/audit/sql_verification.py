@@ -17,9 +17,10 @@ from contextlib import contextmanager, suppress
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 
 from . import selectors
-from .models import AuditLog
+from .models import AuditCheckpoint, AuditLog
 from .verification import Rows
 
 # Entries a query checks (32 bytes of Merkle leaf each come back: 1 MB a query).
@@ -102,10 +103,14 @@ class Digest:
         return self._stop(i)[0]
 
     def _stop(self, i):
-        """(id, chain_hash) of the i-th entry: read only at checkpoints and the witness, a handful a walk."""
-        if i not in self._stops:
-            self._stops[i] = AuditLog.objects.filter(seq=self.lo + i).values_list("id", "chain_hash").get()
-        return self._stops[i]
+        """(id, chain_hash) of the i-th entry, asked for only at checkpoints and the witness: read for every
+        checkpoint of the chunk at the first ask (one query a chunk, however often checkpoints come)."""
+        seq = self.lo + i
+        if seq not in self._stops:
+            checkpoints = AuditCheckpoint.objects.filter(tree_size__range=(self.lo, self.hi)).values("tree_size")
+            rows = AuditLog.objects.filter(Q(seq=seq) | Q(seq__in=checkpoints), seq__range=(self.lo, self.hi))
+            self._stops.update((s, (pk, chain)) for s, pk, chain in rows.values_list("seq", "id", "chain_hash"))
+        return self._stops[seq]
 
     def leaves(self, start, stop):
         data = self.leaf_bytes

@@ -221,3 +221,16 @@ def test_inside_a_callers_transaction_the_chunks_are_checked_on_its_connection(m
     assert here == [(1, 4), (5, 8), (9, 10)] and fallbacks == []
     tamper("UPDATE audit_logs SET prev_hash = repeat('b', 64), chain_hash = " + RECHAINED + " WHERE seq = 6")
     assert _verify().finding.seq == 6
+
+
+def test_checkpoint_heads_are_read_once_a_chunk(django_assert_max_num_queries):
+    """With a checkpoint after every entry (AUDIT_CHECKPOINT_EVERY=1 is allowed), each chunk still reads its
+    checkpoints' ids and chain hashes in one query."""
+    _chain(size=12, checkpoints=range(1, 13))
+    with sql_verification.digests(first_seq=1, last_seq=None, prev_hash=hashing.GENESIS_HASH, workers=2) as chunks:
+        digests = list(chunks)
+    heads = dict(AuditLog.objects.filter(seq__isnull=False).values_list("seq", "chain_hash"))
+    with django_assert_max_num_queries(3):
+        assert [d.chain_hash(i) for d in digests for i in range(len(d))] == [heads[s] for s in range(1, 13)]
+    report = _verify()
+    assert report.ok and report.checkpoints_checked == 12
