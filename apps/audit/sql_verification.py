@@ -26,6 +26,7 @@ from .verification import Rows
 # Entries a query checks (32 bytes of Merkle leaf each come back: 1 MB a query).
 CHUNK = 32768
 _LEAF = 32
+APPLICATION_NAME = "tezgah audit verification"
 
 # One chunk [lo, hi], in seq order from the seq index. Per entry: the record body as selectors assembles it,
 # hashed; lag() gives it its predecessor's chain hash (seq lo - 1 is read for that, except at the walk's start,
@@ -139,19 +140,27 @@ class _Connections:
 
     def __init__(self, snapshot):
         self.snapshot, self.local, self.opened, self.lock = snapshot, threading.local(), [], threading.Lock()
-        self.params = connection.get_connection_params()  # the main thread's: same database, same options
+        # The main thread's: same database, same options; named so ops see them in pg_stat_activity.
+        self.params = {**connection.get_connection_params(), "application_name": APPLICATION_NAME}
+
+    def _connection(self):
+        conn = connection.Database.connect(**self.params)
+        with self.lock:
+            self.opened.append(conn)
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute(f"SET TRANSACTION SNAPSHOT '{self.snapshot}'")  # checked against _SNAPSHOT_ID
+        for statement in _SETTINGS:
+            conn.execute(statement)
+        return conn
 
     def digest(self, lo, hi, lower, start):
         conn = getattr(self.local, "conn", None)
         if conn is None:
-            conn = connection.Database.connect(**self.params)
-            with self.lock:
-                self.opened.append(conn)
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            conn.execute(f"SET TRANSACTION SNAPSHOT '{self.snapshot}'")  # checked against _SNAPSHOT_ID
-            for statement in _SETTINGS:
-                conn.execute(statement)
-            self.local.conn = conn
+            try:
+                conn = self.local.conn = self._connection()
+            except connection.Database.Error as exc:  # e.g. max_connections reached: this chunk in Python
+                _failed(lo, hi, exc)
+                return None
         conn.execute("SAVEPOINT audit_digest")
         try:
             row = conn.execute(_DIGEST_SQL, {"lo": lo, "hi": hi, "lower": lower, "start": start}, prepare=False)
@@ -192,7 +201,14 @@ def _snapshot_transaction():
     """The main connection in one repeatable-read transaction, and its exported snapshot for the connections
     that run the chunk queries (None inside a caller's transaction: the queries run on this connection)."""
     if connection.in_atomic_block:  # the caller's transaction: its uncommitted rows are visible to it alone
-        yield None
+        with transaction.atomic():  # a savepoint, rolled back at the end so the settings leave with it
+            with connection.cursor() as cursor:
+                for statement in _SETTINGS:
+                    cursor.execute(statement)
+            try:
+                yield None
+            finally:
+                transaction.set_rollback(True)  # only reads happened in it
         return
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")

@@ -3,6 +3,7 @@ several connections sharing one snapshot give the same report as the Python walk
 themselves (no chunk falls back), and find every tampering at the same seq with the same problem."""
 
 import threading
+import time
 
 import pytest
 from django.core.management import call_command
@@ -184,18 +185,27 @@ def test_the_worker_connections_read_the_main_connections_snapshot():
     assert _verify().checked == 7
 
 
-def _backends():
+def _verifier_backends():
+    """The worker connections still open, waiting (up to 5 s) for closed ones to leave pg_stat_activity."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-        return cursor.fetchone()[0]
+        for _ in range(50):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                           [sql_verification.APPLICATION_NAME])  # fmt: skip
+            if not (count := cursor.fetchone()[0]):
+                break
+            time.sleep(0.1)  # a backend leaves the view a moment after its client closed it
+    return count
 
 
-def test_a_walk_that_stops_early_closes_its_connections():
+def test_a_walk_that_stops_early_closes_its_connections(monkeypatch):
     _chain()
-    before = _backends()
+    opened = []
+    original = sql_verification._Connections._connection
+    monkeypatch.setattr(sql_verification._Connections, "_connection", lambda self: opened.append(1) or original(self))
     tamper("UPDATE audit_logs SET action = 'forged' WHERE seq = 2")  # found in the first chunk, others queued
     assert _verify(db_connections=3).finding.seq == 2
-    assert _backends() == before
+    assert 1 <= len(opened) <= 3  # opened (one per thread that got a chunk), named, and closed again
+    assert _verifier_backends() == 0
 
 
 def test_the_command_takes_the_number_of_connections(capsys):
@@ -234,3 +244,26 @@ def test_checkpoint_heads_are_read_once_a_chunk(django_assert_max_num_queries):
         assert [d.chain_hash(i) for d in digests for i in range(len(d))] == [heads[s] for s in range(1, 13)]
     report = _verify()
     assert report.ok and report.checkpoints_checked == 12
+
+
+def test_a_worker_that_cannot_connect_leaves_its_chunks_to_python(monkeypatch, fallbacks, caplog):
+    _chain(size=9, checkpoints=())
+
+    def refuse(self):
+        raise connection.Database.OperationalError("too many clients already")
+
+    monkeypatch.setattr(sql_verification._Connections, "_connection", refuse)
+    report = _verify()
+    assert report.ok and report.checked == 9 and len(fallbacks) == 3
+    assert "could not check seq 1-4 (too many clients already)" in caplog.text
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_settings_for_the_chunk_queries_do_not_outlive_the_check_in_a_callers_transaction():
+    _chain(size=5, checkpoints=())
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        before = cursor.fetchone()[0]
+        assert _verify().ok
+        cursor.execute("SHOW work_mem")
+        assert cursor.fetchone()[0] == before != "64MB"
