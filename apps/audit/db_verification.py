@@ -48,7 +48,7 @@ def _walk(first_seq, last_seq, prev_hash, workers=None):
 def _verify_segment(segment: Segment):
     connections.close_all()  # a forked worker must not share its parent's connection
     try:
-        # One connection a process: the processes are the parallelism here.
+        # One chunk query at a time in each process: the processes are the parallelism here.
         with _walk(segment.first_seq, segment.last_seq, segment.prev_hash, workers=1) as walk:
             report = verify_entries(
                 **walk,
@@ -107,7 +107,8 @@ def verify_database(
     """The whole check behind `verify_audit_chain` and the admin's "verify now".
 
     `db_connections`: database connections checking chunks at once in one process (PostgreSQL; default
-    AUDIT_VERIFY_CONNECTIONS); `processes` > 1 splits the walk at checkpoints instead, one connection each.
+    AUDIT_VERIFY_CONNECTIONS); `processes` > 1 splits the walk at checkpoints instead, one chunk query at a
+    time in each.
 
     `witness` is a trusted checkpoint kept outside the database (apps/audit/witness.py): the chain must
     reach its size with its head hash (and Merkle root, when the walk passes it), or the check fails.
