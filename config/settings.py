@@ -428,9 +428,9 @@ PROBLEM_TYPE_PREFIX = "urn:tezgah:problem:"
 # database. With DEBUG and no key, one is generated under TEZGAH_VAR_DIR.
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
 AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)
+AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=10)
 # Database connections `verify_audit_chain` (and "verify now") checks chunks on at once (docs/audit.md).
 AUDIT_VERIFY_CONNECTIONS = env.int("AUDIT_VERIFY_CONNECTIONS", default=2)
-AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=10)
 # RFC 3161 time-stamping authority for checkpoints (empty: none) and how long to wait for it.
 AUDIT_TSA_URL = env.str("AUDIT_TSA_URL", default="")
 AUDIT_TSA_TIMEOUT_SECONDS = env.int("AUDIT_TSA_TIMEOUT_SECONDS", default=10)

@@ -118,10 +118,7 @@ class Digest:
         return [data[k : k + _LEAF] for k in range(start * _LEAF, stop * _LEAF, _LEAF)]
 
     def dicts(self):
-        rows = [row for chunk in selectors.verification_rows(from_seq=self.lo, to_seq=self.hi) for row in chunk]
-        if not rows:
-            return []
-        return Rows(rows, lambda first, last: selectors.chain_entries(from_seq=first, to_seq=last)).dicts()
+        return [entry for rows in prepared_rows(self.lo, self.hi) for entry in rows.dicts()]
 
 
 def prepared_rows(first_seq, last_seq):
@@ -149,8 +146,7 @@ class _Connections:
             self.opened.append(conn)
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute(f"SET TRANSACTION SNAPSHOT '{self.snapshot}'")  # checked against _SNAPSHOT_ID
-        for statement in _SETTINGS:
-            conn.execute(statement)
+        _apply_settings(conn)
         return conn
 
     def digest(self, lo, hi, lower, start):
@@ -163,8 +159,7 @@ class _Connections:
                 return None
         conn.execute("SAVEPOINT audit_digest")
         try:
-            row = conn.execute(_DIGEST_SQL, {"lo": lo, "hi": hi, "lower": lower, "start": start}, prepare=False)
-            row = row.fetchone()
+            row = conn.execute(_DIGEST_SQL, {"lo": lo, "hi": hi, "lower": lower, "start": start}).fetchone()
         except connection.Database.Error as exc:
             conn.execute("ROLLBACK TO SAVEPOINT audit_digest")
             _failed(lo, hi, exc)
@@ -190,6 +185,11 @@ def _digest_here(lo, hi, lower, start):
         return None
 
 
+def _apply_settings(cursor):
+    for statement in _SETTINGS:
+        cursor.execute(statement)
+
+
 def _failed(lo, hi, exc):
     # Slower, not wrong: the prepared rows and the Python walk check this chunk instead.
     logger.warning("audit verification: the database could not check seq %s-%s (%s); checking it in Python",
@@ -203,8 +203,7 @@ def _snapshot_transaction():
     if connection.in_atomic_block:  # the caller's transaction: its uncommitted rows are visible to it alone
         with transaction.atomic():  # a savepoint, rolled back at the end so the settings leave with it
             with connection.cursor() as cursor:
-                for statement in _SETTINGS:
-                    cursor.execute(statement)
+                _apply_settings(cursor)
             try:
                 yield None
             finally:
@@ -212,8 +211,7 @@ def _snapshot_transaction():
         return
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        for statement in _SETTINGS:
-            cursor.execute(statement)
+        _apply_settings(cursor)
         cursor.execute("SELECT pg_export_snapshot()")
         snapshot = cursor.fetchone()[0]
         if not _SNAPSHOT_ID.match(snapshot):
@@ -255,16 +253,19 @@ def digests(*, first_seq, last_seq, prev_hash, workers=None, chunk_size=None):
 
 
 def _chunks(ranges, first_seq, prev_hash, last_seq, pool, executor, workers):
+    def start(lo):  # the hash the chunk's first entry links to, given only at the walk's start (else seq lo - 1)
+        return prev_hash if lo == first_seq else None
+
     def query(lo, hi):
-        lower, start = (lo, prev_hash) if lo == first_seq else (lo - 1, None)
-        return (pool.digest if pool else _digest_here)(lo, hi, lower, start)
+        lower = lo if lo == first_seq else lo - 1
+        return (pool.digest if pool else _digest_here)(lo, hi, lower, start(lo))
 
     if executor is None:
         results = (((lo, hi), query(lo, hi)) for lo, hi in ranges)
     else:
         results = _ahead(executor, query, ranges, 2 * workers)
     for (lo, hi), row in results:
-        digest = Digest(lo, hi, prev_hash if lo == first_seq else None, row)
+        digest = Digest(lo, hi, start(lo), row)
         if digest.failed or digest.count == hi - lo + 1:
             yield digest
             continue
